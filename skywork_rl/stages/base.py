@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from skywork_rl.atomic import write_atomic  # also imported from here by the pipeline
+
 COMPLETE_MARKER = ".stage_complete"
 STAGE_JSON = "stage.json"
 
@@ -56,6 +58,9 @@ class Stage(ABC):
     # What `skywork-rl run --force` adds to this stage's config so that it really redoes its work:
     # training stages start fresh instead of resuming their last checkpoint (see `force_overrides_for`).
     force_overrides: ClassVar[dict[str, Any]] = {}
+    # Metric names (as stored in `stage.json` "metrics") the pipeline's closing report shows for this
+    # stage, in this order; each stage declares its own so the runner knows no stage by name.
+    report_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -154,13 +159,6 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, (str, int, float, bool)) or obj is None:
         return obj
     return str(obj)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` so readers see the old file or the new one, never a torn one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _is_main_process() -> bool:
