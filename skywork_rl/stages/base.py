@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from skywork_rl.atomic import write_atomic  # also imported from here by the pipeline
+from skywork_rl.errors import SkyworkError
 
 COMPLETE_MARKER = ".stage_complete"
 STAGE_JSON = "stage.json"
@@ -28,11 +29,11 @@ STAGE_JSON = "stage.json"
 logger = logging.getLogger("skywork_rl")
 
 
-class RecipeError(ValueError):
+class RecipeError(SkyworkError, ValueError):
     """A recipe does not parse or does not resolve; the message names the file and key."""
 
 
-class StageRefused(RuntimeError):
+class StageRefused(SkyworkError, RuntimeError):
     """A stage declined to start and changed nothing (e.g. a finished output it may not overwrite).
 
     `run_stage` then puts back the previous `stage.json` and completion marker, so a refused re-run
