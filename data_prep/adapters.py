@@ -1,9 +1,10 @@
 """Adapters: a public dataset (hub id, or a local parquet/jsonl/json/arrow file or folder) mapped
 into the canonical schema through a `ColumnMapping`.
 
-Images stay encoded (``datasets.Image`` of bytes): a missing file becomes a null image entry and a
-corrupt one passes through untouched, so the cleaning step can count both per reason instead of
-the load crashing on the first bad row.
+Images stay encoded (``datasets.Image`` of bytes), never decoded here: a row whose image cannot be
+read (no such file, null, a file the OS refuses) is marked ``missing_image`` / ``unreadable_image``
+with what went wrong, for the stage to count and drop; a corrupt one passes through untouched, for
+the cleaning step to count as ``corrupt_image``. Neither crashes the load on the first bad row.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from data_prep.images import MissingImageError, to_image_bytes
+from data_prep.images import MissingImageError, UnreadableImageError, to_image_bytes
 from data_prep.mappings import ColumnMapping
 from data_prep.schema import user_prompt
+from skywork_rl.errors import DataError
 
 DROP = "_drop_reason"
+DROP_DETAIL = "_drop_detail"  # what made the row go, e.g. the image file that is not there
 
 
 def canonical_features(with_choices: bool) -> Any:
@@ -85,10 +88,11 @@ def adapt_row(
     image_root: str | Path | None = None,
     system_prompt: str | None = None,
 ) -> dict[str, Any]:
-    """One source row as a canonical row (plus ``_drop_reason``, empty unless the row has no question).
+    """One source row as a canonical row plus ``_drop_reason`` (``missing_question``, ``missing_image``,
+    ``unreadable_image`` or empty) and ``_drop_detail`` (what was wrong, naming the row).
 
-    Images that reference nothing (no such file, null) become None entries: cleaning counts and
-    drops those rows as ``missing_image``.
+    An image that cannot be read becomes a None entry in a row marked for dropping. A value that is
+    no kind of image is a `DataError` naming the row and the column.
     """
     if mapping.conversations:
         question, answer = _from_conversations(row.get(mapping.conversations))
@@ -103,11 +107,22 @@ def adapt_row(
         options = "\n".join(f"{chr(ord('A') + i)}. {c}" for i, c in enumerate(choices))
         question = f"{question}\nChoices:\n{options}"
     images: list[dict[str, Any] | None] = []
+    reason = "" if question else "missing_question"
+    detail = "" if question else f"row {index}: column {mapping.question or mapping.conversations!r} is empty"
     for value in _as_list(row.get(mapping.images)) if mapping.images else []:
         try:
             images.append({"bytes": to_image_bytes(value, image_root), "path": None})
-        except MissingImageError:
+        except (MissingImageError, UnreadableImageError) as exc:
             images.append(None)
+            if not reason:
+                reason = "missing_image" if isinstance(exc, MissingImageError) else "unreadable_image"
+                detail = f"row {index}: {exc}"
+        except TypeError as exc:
+            raise DataError(
+                f"row {index}, column {mapping.images!r} (source.columns.images): {exc}; an image is a "
+                "path, bytes, a PIL image or a {bytes, path} dict (or a list of them). Map the column "
+                "that holds the pictures, or set source.columns.images: null for text-only rows"
+            ) from exc
     raw_id = row.get(mapping.id) if mapping.id else None
     out: dict[str, Any] = {
         "prompt": user_prompt(question, len(images), system_prompt),
@@ -115,7 +130,8 @@ def adapt_row(
         "solution": _gold(answer, mapping),
         "source": mapping.source,
         "id": _text(raw_id) if raw_id not in (None, "") else f"{mapping.source}-{split}-{index}",
-        DROP: "" if question else "missing_question",
+        DROP: reason,
+        DROP_DETAIL: detail,
     }
     if mapping.choices:
         out["choices"] = choices
@@ -138,11 +154,18 @@ def _undecoded(dataset: Any, column: str | None) -> Any:
 
 
 def check_columns(column_names: Sequence[str], mapping: ColumnMapping, where: str) -> None:
-    """Fail early, naming the mapping field, when a mapped column is not in the source."""
+    """Fail before any row is mapped, naming the mapping field, when a mapped column is not in the
+    source or no column gives the gold answer (every row would have an empty ``solution``)."""
     have = set(column_names)
+    if not (mapping.answer or mapping.conversations):
+        raise DataError(
+            f"{where}: no gold-answer column is mapped (source.columns.answer is null), so every row "
+            f"would have an empty solution and nothing could verify it; set source.columns.answer to "
+            f"the column holding the answer (the source has {sorted(have)})"
+        )
     wanted = {
         name: getattr(mapping, name)
-        for name in ("question", "answer", "images", "choices", "conversations")
+        for name in ("question", "answer", "images", "id", "choices", "conversations")
         if getattr(mapping, name)
     }
     if mapping.conversations:
@@ -151,10 +174,40 @@ def check_columns(column_names: Sequence[str], mapping: ColumnMapping, where: st
     missing = {k: v for k, v in wanted.items() if v not in have}
     if missing:
         fields = ", ".join(f"columns.{k}={v!r}" for k, v in missing.items())
-        raise KeyError(
+        raise DataError(
             f"{where}: mapped column(s) not in the source ({fields}); the source has {sorted(have)}. "
             "Fix source.columns or pick the right source.mapping."
         )
+
+
+def prepare_mapping(
+    column_names: Sequence[str], mapping: ColumnMapping, where: str
+) -> tuple[ColumnMapping, list[str]]:
+    """The mapping as it will run on this source (its image column found, `with_image_column`) and
+    the image columns it ignores; fails like `check_columns` when it cannot run."""
+    from data_prep.mappings import with_image_column
+
+    mapping, ignored = with_image_column(mapping, list(column_names), where)
+    check_columns(column_names, mapping, where)
+    return mapping, ignored
+
+
+def check_unique_ids(dataset: Any, mapping: ColumnMapping, where: str) -> None:
+    """Refuse a mapped id column with repeated values: ids must be unique within a source (chunked
+    generation, preference-pair ids and eval joins key rows by them)."""
+    if not mapping.id:
+        return
+    seen: set[str] = set()
+    for index, value in enumerate(dataset[mapping.id]):
+        if value in (None, ""):
+            continue
+        key = _text(value)
+        if key in seen:
+            raise DataError(
+                f"{where}: column {mapping.id!r} (source.columns.id) repeats the id {key!r} (row {index}); "
+                "map a column whose values are unique, or set source.columns.id: null to number the rows"
+            )
+        seen.add(key)
 
 
 def adapt_dataset(
@@ -167,22 +220,26 @@ def adapt_dataset(
     where: str = "input",
     num_proc: int | None = None,
 ) -> Any:
-    """Map a loaded source `datasets.Dataset` to canonical rows (with the ``_drop_reason`` column)."""
+    """Map a loaded source `datasets.Dataset` to canonical rows (with the ``_drop_reason`` and
+    ``_drop_detail`` columns)."""
     check_columns(dataset.column_names, mapping, where)
     dataset = _undecoded(dataset, mapping.images)
-    return dataset.map(
-        lambda row, idx: adapt_row(
-            row, mapping, index=idx, split=split, image_root=image_root, system_prompt=system_prompt
-        ),
-        with_indices=True,
-        remove_columns=dataset.column_names,
-        features=_with_drop(canonical_features(bool(mapping.choices))),
-        num_proc=num_proc,
-        desc=f"adapt {mapping.source}",
-    )
+    try:
+        return dataset.map(
+            lambda row, idx: adapt_row(
+                row, mapping, index=idx, split=split, image_root=image_root, system_prompt=system_prompt
+            ),
+            with_indices=True,
+            remove_columns=dataset.column_names,
+            features=_with_drop(canonical_features(bool(mapping.choices))),
+            num_proc=num_proc,
+            desc=f"adapt {mapping.source}",
+        )
+    except DataError as exc:
+        raise DataError(f"{where}: {exc}") from exc
 
 
 def _with_drop(features: Any) -> Any:
     from datasets import Features, Value
 
-    return Features({**features, DROP: Value("string")})
+    return Features({**features, DROP: Value("string"), DROP_DETAIL: Value("string")})

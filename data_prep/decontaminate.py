@@ -17,6 +17,7 @@ from typing import Any
 
 from data_prep.dedup import normalize_text
 from data_prep.schema import prompt_text
+from skywork_rl.errors import DataError
 
 QUESTION_COLUMNS = ("question", "problem", "prompt", "query", "text")
 
@@ -58,26 +59,32 @@ def load_benchmark_questions(path: str | Path, column: str | None = None, split:
     elif path.is_file():
         suffix = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".arrow": "arrow", ".csv": "csv"}
         if path.suffix not in suffix:
-            raise ValueError(f"decontaminate.benchmarks: unsupported file type {path} (use {sorted(suffix)})")
+            raise DataError(f"decontaminate.benchmarks: unsupported file type {path} (use {sorted(suffix)})")
         ds = datasets.load_dataset(suffix[path.suffix], data_files=str(path), split="train")
     else:
-        raise FileNotFoundError(f"decontaminate.benchmarks: no such file or folder {path}")
+        raise DataError(f"decontaminate.benchmarks: no such file or folder {path}")
     if isinstance(ds, datasets.DatasetDict):
         if split not in ds and len(ds) != 1:
-            raise KeyError(f"decontaminate.benchmarks: {path} has splits {list(ds)}, not {split!r}")
+            raise DataError(f"decontaminate.benchmark_split: {path} has splits {list(ds)}, not {split!r}")
         ds = ds[split] if split in ds else next(iter(ds.values()))
     if column is None:
         column = next((c for c in QUESTION_COLUMNS if c in ds.column_names), None)
         if column is None:
-            raise KeyError(
+            raise DataError(
                 f"decontaminate.benchmarks: {path} has no question column among {QUESTION_COLUMNS} "
                 f"(columns: {ds.column_names}); set decontaminate.benchmark_column"
             )
     elif column not in ds.column_names:
-        raise KeyError(
+        raise DataError(
             f"decontaminate.benchmark_column: {column!r} not in {path} (columns: {ds.column_names})"
         )
-    return [_question_of(row, column) for row in ds.select_columns([column])]
+    questions = [_question_of(row, column) for row in ds.select_columns([column])]
+    if not any(q.strip() for q in questions):  # checking against nothing would pass every row unseen
+        raise DataError(
+            f"decontaminate.benchmarks: {path} has no question text in column {column!r} "
+            f"({len(questions)} rows); set decontaminate.benchmark_column to the column holding the questions"
+        )
+    return questions
 
 
 class BenchmarkIndex:

@@ -2,7 +2,10 @@
 
 Adapters keep images encoded (``{"bytes": ..., "path": None}`` under a `datasets.Image` feature)
 instead of decoding them: loading stays fast, and a corrupt file is not an exception in the middle
-of a `map` but a row the cleaning step counts and drops (`decode_image` tells which).
+of a `map` but a row the cleaning step counts and drops (`decode_image` tells which). What cannot
+even be read -- a reference to nothing (`MissingImageError`) or a file the OS refuses
+(`UnreadableImageError`) -- is counted and dropped by `load-data` itself; a value of a type no
+image comes in is a `TypeError` (the column mapped as images is the wrong column).
 """
 
 from __future__ import annotations
@@ -19,9 +22,16 @@ class MissingImageError(ValueError):
     """An image reference points at nothing (no such file, empty value)."""
 
 
+class UnreadableImageError(ValueError):
+    """An image file exists but cannot be read (permissions, I/O error)."""
+
+
 def to_image_bytes(value: Any, image_root: str | Path | None = None) -> bytes:
     """Encoded bytes of an image given as PIL, bytes, a path (absolute or under `image_root`) or an
     ``{"bytes", "path"}`` dict. Nothing is decoded, so corrupt bytes pass through (cleaning drops them).
+
+    Raises `MissingImageError` / `UnreadableImageError` for a reference that cannot be read and
+    `TypeError` for a value that is no kind of image.
     """
     if value is None:
         raise MissingImageError("image is null")
@@ -47,7 +57,10 @@ def to_image_bytes(value: Any, image_root: str | Path | None = None) -> bytes:
             path = Path(image_root) / path
         if not path.is_file():
             raise MissingImageError(f"no such image file {path}")
-        return path.read_bytes()
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise UnreadableImageError(f"cannot read image file {path} ({exc.strerror or exc})") from exc
     raise TypeError(f"cannot read an image from a {type(value).__name__}")
 
 

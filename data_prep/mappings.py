@@ -12,6 +12,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from skywork_rl.errors import DataError
+from skywork_rl.stages.base import RecipeError
+
+IMAGE_COLUMNS: tuple[str, ...] = ("images", "image")
+
 
 @dataclass(frozen=True)
 class ColumnMapping:
@@ -21,6 +26,10 @@ class ColumnMapping:
         question: column of the question text.
         answer: column of the gold answer (or of a worked solution, see `gold_from_solution`).
         images: column of one image or a list of images (PIL, bytes, a path, or a `datasets` dict).
+            Left unset, the source's ``images`` or ``image`` column is used if it has one
+            (`with_image_column`), so a source's pictures are never dropped unasked.
+        ignore_images: load text-only rows even though the source has an ``images``/``image``
+            column (a recipe's ``columns: {images: null}`` sets it); the stage says so in one line.
         id: column of a stable id; rows without one get ``<source>-<split>-<row index>``.
         choices: column of option texts for multiple-choice items (letter A is the first).
         conversations: LLaVA-style turns ``[{"from": "human"|"gpt", "value": ...}]``; when set the
@@ -38,6 +47,7 @@ class ColumnMapping:
     question: str | None = "question"
     answer: str | None = "answer"
     images: str | None = None
+    ignore_images: bool = False
     id: str | None = None
     choices: str | None = None
     conversations: str | None = None
@@ -96,11 +106,12 @@ def resolve_mapping(
     """The mapping a recipe asks for: a built-in by name, with `overrides` applied field by field.
 
     Without a name the overrides alone define the mapping (fields left out keep the defaults).
+    ``images: null`` (or false) in the overrides means "no images": it sets ``ignore_images``.
     """
     if name:
         key = name.lower().replace("_", "-")
         if key not in BUILTIN_MAPPINGS:
-            raise ValueError(
+            raise RecipeError(
                 f"{where}.mapping: unknown built-in mapping {name!r}; choose one of "
                 f"{sorted(BUILTIN_MAPPINGS)} or leave it empty and give source.columns"
             )
@@ -111,5 +122,30 @@ def resolve_mapping(
     known = {f.name for f in dataclasses.fields(ColumnMapping)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ValueError(f"{where}.columns: unknown key(s) {unknown}; allowed: {sorted(known)}")
-    return dataclasses.replace(base, **overrides)
+        raise RecipeError(f"{where}.columns: unknown key(s) {unknown}; allowed: {sorted(known)}")
+    if "images" in overrides and not overrides["images"]:
+        overrides["ignore_images"] = True
+    mapping = dataclasses.replace(base, **overrides)
+    return dataclasses.replace(mapping, images=None) if mapping.ignore_images else mapping
+
+
+def with_image_column(
+    mapping: ColumnMapping, column_names: list[str], where: str
+) -> tuple[ColumnMapping, list[str]]:
+    """(the mapping with its image column filled in, the source's image columns it ignores).
+
+    A mapping without ``images`` takes the source's ``images`` or ``image`` column: a jsonl with an
+    unmapped ``image`` column would otherwise load as text-only rows without a word. With
+    ``ignore_images`` the columns are returned so the stage can say it left them out.
+    """
+    found = [c for c in IMAGE_COLUMNS if c in column_names]
+    if mapping.images or not found:
+        return mapping, []
+    if mapping.ignore_images:
+        return mapping, found
+    if len(found) > 1:
+        raise DataError(
+            f"{where}: the source has both {found[0]!r} and {found[1]!r} columns; set "
+            "source.columns.images to the one that holds the pictures (or null to load text-only rows)"
+        )
+    return dataclasses.replace(mapping, images=found[0]), []

@@ -36,18 +36,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from data_prep.refusals import EmptyOutputError
+from skywork_rl.errors import DataError
+
 Criterion = Literal["verified", "reward", "verified_and_reward"]
 
 PROMPT_DROP_REASONS: tuple[str, ...] = ("no_rollouts", "no_chosen_candidate", "no_rejected_candidate")
 PAIR_DROP_REASONS: tuple[str, ...] = ("identical_chosen_rejected", "margin_below_min", "duplicate_pair")
 
 
-class PreferencePairError(ValueError):
+class PreferencePairError(DataError):
     """A scored-rollout row is malformed (the scoring step that wrote it is broken)."""
 
 
-class PairRulesError(ValueError):
+class PairRulesError(DataError):
     """The pairing rules ask for something the data cannot provide (checked before any generation)."""
+
+
+class NoPairsError(PairRulesError, EmptyOutputError):
+    """No pair survived the rules: nothing is saved (an empty preference set is a failed curation)."""
 
 
 @dataclass
@@ -295,7 +302,7 @@ def build_pairs(rows: Iterable[dict[str, Any]], rules: PairRules) -> tuple[list[
 
 def build_preference_dataset(scored: Any, rules: PairRules) -> tuple[Any, PairStats]:
     """`build_pairs` over a `datasets.Dataset`, returning canonical preference rows; raises
-    `PairRulesError` (with the drop counts) when no pair survives.
+    `NoPairsError` (with the drop counts) when no pair survives.
 
     Output rows keep the source row's canonical columns (``prompt``, ``images``, ``solution``,
     ``source``), get ``chosen`` / ``rejected`` assistant messages and their scores, and an ``id``
@@ -315,7 +322,7 @@ def build_preference_dataset(scored: Any, rules: PairRules) -> tuple[Any, PairSt
     pairs, stats = build_pairs(view, rules)
     if not pairs:  # an empty preference set is a failed curation, never a result to train on
         dropped = ", ".join(f"{k}={n}" for k, n in sorted(stats.dropped.items())) or "none"
-        raise PairRulesError(
+        raise NoPairsError(
             f"pairs: 0 preference pairs from {stats.prompts} prompts (dropped: {dropped}); nothing was saved. "
             f"Loosen pairs.criterion={rules.criterion!r} or its thresholds, or sample more rollouts "
             "(saved rollout chunks are reused)"

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from data_prep.data_stage import DataStage, LazyBackend
 from data_prep.manifest import Manifest
 from data_prep.pass_rate import SamplingOptions
 from data_prep.preference_pairs import PairRules, build_preference_dataset
+from data_prep.schema import REQUIRED_COLUMNS
 from data_prep.stage_config import DataInput, DataOutput, GeneratorModel
-from data_prep.stages import DataStage, LazyBackend
 
 
 @dataclass
@@ -56,6 +57,8 @@ class PreferencePairsStage(DataStage):
     name = "preference-pairs"
     config_class = PreferencePairsConfig
     input_model_key = "model.name_or_path"
+    # the output keeps every canonical column, so a missing one must fail before any rollout is sampled
+    required_columns = REQUIRED_COLUMNS
 
     def run(self) -> dict[str, float]:
         cfg: PreferencePairsConfig = self.config

@@ -49,12 +49,16 @@ class SourceOptions:
     columns: dict[str, Any] | None = field(
         default=None,
         metadata={
-            "help": "Mapping fields to set or override, e.g. {question: query, images: img} (see ColumnMapping)."
+            "help": "Mapping fields to set or override, e.g. {question: query, images: img} (see ColumnMapping). "
+            "Without images, a source's `images`/`image` column is mapped; {images: null} loads text-only rows."
         },
     )
     image_root: str | None = field(
         default=None,
-        metadata={"help": "Folder that relative image paths are under (MathV360K: data_images/)."},
+        metadata={
+            "help": "Folder that relative image paths are under (MathV360K: data_images/). Default: the "
+            "folder of a local input.path (a data file's own folder)."
+        },
     )
     system_prompt: str | None = field(
         default=None, metadata={"help": "System message added to every prompt."}

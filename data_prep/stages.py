@@ -2,119 +2,32 @@
 
 Each reads a dataset (`input:`), writes one with `save_to_disk` plus ``manifest.json`` (`output:`),
 refuses to replace a finished output unless ``output.overwrite: true``, and returns the manifest's
-counts as its metrics. They run as plain processes (``distributed = False``): curation is I/O and
-generation bound, and the generation backend (vLLM) does its own parallelism.
+counts as its metrics. Each refuses nonsense (`data_prep/refusals.py`): an unreadable or empty
+input, or one without a column it reads, fails before a row is dropped; an output that would be
+empty fails with the drop counts before anything is saved. What they share is `DataStage`
+(`data_prep/data_stage.py`); ``load-data`` lives in `data_prep/load_stage.py`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
-from data_prep.manifest import Manifest, begin_replace, guard_output, save_dataset
-from data_prep.stage_config import (
-    CleanConfig,
-    DataInput,
-    DedupConfig,
-    DistillConfig,
-    GeneratorModel,
-    LoadDataConfig,
-    PassRateFilterConfig,
-)
-from skywork_rl.stages.base import Stage
+from data_prep.data_stage import DataStage, LazyBackend, config_dict
+from data_prep.load_stage import LoadDataStage
+from data_prep.manifest import Manifest
+from data_prep.refusals import format_drops
+from data_prep.stage_config import CleanConfig, DedupConfig, DistillConfig, PassRateFilterConfig
+from skywork_rl.errors import DataError
 
-
-def _config_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
-
-
-def load_input(inp: DataInput) -> Any:
-    from skywork_rl.data import load_stage_dataset
-
-    ds = load_stage_dataset(inp.path, inp.split, key="input.path")
-    if inp.max_rows is not None:
-        ds = ds.select(range(min(inp.max_rows, len(ds))))
-    return ds
-
-
-class LazyBackend:
-    """The model's generation backend, built on the first `generate` call: a run whose chunks are all
-    saved already never loads the model."""
-
-    def __init__(self, model: GeneratorModel) -> None:
-        self.model = model
-        self._backend: Any = None
-
-    def generate(self, rows: Any, **kwargs: Any) -> list[list[str]]:
-        if self._backend is None:
-            self._backend = self.model.build()
-        return self._backend.generate(rows, **kwargs)
-
-
-class DataStage(Stage):
-    """What the data stages share: chaining keys, the output guard, the manifest."""
-
-    produces: ClassVar[str] = "data"
-    output_dir_key: ClassVar[str] = "output.output_dir"
-    input_model_key: ClassVar[str | None] = None
-    input_data_key: ClassVar[str | None] = "input.path"
-    distributed: ClassVar[bool] = False
-    # `skywork-rl run --force` re-runs a finished data stage by letting it replace its output.
-    force_overrides: ClassVar[dict[str, Any]] = {"output": {"overwrite": True}}
-    # Set by `start`: a finished output is being replaced (generation stages then discard their chunks).
-    replacing: bool = False
-
-    def start(self, check: Callable[[Any], None] | None = None) -> tuple[Any, Manifest]:
-        """Check the output may be written (before anything in the folder changes), read the input,
-        run `check` on it (a stage's input checks; a failure there also leaves the folder as it was),
-        open the manifest."""
-        self.replacing = guard_output(self.output_dir, self.config.output.overwrite)
-        manifest = Manifest(step=self.name, config=_config_dict(self.config))
-        with manifest.timed("load"):
-            dataset = load_input(self.config.input)
-        if check is not None:
-            check(dataset)
-        if self.replacing:
-            begin_replace(self.output_dir)
-        manifest.rows_in = len(dataset)
-        return dataset, manifest
-
-    def finish(self, dataset: Any, manifest: Manifest) -> dict[str, float]:
-        save_dataset(dataset, self.output_dir, manifest)
-        return manifest.metrics()
-
-
-class LoadDataStage(DataStage):
-    """Load a public or local dataset and map its columns into the canonical schema."""
-
-    name = "load-data"
-    config_class = LoadDataConfig
-    input_data_key = None  # the source is named by the recipe, never chained from a previous stage
-
-    def run(self) -> dict[str, float]:
-        from data_prep.adapters import DROP, adapt_dataset
-        from data_prep.mappings import resolve_mapping
-
-        cfg: LoadDataConfig = self.config
-        mapping = resolve_mapping(cfg.source.mapping, cfg.source.columns, where="source")
-        raw, manifest = self.start()
-        with manifest.timed("adapt"):
-            mapped = adapt_dataset(
-                raw,
-                mapping,
-                split=cfg.input.split,
-                image_root=cfg.source.image_root,
-                system_prompt=cfg.source.system_prompt,
-                where=f"input.path ({cfg.input.path})",
-                num_proc=cfg.output.num_proc,
-            )
-            for reason in mapped[DROP]:
-                if reason:
-                    manifest.drop(reason)
-            kept = mapped.filter(lambda r: not r, input_columns=[DROP]).remove_columns(DROP)
-        manifest.extra["mapping"] = dataclasses.asdict(mapping)
-        return self.finish(kept, manifest)
+__all__ = [
+    "CleanStage",
+    "DataStage",
+    "DedupStage",
+    "DistillStage",
+    "LazyBackend",
+    "LoadDataStage",
+    "PassRateFilterStage",
+]
 
 
 class CleanStage(DataStage):
@@ -122,6 +35,10 @@ class CleanStage(DataStage):
 
     name = "clean"
     config_class = CleanConfig
+    empty_hint = (
+        "Fix the source or its load-data mapping for the reason that dropped the rows (e.g. "
+        "source.columns.answer naming an empty column), or relax clean.require_images / clean.min_image_side."
+    )
 
     def run(self) -> dict[str, float]:
         from data_prep.cleaning import clean_dataset
@@ -139,6 +56,10 @@ class DedupStage(DataStage):
 
     name = "dedup"
     config_class = DedupConfig
+    empty_hint = (
+        "Every row matched a benchmark question: check that decontaminate.benchmarks lists evaluation "
+        "sets, not this training data, and decontaminate.ngram."
+    )
 
     def run(self) -> dict[str, float]:
         from datasets import Image, List
@@ -177,6 +98,7 @@ class PassRateFilterStage(DataStage):
     name = "pass-rate-filter"
     config_class = PassRateFilterConfig
     input_model_key = "model.name_or_path"
+    required_columns = ("prompt", "solution", "id")
 
     def run(self) -> dict[str, float]:
         from data_prep.pass_rate import check_band
@@ -189,7 +111,7 @@ class PassRateFilterStage(DataStage):
         from data_prep.pass_rate import compute_pass_rates
 
         dataset, manifest = self.start()
-        sampling = {k: v for k, v in _config_dict(cfg.filter).items() if k not in ("low", "high", "recut")}
+        sampling = {k: v for k, v in config_dict(cfg.filter).items() if k not in ("low", "high", "recut")}
         fingerprint = job_fingerprint(cfg.model.name_or_path, dataset, sampling)
         # Replacing a finished output regenerates: rates depend on more than the fingerprint can see
         # (a hub model's new revision, the verifier's code). A new band needs no rerun: `filter.recut`.
@@ -214,10 +136,10 @@ class PassRateFilterStage(DataStage):
         cfg: PassRateFilterConfig = self.config
         scored_dir = self.output_dir / "scored"
         if not (scored_dir / "dataset_info.json").exists():
-            raise FileNotFoundError(
+            raise DataError(
                 f"filter.recut: no saved pass rates at {scored_dir}; run the filter once without recut first"
             )
-        manifest = Manifest(step=self.name, config=_config_dict(cfg))
+        manifest = Manifest(step=self.name, config=config_dict(cfg))
         scored = datasets.load_from_disk(str(scored_dir))
         manifest.rows_in = len(scored)
         manifest.extra["recut"] = True
@@ -231,7 +153,11 @@ class PassRateFilterStage(DataStage):
         kept, dropped = cut(rates, cfg.low, cfg.high)
         manifest.dropped.update(dropped)
         manifest.extra["pass_rate_histogram"] = histogram(rates)
-        metrics = self.finish(scored.select(kept), manifest)
+        hint = (
+            f"Widen filter.low/filter.high (pass rates: {histogram(rates)}) and cut again without "
+            f"generating: --filter.recut true (the rates are saved in {self.output_dir / 'scored'})."
+        )
+        metrics = self.finish(scored.select(kept), manifest, hint)
         metrics["pass_rate/mean"] = sum(rates) / len(rates) if rates else 0.0
         return metrics
 
@@ -242,6 +168,7 @@ class DistillStage(DataStage):
     name = "distill"
     config_class = DistillConfig
     input_model_key = "model.name_or_path"
+    required_columns = ("prompt", "solution", "id")
 
     def run(self) -> dict[str, float]:
         from data_prep.chunks import ChunkStore, job_fingerprint
@@ -259,7 +186,12 @@ class DistillStage(DataStage):
         out, no_trace = sft_rows(dataset, traces)
         manifest.drop("no_verified_trace", no_trace)
         manifest.extra.update(candidates_rejected=dict(rejected), chunks_run_now=ran)
-        metrics = self.finish(out, manifest)
+        hint = (
+            f"No candidate trace was kept (rejected: {format_drops(rejected)}); loosen distill.require_format / "
+            "min_chars / max_chars (saved candidates are re-judged without the teacher) or sample more "
+            "(distill.num_generations)."
+        )
+        metrics = self.finish(out, manifest, hint)
         candidates = len(dataset) * cfg.distill.num_generations
         metrics["candidates/accepted_fraction"] = len(out) / candidates if candidates else 0.0
         return metrics

@@ -13,6 +13,7 @@ from data_prep.adapters import adapt_dataset
 from data_prep.mappings import BUILTIN_MAPPINGS, resolve_mapping
 from data_prep.schema import REQUIRED_COLUMNS, prompt_text
 from skywork_rl.data import load_stage_dataset
+from skywork_rl.errors import DataError
 
 
 def png(color: str = "red", size: int = 16) -> bytes:
@@ -151,7 +152,9 @@ def test_mathv360k_json_with_image_files_under_image_root(tmp_path):
     assert out["solution"] == ["42", "B"] and out["id"] == ["identity_1", "identity_2"]
     assert prompt_text(out[0]["prompt"]) == "What is the total?"
     assert out[0]["images"][0].getpixel((0, 0)) == (0, 0, 255)
-    assert out[1]["images"] == [None]  # a missing file is kept as a null image for cleaning to count
+    # a missing file: a null image in a row marked for the stage to count and drop, naming the file
+    assert out[1]["images"] == [None] and out[1]["_drop_reason"] == "missing_image"
+    assert out[1]["_drop_detail"] == f"row 1: no such image file {root / 'TabMWP/images/missing.png'}"
 
 
 def test_math_jsonl_gold_is_the_last_boxed_answer(tmp_path):
@@ -182,7 +185,7 @@ def test_gsm8k_mapping_on_the_real_test_set(shared_data):
 def test_a_mapped_column_missing_from_the_source_names_the_field(tmp_path):
     (tmp_path / "x.jsonl").write_text(json.dumps({"query": "q", "answer": "1"}) + "\n")
     with pytest.raises(
-        KeyError, match=r"columns.question='question'.*Fix source.columns or pick the right source.mapping"
+        DataError, match=r"columns.question='question'.*Fix source.columns or pick the right source.mapping"
     ):
         adapt(tmp_path / "x.jsonl", "gsm8k")
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from data_prep.decontaminate import BenchmarkIndex, load_benchmark_questions
+from skywork_rl.errors import DataError
 
 
 def test_planted_gsm8k_test_questions_are_found_even_reformatted(shared_data):
@@ -40,5 +41,12 @@ def test_short_rows_match_only_a_whole_benchmark_question(tmp_path):
 def test_benchmark_without_a_question_column_names_the_fix(tmp_path):
     path = tmp_path / "bench.jsonl"
     path.write_text(json.dumps({"stem": "q"}) + "\n")
-    with pytest.raises(KeyError, match="decontaminate.benchmark_column"):
+    with pytest.raises(DataError, match="decontaminate.benchmark_column"):
+        load_benchmark_questions(path)
+
+
+def test_a_benchmark_column_without_question_text_is_refused_not_checked_against_nothing(tmp_path):
+    path = tmp_path / "bench.jsonl"
+    path.write_text("".join(json.dumps({"question": "", "stem": f"q{i}"}) + "\n" for i in range(3)))
+    with pytest.raises(DataError, match=r"no question text in column 'question' \(3 rows\)"):
         load_benchmark_questions(path)

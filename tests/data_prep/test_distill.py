@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from data_prep.distill import DistillOptions, judge_candidates
@@ -139,3 +140,24 @@ def test_tightening_the_acceptance_rules_rejudges_saved_candidates_without_the_t
     second = datasets.load_from_disk(str(tmp_path / "sft"))
     assert second["id"] == ["a", "b"]
     assert all("First pass." in m[0]["content"][0]["text"] for m in second["completion"])
+
+
+def test_a_distillation_with_no_verified_trace_fails_with_the_rejections_and_saves_nothing(tmp_path):
+    import datasets
+
+    from data_prep.refusals import EmptyOutputError
+
+    stage_class = get_stage_class("distill")
+    strict = distill_argv(tmp_path, max_chars=31)  # every well-formed trace is longer
+    with pytest.raises(
+        EmptyOutputError, match=r"0 of 3 rows left \(dropped: no_verified_trace=3\)"
+    ) as raised:
+        run_stage(stage_class(parse_stage_config(stage_class, strict)))
+    assert "No candidate trace was kept (rejected: too_long=13, too_short=2)" in str(raised.value)
+    out = tmp_path / "sft"
+    assert not (out / "manifest.json").exists() and not (out / "dataset_info.json").exists()
+    # nothing looks finished, so looser rules need no overwrite and re-judge the saved candidates
+    built = ScriptedTeacher.built
+    metrics = run_stage(stage_class(parse_stage_config(stage_class, distill_argv(tmp_path))))
+    assert metrics["rows"] == 4 and ScriptedTeacher.built == built
+    assert datasets.load_from_disk(str(out))["id"] == ["a", "a#1", "b", "b#1"]

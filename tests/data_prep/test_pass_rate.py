@@ -232,3 +232,27 @@ def test_saved_chunks_of_an_old_checkpoint_or_old_gold_answers_are_not_resumed(t
         ChunkStore(tmp_path / "chunks2", job_fingerprint(str(ckpt), recleaned, sampling))
     # a hub id has no folder to inspect: its name is its identity
     assert job_fingerprint("org/model", ds, sampling)["checkpoint"] is None
+
+
+def test_a_band_that_keeps_no_prompt_fails_with_the_counts_and_a_recut_recovers(tmp_path):
+    import datasets
+
+    from data_prep.refusals import EmptyOutputError
+
+    make_dataset().save_to_disk(str(tmp_path / "in"))
+    ckpt = tmp_path / "sft"
+    write_checkpoint(ckpt, always_right=False, weights=b"w")
+    stage_class = get_stage_class("pass-rate-filter")
+    narrow = [*filter_argv(tmp_path, ckpt), "--filter.low", "0.9", "--filter.high", "0.95"]
+    with pytest.raises(
+        EmptyOutputError, match=r"0 of 11 rows left \(dropped: too_easy=2, too_hard=9\)"
+    ) as raised:
+        run_stage(stage_class(parse_stage_config(stage_class, narrow)))
+    assert "--filter.recut true" in str(raised.value)
+    out = tmp_path / "filtered"
+    assert not (out / "manifest.json").exists() and not (out / "dataset_info.json").exists()
+    assert json.loads((out / "stage.json").read_text())["status"] == "failed"
+    # the saved pass rates let a wider band be cut without generating (the backend does not exist)
+    recut = [*filter_argv(tmp_path, ckpt), "--model.backend", "no.such:Backend", "--filter.recut", "true"]
+    assert run_stage(stage_class(parse_stage_config(stage_class, recut)))["rows"] == len(PLANTED)
+    assert datasets.load_from_disk(str(out))["pass_rate"] == PLANTED

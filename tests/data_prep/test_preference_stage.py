@@ -98,3 +98,19 @@ def test_zero_pairs_fail_with_the_drop_counts_instead_of_saving_an_empty_dataset
     ):
         run_stage(PreferencePairsStage(parse_stage_config(PreferencePairsStage, argv)))
     assert not (out / "manifest.json").exists() and not (out / "dataset_info.json").exists()
+
+
+def test_an_input_without_a_canonical_column_fails_before_any_generation(synthetic_dataset_dir, tmp_path):
+    from skywork_rl.errors import DataError
+
+    ds = load_from_disk(str(synthetic_dataset_dir)).select(range(2)).remove_columns("source")
+    ds.save_to_disk(str(tmp_path / "in"))
+    argv = [
+        f"--input.path={tmp_path / 'in'}",
+        "--model.name_or_path=x",
+        "--model.backend=no.such:Backend",  # building it would be an ImportError, not this refusal
+        f"--output.output_dir={tmp_path / 'pairs'}",
+    ]
+    with pytest.raises(DataError, match=r"preference-pairs needs column\(s\) \['source'\]"):
+        run_stage(PreferencePairsStage(parse_stage_config(PreferencePairsStage, argv)))
+    assert not (tmp_path / "pairs" / "rollout_chunks").exists()
