@@ -5,8 +5,14 @@ Two entry points over the same scorer:
   use (pass-rate filtering, distillation, eval);
 - `AccuracyReward` / `accuracy_reward`: TRL's reward-function convention for `GRPOTrainer`.
 
-Scoring runs in a shared `ScoringPool` (parallel across cores, hard per-item deadline); an item
-that times out, raises or kills its worker scores 0.0 and is counted, never raised.
+Scoring runs in a shared `ScoringPool` (parallel across cores, hard per-item deadline, optional
+batch budget). An item that times out, raises, kills its worker or is left unscored when the
+batch budget runs out scores 0.0 and is counted as a failure, never raised.
+
+A pool whose workers cannot start is a different matter: it says nothing about the answers, so
+scoring them 0.0 would train on garbage while looking healthy. The batch is then scored in this
+process instead (same deadline and budget, by SIGALRM; logged once), and where no deadline can be
+enforced in process (called off the main thread) the call raises `SkyworkError`.
 """
 
 from __future__ import annotations
@@ -16,12 +22,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skywork_rl.rewards.pool import ScoringPool, default_num_workers, shared_pool
+from skywork_rl.errors import SkyworkError
+from skywork_rl.rewards.batch import MapResult
+from skywork_rl.rewards.in_process import DeadlineUnavailable, map_in_process
+from skywork_rl.rewards.pool import PoolStartError, default_num_workers, shared_pool
 from skywork_rl.rewards.verify import init_worker, score_item
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
+# Budget of one training-reward batch. Four per-item deadlines: every worker can still take four
+# legitimately slow answers to their own deadline, while ordinary batches finish in well under a
+# second (thousands of completions/s per worker, benchmarks/reward_throughput.py). Only an
+# adversarial batch reaches it, and then it stalls a GRPO step by ~20 s, not minutes.
+DEFAULT_BATCH_BUDGET_S = 20.0
+
+# Why the worker pool could not start in this process (None: it has not failed). Set once: a
+# start failure is systemic (no usable interpreter, an unimportable module), so later batches go
+# straight to in-process scoring instead of paying for another failed start.
+_pool_start_failure: str | None = None
 
 
 def completion_text(completion: Any) -> str:
@@ -52,9 +71,10 @@ class AccuracyResult:
     """Scores (None where the item had no gold answer) and the counts behind the metrics."""
 
     scores: list[float | None]
-    failures: int  # timed out, raised, or killed its worker
-    no_answer: int  # the completion gave no extractable final answer
+    failures: int  # timed out, raised, killed its worker, or left unscored by the batch budget
+    no_answer: int  # the completion gave no extractable final answer (not a failure)
     errors: dict[int, str]
+    out_of_budget: int = 0  # of the failures, those the batch budget ran out on
 
 
 def score_accuracy_detailed(
@@ -64,10 +84,12 @@ def score_accuracy_detailed(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     num_workers: int | None = None,
     strict: bool = True,
+    batch_budget_s: float | None = None,
 ) -> AccuracyResult:
     """Score a batch and report failures; see `score_accuracy`.
 
-    ``num_workers=0`` scores in this process, serially and without a deadline (debugging only).
+    ``num_workers=0`` scores in this process, serially and without a deadline or budget
+    (debugging only).
     """
     if len(completions) != len(solutions):
         raise ValueError(
@@ -88,7 +110,17 @@ def score_accuracy_detailed(
         for i in todo
     ]
     workers = default_num_workers() if num_workers is None else num_workers
-    values, errors = _run(items, timeout_s, workers)
+    result = _run(items, timeout_s, workers, batch_budget_s)
+    values, errors = result.values, result.errors
+    if result.out_of_budget:
+        logger.warning(
+            "accuracy scoring: the batch budget of %gs ran out; %d of %d completions were not scored "
+            "(0.0, counted as failures). If they are legitimate, raise batch_budget_s (recipe: "
+            "rewards.batch_budget_s).",
+            batch_budget_s,
+            result.out_of_budget,
+            len(items),
+        )
     no_answer = 0
     item_errors: dict[int, str] = {}
     for position, index in enumerate(todo):
@@ -101,39 +133,41 @@ def score_accuracy_detailed(
         no_answer += not answered
     for index, error in item_errors.items():
         logger.debug("accuracy reward item %d failed: %s", index, error)
-    return AccuracyResult(scores=scores, failures=len(item_errors), no_answer=no_answer, errors=item_errors)
+    return AccuracyResult(
+        scores=scores,
+        failures=len(item_errors),
+        no_answer=no_answer,
+        errors=item_errors,
+        out_of_budget=result.out_of_budget,
+    )
 
 
-def _run(items: list[tuple[Any, ...]], timeout_s: float, workers: int) -> tuple[list[Any], dict[int, str]]:
+def _run(items: list[tuple[Any, ...]], timeout_s: float, workers: int, budget_s: float | None) -> MapResult:
+    global _pool_start_failure
     if not items:
-        return [], {}
+        return MapResult(values=[], errors={})
     if workers == 0:
-        init_worker()
-        values: list[Any] = []
-        errors: dict[int, str] = {}
-        for position, item in enumerate(items):
-            try:
-                values.append(score_item(*item))
-            except Exception as error:  # noqa: BLE001 - one item's failure is its 0.0
-                values.append(None)
-                errors[position] = f"{type(error).__name__}: {error}"
-        return values, errors
+        return map_in_process(score_item, items, timeout_s=None, initializer=init_worker)
+    if _pool_start_failure is None:
+        try:
+            pool = shared_pool(score_item, workers, timeout_s, initializer=init_worker)
+            return pool.map(items, budget_s=budget_s)
+        except PoolStartError as error:
+            _pool_start_failure = str(error)
+            logger.warning(
+                "accuracy scoring: worker processes could not start (%s). Scoring in this process from "
+                "now on: one completion at a time, same deadlines (by SIGALRM, which cannot interrupt "
+                "code stuck in C).",
+                error,
+            )
     try:
-        result = shared_pool(score_item, workers, timeout_s, initializer=init_worker).map(items)
-    except Exception as error:  # noqa: BLE001 - the pool itself broke: score 0.0, loudly, never raise
-        logger.error("accuracy reward pool failed (%s); scoring this batch 0.0", error)
-        _drop_pool(workers, timeout_s)
-        return [None] * len(items), {i: f"pool failed: {error}" for i in range(len(items))}
-    return result.values, result.errors
-
-
-def _drop_pool(workers: int, timeout_s: float) -> None:
-    from skywork_rl.rewards import pool as pool_module
-
-    key = (score_item, workers, timeout_s, init_worker)
-    broken: ScoringPool | None = pool_module._POOLS.pop(key, None)
-    if broken is not None:
-        broken.close()
+        return map_in_process(score_item, items, timeout_s, budget_s, initializer=init_worker)
+    except DeadlineUnavailable as error:
+        raise SkyworkError(
+            f"accuracy scoring: worker processes could not start ({_pool_start_failure}), and scoring "
+            f"in this process could hang on one answer: {error}. Call the reward from the main thread, "
+            "or fix the workers' start (the reason above)."
+        ) from None
 
 
 def score_accuracy(
@@ -143,6 +177,7 @@ def score_accuracy(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     num_workers: int | None = None,
     strict: bool = True,
+    batch_budget_s: float | None = None,
 ) -> list[float]:
     """1.0 where a completion's final answer matches its gold answer, else 0.0.
 
@@ -156,8 +191,16 @@ def score_accuracy(
         strict: extract the final answer strictly (only after ``</think>``; no "last number
             anywhere" fallback), as the GRPO reward does; ``False`` for the lenient extractor
             (see `skywork_rl.rewards.extract.extract_final_answer`).
+        batch_budget_s: wall-clock budget of the whole call; completions still unscored when it
+            runs out score 0.0. None (the default here, for offline batches of any size): only
+            the per-item deadline.
+
+    Workers are fresh interpreters, so this works from any script (``python -`` included); if
+    they cannot start, the batch is scored in this process (see the module docstring).
     """
-    result = score_accuracy_detailed(completions, solutions, choices, timeout_s, num_workers, strict)
+    result = score_accuracy_detailed(
+        completions, solutions, choices, timeout_s, num_workers, strict, batch_budget_s
+    )
     return [0.0 if s is None else s for s in result.scores]
 
 
@@ -167,7 +210,9 @@ class AccuracyReward:
     Returns None for rows without a gold answer (TRL treats None as "does not apply", so a
     reward model or another function can score those rows). Logs
     ``rewards/<name>/failures`` and ``rewards/<name>/no_answer`` (counts in the batch) through
-    TRL's ``log_metric`` when given.
+    TRL's ``log_metric`` when given. A batch has a wall-clock budget (``batch_budget_s``,
+    default `DEFAULT_BATCH_BUDGET_S`; None: none): completions still unscored when it runs out
+    score 0.0 and count as failures, so one adversarial batch cannot stall a step for minutes.
     """
 
     def __init__(
@@ -176,9 +221,11 @@ class AccuracyReward:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         num_workers: int | None = None,
         strict: bool = True,
+        batch_budget_s: float | None = DEFAULT_BATCH_BUDGET_S,
     ) -> None:
         self.__name__ = name
         self.timeout_s, self.num_workers, self.strict = timeout_s, num_workers, strict
+        self.batch_budget_s = batch_budget_s
 
     def __call__(
         self,
@@ -194,7 +241,7 @@ class AccuracyReward:
                 "needs the gold answer (see data_prep/schema.py)"
             )
         result = score_accuracy_detailed(
-            completions, solution, choices, self.timeout_s, self.num_workers, self.strict
+            completions, solution, choices, self.timeout_s, self.num_workers, self.strict, self.batch_budget_s
         )
         if log_metric is not None:
             log_metric(f"rewards/{self.__name__}/failures", float(result.failures))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from skywork_rl.rewards.accuracy import DEFAULT_TIMEOUT_S
+from skywork_rl.rewards.accuracy import DEFAULT_BATCH_BUDGET_S, DEFAULT_TIMEOUT_S
 from skywork_rl.rewards.registry import get_reward
 
 RewardFunc = Callable[..., list[float | None]]
@@ -41,6 +41,14 @@ class RewardArguments:
         metadata={
             "help": "Per-completion deadline of the accuracy check; past it the completion scores 0.0 "
             "and counts in rewards/accuracy/failures."
+        },
+    )
+    batch_budget_s: float | None = field(
+        default=DEFAULT_BATCH_BUDGET_S,
+        metadata={
+            "help": "Wall-clock budget of one accuracy-reward batch, so adversarial answers (power "
+            "towers) stall a step by seconds, not minutes; completions still unscored when it runs "
+            "out score 0.0 and count in rewards/accuracy/failures. At least timeout_s; null: no budget."
         },
     )
     num_workers: int | None = field(
@@ -146,6 +154,12 @@ class RewardArguments:
             raise ValueError("rewards.format_think_tags / format_answer_tags: give [opening, closing]")
         if self.rm_clip is not None and (len(self.rm_clip) != 2 or self.rm_clip[0] > self.rm_clip[1]):
             raise ValueError(f"rewards.rm_clip must be [min, max] with min <= max, got {self.rm_clip}")
+        if self.batch_budget_s is not None and self.batch_budget_s < self.timeout_s:
+            raise ValueError(
+                f"rewards.batch_budget_s ({self.batch_budget_s:g}) is below rewards.timeout_s "
+                f"({self.timeout_s:g}), so no completion could run to its own deadline; raise "
+                "batch_budget_s, lower timeout_s, or set batch_budget_s: null for no budget"
+            )
         calibrated = self.rm_clip is not None or self.rm_threshold is not None or self.rm_gate != "none"
         if calibrated and self.mix != "hybrid":
             raise ValueError("rewards.rm_clip / rm_threshold / rm_gate only apply with rewards.mix: hybrid")

@@ -1,116 +1,62 @@
-"""A process pool that scores items in parallel with a hard per-item deadline.
+"""A process pool that scores items in parallel under a per-item deadline and a batch budget.
 
 Why not `concurrent.futures.ProcessPoolExecutor`: it cannot tell which queued item a worker is
 running, so a deadline can only be enforced per batch and a hung worker can only be stopped by
 tearing down every worker (failing innocent items). math-verify's own timeout uses
 ``signal.alarm``, which only works in a main thread and cannot interrupt C code (a sympy big-int
-power, a regex). Here every worker runs one item at a time from its own pipe, so the parent knows
-when each item started:
+power, a regex). Here every worker (`worker.py`) runs one item at a time from its own pipe, so
+the parent knows when each item started:
 
-- soft deadline: inside the worker a ``setitimer`` alarm raises `ItemTimeout` (a BaseException,
-  so library code that catches ``Exception`` cannot swallow it) after ``timeout_s``;
+- soft deadline: inside the worker a SIGALRM timer raises `ItemTimeout` at the item's deadline;
 - hard deadline: if the worker still has not answered ``grace_s`` later (stuck in C), the parent
-  SIGKILLs that one worker and starts a replacement; only that item fails.
+  kills that one worker and starts a replacement; only that item fails;
+- batch budget (optional, per `map` call): when it runs out, the items without a result fail,
+  and the workers still busy are interrupted (SIGALRM) or, if stuck, killed and replaced, so the
+  next batch starts with idle workers. The schedule that keeps right answers from starving behind
+  slow ones is in `batch.py`.
 
-A worker that dies (OOM, segfault) is replaced the same way. Workers are started with the
-"spawn" method because the parent is usually a trainer with CUDA and threads, where fork is
-unsafe; they stay alive across calls, so the start-up cost is paid once. As with any "spawn"
-pool, a training *script* run as ``python train.py`` must keep its top-level code under
-``if __name__ == "__main__":`` (workers import the main module); ``skywork-rl`` and
-``python -m`` entry points already do.
+A worker that dies (OOM, segfault) is replaced the same way. Workers are fresh interpreters that
+import only the scoring function's module, so any script can use the pool, a ``python -`` one
+included; they stay alive across calls, so the start-up cost is paid once. A pool whose workers
+cannot start raises `PoolStartError`: a systemic failure, never one item's.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
-import multiprocessing as mp
 import os
-import signal
+import pickle
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from typing import Any
+
+from skywork_rl.rewards.batch import Batch, MapResult
+from skywork_rl.rewards.worker import ItemTimeout, PoolStartError, WorkerProcess
+
+__all__ = ["ItemTimeout", "MapResult", "PoolStartError", "ScoringPool", "default_num_workers", "shared_pool"]
 
 logger = logging.getLogger(__name__)
 
-_READY = "ready"
-# How long a freshly spawned worker may take to import its scoring function before the parent
-# gives up on it (sympy + math-verify import in ~1-2 s on a loaded 2-core box).
+# How long a fresh worker may take to import its scoring function before the parent gives up on
+# it (sympy + math-verify import in ~1-2 s idle, ~8 s on a 2-core box loaded 5x over).
 _STARTUP_TIMEOUT_S = 120.0
-
-
-class ItemTimeout(BaseException):
-    """Raised inside a worker when one item exceeds its soft deadline."""
-
-
-def _on_alarm(signum: int, frame: Any) -> None:
-    raise ItemTimeout
-
-
-def _worker_main(
-    conn: Connection, fn: Callable[..., Any], initializer: Callable[[], None] | None, timeout_s: float
-) -> None:
-    """Worker loop: receive ``(index, args)``, reply ``(index, ok, value_or_error)``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which closes us.
-    signal.signal(signal.SIGALRM, _on_alarm)
-    if initializer is not None:
-        initializer()
-    conn.send(_READY)
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):  # parent gone
-            return
-        if message is None:
-            return
-        index, args = message
-        signal.setitimer(signal.ITIMER_REAL, timeout_s)
-        try:
-            reply = (index, True, fn(*args))
-        except ItemTimeout:
-            reply = (index, False, f"timed out after {timeout_s:g}s")
-        except BaseException as error:  # noqa: BLE001 - any failure of one item is that item's 0.0
-            reply = (index, False, f"{type(error).__name__}: {error}"[:500])
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        try:
-            conn.send(reply)
-        except (BrokenPipeError, OSError):
-            return
-
-
-@dataclass
-class _Worker:
-    process: Any
-    conn: Connection
-    ready: bool = False
-    started_at: float = 0.0
-    item: int | None = None
-    item_started_at: float = 0.0
-
-
-@dataclass
-class MapResult:
-    """Per-item values (None where the item failed) and the failure messages by index."""
-
-    values: list[Any]
-    errors: dict[int, str]
 
 
 class ScoringPool:
     """Run a module-level function over items in worker processes with per-item deadlines.
 
     Args:
-        fn: picklable (module-level) function; called as ``fn(*item)`` in a worker.
+        fn: module-level function, importable by reference in a fresh interpreter (not one
+            defined in ``__main__``); called as ``fn(*item)`` in a worker.
         num_workers: worker processes (>= 1).
-        timeout_s: soft per-item deadline inside the worker.
+        timeout_s: per-item deadline (soft, inside the worker).
         grace_s: extra time before the parent kills a worker that ignored the soft deadline.
         initializer: run once in each worker before it reports ready (imports, logging setup).
+
+    Raises `PoolStartError` (from the constructor or `map`) when workers cannot start.
     """
 
     def __init__(
@@ -125,112 +71,151 @@ class ScoringPool:
             raise ValueError(f"ScoringPool: num_workers must be >= 1, got {num_workers}")
         if timeout_s <= 0:
             raise ValueError(f"ScoringPool: timeout_s must be > 0, got {timeout_s}")
+        for function in (fn, initializer):
+            if getattr(function, "__module__", None) == "__main__":
+                raise PoolStartError(
+                    f"{function.__qualname__} is defined in __main__, which a fresh worker cannot "
+                    "import; move it into an importable module"
+                )
+        try:
+            self._payload = pickle.dumps((fn, initializer))
+        except (pickle.PicklingError, AttributeError, TypeError) as error:
+            raise TypeError(
+                f"ScoringPool: fn and initializer must be module-level functions ({error})"
+            ) from None
         self.fn, self.num_workers, self.timeout_s, self.grace_s = fn, num_workers, timeout_s, grace_s
         self.initializer = initializer
-        self.kills = 0  # workers killed for overrunning the hard deadline (for tests and logs)
-        self._context = mp.get_context("spawn")
+        self.kills = 0  # workers killed past the hard deadline (or stuck when a budget ran out)
         self._lock = threading.Lock()
-        self._workers: list[_Worker] = [self._start_worker() for _ in range(num_workers)]
+        self._workers: list[WorkerProcess] = []
+        try:
+            for _ in range(num_workers):
+                self._workers.append(WorkerProcess(self._payload))
+        except PoolStartError:
+            self.close()
+            raise
         atexit.register(self.close)
 
-    def _start_worker(self) -> _Worker:
-        parent_conn, child_conn = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=_worker_main,
-            args=(child_conn, self.fn, self.initializer, self.timeout_s),
-            daemon=True,
-            name="skywork-rl-reward-worker",
-        )
-        process.start()
-        child_conn.close()
-        return _Worker(process=process, conn=parent_conn, started_at=time.monotonic())
+    def _replace(self, worker: WorkerProcess) -> None:
+        worker.kill()
+        self._workers[self._workers.index(worker)] = WorkerProcess(self._payload)
 
-    def _replace(self, worker: _Worker) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            worker.process.kill()
-            worker.process.join(timeout=5)
-        worker.conn.close()
-        self._workers[self._workers.index(worker)] = self._start_worker()
+    def map(self, items: Sequence[tuple[Any, ...]], budget_s: float | None = None) -> MapResult:
+        """Score every item; an item's failure is in ``errors``, never raised.
 
-    def map(self, items: Sequence[tuple[Any, ...]]) -> MapResult:
-        """Score every item; never raises for an item's failure, never waits past the deadlines."""
+        ``budget_s``: wall-clock budget of this batch, counted from the moment the first worker
+        is ready (so the one-off start-up is not charged); items without a result when it runs
+        out fail (``MapResult.out_of_budget`` counts them). None: only per-item deadlines.
+        Raises `PoolStartError` (and closes the pool) when workers cannot start.
+        """
         with self._lock:
-            return self._map(items)
+            if not self._workers:
+                raise PoolStartError("this pool was closed")
+            try:
+                return self._map(items, budget_s)
+            except PoolStartError:
+                self.close()
+                raise
 
-    def _map(self, items: Sequence[tuple[Any, ...]]) -> MapResult:
-        values: list[Any] = [None] * len(items)
-        errors: dict[int, str] = {}
-        pending = deque(range(len(items)))
-        remaining = len(items)
-        hard_s = self.timeout_s + self.grace_s
-        while remaining:
+    def _map(self, items: Sequence[tuple[Any, ...]], budget_s: float | None) -> MapResult:
+        batch = Batch(len(items), self.timeout_s, budget_s, self.num_workers)
+        while batch.remaining:
             now = time.monotonic()
-            for worker in self._workers:
-                if worker.ready and worker.item is None and pending:
-                    index = pending.popleft()
-                    try:
-                        worker.conn.send((index, items[index]))
-                    except (BrokenPipeError, OSError):
-                        pending.appendleft(index)
-                        self._replace(worker)
-                        continue
-                    worker.item, worker.item_started_at = index, now
-            deadlines = [w.item_started_at + hard_s for w in self._workers if w.item is not None]
-            deadlines += [w.started_at + _STARTUP_TIMEOUT_S for w in self._workers if not w.ready]
-            wait_s = max(0.0, min(deadlines) - now) if deadlines else 0.0
-            ready = wait([w.conn for w in self._workers], timeout=wait_s)
-            for worker in [w for w in self._workers if w.conn in ready]:
-                try:
-                    message = worker.conn.recv()
-                except (EOFError, OSError):  # the worker died (OOM killer, segfault)
-                    if not worker.ready:
-                        raise RuntimeError(
-                            "reward worker exited while starting (exit code "
-                            f"{worker.process.exitcode}); check that {self.fn.__module__} imports "
-                            "in a fresh process"
-                        ) from None
-                    if worker.item is not None:
-                        errors[worker.item] = "worker process died"
-                        remaining -= 1
-                    logger.warning("reward worker %s died; starting a new one", worker.process.pid)
-                    self._replace(worker)
-                    continue
-                if message == _READY:
-                    worker.ready = True
-                    continue
-                index, ok, value = message
-                if ok:
-                    values[index] = value
-                else:
-                    errors[index] = value
-                worker.item = None
-                remaining -= 1
-            now = time.monotonic()
-            for worker in list(self._workers):
-                if worker.item is not None and now - worker.item_started_at > hard_s:
-                    errors[worker.item] = f"killed after {hard_s:g}s (ignored the soft timeout)"
-                    remaining -= 1
-                    self.kills += 1
-                    logger.warning("reward worker %s overran %.1fs; killed", worker.process.pid, hard_s)
-                    self._replace(worker)
-                elif not worker.ready and now - worker.started_at > _STARTUP_TIMEOUT_S:
-                    raise RuntimeError(
-                        f"reward worker did not start within {_STARTUP_TIMEOUT_S:g}s; "
-                        "check that the scoring function's module imports in a fresh process"
+            if any(w.ready for w in self._workers):
+                batch.start_clock(now)
+            if batch.expired(now):
+                batch.expire()
+                for worker in self._workers:
+                    if worker.busy:
+                        worker.cancel(now)
+                break
+            self._dispatch(batch, items, now)
+            self._receive(batch, self._wait_s(batch, now))
+            self._enforce_deadlines(batch)
+        # Cancelled workers answer within milliseconds; one stuck in C is killed grace_s later.
+        # Either way no worker is busy when the next batch starts.
+        while any(w.busy for w in self._workers):
+            self._receive(batch, self._wait_s(batch, time.monotonic()))
+            self._enforce_deadlines(batch)
+        return batch.result()
+
+    def _dispatch(self, batch: Batch, items: Sequence[tuple[Any, ...]], now: float) -> None:
+        for worker in list(self._workers):
+            if not worker.ready or worker.busy:
+                continue
+            todo = batch.next_item()
+            if todo is None:
+                return
+            index, deadline_s = todo
+            try:
+                worker.send(index, items[index], deadline_s, now)
+            except (BrokenPipeError, OSError):
+                batch.put_back(index, deadline_s)
+                self._replace(worker)
+
+    def _wait_s(self, batch: Batch, now: float) -> float:
+        deadlines = [w.item_started_at + w.deadline_s + self.grace_s for w in self._workers if w.busy]
+        deadlines += [w.started_at + _STARTUP_TIMEOUT_S for w in self._workers if not w.ready]
+        if batch.expires_at is not None and batch.remaining:
+            deadlines.append(batch.expires_at)
+        return max(0.0, min(deadlines) - now) if deadlines else 1.0
+
+    def _receive(self, batch: Batch, wait_s: float) -> None:
+        ready = wait([w.conn for w in self._workers], timeout=wait_s)
+        for worker in [w for w in self._workers if w.conn in ready]:
+            try:
+                kind, payload = worker.conn.recv()
+            except (EOFError, OSError):  # the worker died (OOM killer, segfault)
+                if not worker.ready:
+                    raise PoolStartError(
+                        f"a worker exited while starting (exit code {worker.exit_code()}); see its "
+                        "output above"
+                    ) from None
+                if worker.busy and not worker.cancelled:
+                    batch.fail(worker.item, "worker process died")
+                logger.warning("scoring worker %s died; starting a new one", worker.pid)
+                self._replace(worker)
+                continue
+            if kind == "start_failed":
+                raise PoolStartError(f"a worker could not load {self.fn.__module__}:\n{payload}")
+            if kind == "ready":
+                worker.ready = True
+                continue
+            index, status, value = payload
+            if worker.cancelled:  # its item failed when the budget ran out; the answer is late
+                pass
+            elif status == "ok":
+                batch.finish(index, value)
+            elif status == "timeout":
+                batch.ran_out(index, worker.deadline_s, value)
+            else:
+                batch.fail(index, value)
+            worker.done()
+
+    def _enforce_deadlines(self, batch: Batch) -> None:
+        now = time.monotonic()
+        for worker in list(self._workers):
+            if worker.overran(now, self.grace_s):
+                if not worker.cancelled:
+                    hard_s = worker.deadline_s + self.grace_s
+                    batch.ran_out(
+                        worker.item, worker.deadline_s, f"killed after {hard_s:g}s (ignored the deadline)"
                     )
-        return MapResult(values=values, errors=errors)
+                logger.warning("scoring worker %s ignored its deadline; killed", worker.pid)
+                self.kills += 1
+                self._replace(worker)
+            elif not worker.ready and now - worker.started_at > _STARTUP_TIMEOUT_S:
+                raise PoolStartError(
+                    f"a worker did not start within {_STARTUP_TIMEOUT_S:g}s; check that "
+                    f"{self.fn.__module__} imports quickly in a fresh interpreter"
+                )
 
     def close(self) -> None:
         """Stop the workers (idempotent; also registered with atexit)."""
         for worker in self._workers:
-            with contextlib.suppress(BrokenPipeError, OSError):
-                worker.conn.send(None)
+            worker.ask_to_stop()
         for worker in self._workers:
-            worker.process.join(timeout=2)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join(timeout=2)
-            worker.conn.close()
+            worker.wait_or_kill()
         self._workers = []
 
 
@@ -264,8 +249,8 @@ def shared_pool(
 ) -> ScoringPool:
     """The process-wide pool for ``(fn, num_workers, timeout_s)``, started on first use.
 
-    Kept alive across reward calls: spawning workers costs seconds, a GRPO step calls the reward
-    every few seconds.
+    Kept alive across reward calls: starting workers costs seconds, a GRPO step calls the reward
+    every few seconds. A pool closed by a start failure is started afresh on the next call.
     """
     key = (fn, num_workers, timeout_s, initializer)
     with _POOLS_LOCK:

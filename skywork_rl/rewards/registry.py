@@ -71,7 +71,12 @@ def _accuracy(args: RewardArguments, device: Any) -> RewardFunc:
 
     # Strict extraction: a training reward that also searched the reasoning, or took the last
     # number anywhere, would pay a policy for listing candidates.
-    return AccuracyReward(timeout_s=args.timeout_s, num_workers=args.num_workers, strict=True)
+    return AccuracyReward(
+        timeout_s=args.timeout_s,
+        num_workers=args.num_workers,
+        strict=True,
+        batch_budget_s=args.batch_budget_s,
+    )
 
 
 def _format_spec(args: RewardArguments) -> Any:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from skywork_rl.rewards.accuracy import AccuracyReward, completion_text, score_accuracy
+from skywork_rl.rewards.config import RewardArguments
+from skywork_rl.rewards.registry import get_reward
 from skywork_rl.rewards.verify import answers_equal, init_worker, is_correct
 
 # One shared pool for the module (same key -> same workers): spawning costs a second or two.
@@ -166,3 +168,11 @@ def test_in_process_mode_matches_pool_mode() -> None:
     choices = [None, None, ["x", "y", "z"]]
     assert score_accuracy(completions, solutions, choices, num_workers=0) == [1.0, 0.0, 1.0]
     assert score_accuracy(completions, solutions, choices, num_workers=WORKERS) == [1.0, 0.0, 1.0]
+
+
+def test_recipe_batch_budget_reaches_the_reward_and_must_cover_one_item_deadline() -> None:
+    reward = get_reward("accuracy", RewardArguments(timeout_s=2.0, batch_budget_s=7.0))
+    assert (reward.timeout_s, reward.batch_budget_s) == (2.0, 7.0)
+    assert get_reward("accuracy", RewardArguments(batch_budget_s=None)).batch_budget_s is None
+    with pytest.raises(ValueError, match=r"rewards.batch_budget_s \(2\) is below rewards.timeout_s \(5\)"):
+        RewardArguments(timeout_s=5.0, batch_budget_s=2.0)
