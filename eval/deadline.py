@@ -48,12 +48,18 @@ def score_one(benchmark: str, response: str, meta: dict[str, Any], mmmu_reasonin
 
 
 def init_scoring_worker() -> None:
-    """Import sympy / math-verify / the scorers once per worker, before it reports ready."""
-    from skywork_rl.rewards.verify import init_worker
+    """Import the scorers and build both LaTeX parsers once per worker, before it reports ready.
+
+    The first parse of each ANTLR grammar (sympy's for OlympiadBench, math-verify's for MathVerse)
+    deserializes it, seconds on a loaded machine; paid here, it never eats an item's deadline."""
+    from skywork_rl.rewards.verify import answers_equal, init_worker
 
     init_worker()
-    import eval.math_scoring  # noqa: F401
     import eval.mmmu  # noqa: F401
+    from eval.olympiad_judge import parse_latex
+
+    parse_latex("1")
+    answers_equal("1", "x")
 
 
 def score_with_deadline(

@@ -195,10 +195,12 @@ def generate_missing(
             repetition_penalty=sampling.repetition_penalty,
             seed=sampling.seed + start,
         )
+        # one sample keeps the single-response shape; k samples go to "responses" (avg@k)
+        texts_key = "response" if settings.num_samples == 1 else "responses"
         records = [
             {
                 "id": item.id,
-                "responses": list(out),
+                texts_key: out[0] if settings.num_samples == 1 else list(out),
                 "subject": item.subject,
                 "category": item.category,
                 "meta": item.meta,
