@@ -15,6 +15,7 @@ Every scorer here runs in an `eval.deadline` worker under a per-item deadline.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -254,7 +255,12 @@ def score_olympiadbench(response: str, item: dict[str, Any]) -> Verdict:
     if answer is None:
         return Verdict(None, False)
     gold = ",".join(str(g) for g in item["final_answer"])
-    correct = OlympiadJudge().judge(gold, answer, parse_precision(item.get("error")))
+    judge = OlympiadJudge()
+    correct = judge.judge(gold, answer, parse_precision(item.get("error")))
+    # report what the judge compared (the boxes' contents), not the whole answer part; with
+    # unbalanced braces the judge said False and the raw text is reported
+    with contextlib.suppress(ValueError):
+        answer = judge.preprocess(gold, answer)[1]
     return Verdict(answer, correct)
 
 

@@ -18,7 +18,7 @@ logger = logging.getLogger("skywork_rl")
 
 @dataclass
 class SamplingParams:
-    """Sampling settings shared by every backend (R1V2/R1V3 evaluate with temperature 0.6, top-p 0.95)."""
+    """Sampling settings shared by every backend (the papers' evaluation settings: `eval.profiles`)."""
 
     max_new_tokens: int = 512
     temperature: float = 0.6
