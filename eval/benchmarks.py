@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.schema import user_prompt
+from eval.deadline import DEFAULT_TIMEOUT_S, score_with_deadline
 from eval.loading import BenchmarkDataError, find_local, load_hub, load_image, read_records
 from eval.math_scoring import Verdict, score_aime, score_mathverse, score_mathvista, score_olympiadbench
 from eval.mmmu import (
@@ -24,6 +25,7 @@ from eval.mmmu import (
     subject_of,
 )
 from eval.scoring import BenchmarkResult, ItemResult, summarize
+from skywork_rl.errors import DataError
 
 REASONING_INSTRUCTION = "Think step by step inside <think> </think>, then give the final answer in \\boxed{}."
 
@@ -216,26 +218,77 @@ def load_items(
     return items
 
 
+def sample_responses(record: dict[str, Any]) -> list[str]:
+    """A saved record's responses: ``responses`` (k samples) or ``response`` (one)."""
+    if "responses" in record:
+        responses = record["responses"]
+        if not isinstance(responses, list) or not responses:
+            raise DataError(f"record {record.get('id')!r}: 'responses' must be a non-empty list of texts")
+        return [str(r) for r in responses]
+    if "response" in record:
+        return [str(record["response"])]
+    raise DataError(f"record {record.get('id')!r}: no 'response' (or 'responses') field")
+
+
 def score_records(
-    name: str, records: list[dict[str, Any]], *, mmmu_reasoning: bool = True
+    name: str,
+    records: list[dict[str, Any]],
+    *,
+    mmmu_reasoning: bool = True,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    num_workers: int | None = None,
 ) -> BenchmarkResult:
-    """Score saved response records ``{id, response, meta, subject, category}`` of one benchmark."""
+    """Score saved response records ``{id, response | responses, meta, subject, category}`` of one
+    benchmark, every comparison under a ``timeout_s`` deadline (`eval.deadline`).
+
+    With k ``responses`` per record, sample s (every record's s-th response) is scored as one run
+    (MMMU: its own seeded official run) and the verdicts of all samples are summarised together
+    (avg@k; see `eval.scoring`). Every record must carry the same number of samples."""
     spec = get_benchmark(name)
-    if name == "mmmu":
-        outputs = [{"id": r["id"], "response": r["response"], **r["meta"]} for r in records]
-        return score_mmmu_outputs(group_by_subject(outputs), reasoning=mmmu_reasoning)
-    assert spec.score_item is not None
-    items = []
     for record in records:
-        verdict = spec.score_item(record["response"], record["meta"])
+        missing = [key for key in ("id", "meta") if key not in record]
+        if missing:
+            raise DataError(f"{name} record {record.get('id', '?')!r}: lacks {missing}")
+    samples = [sample_responses(record) for record in records]
+    k = len(samples[0]) if samples else 1
+    uneven = [record["id"] for record, texts in zip(records, samples, strict=True) if len(texts) != k]
+    if uneven:
+        raise DataError(
+            f"{name}: records carry different numbers of samples ({k} for {records[0]['id']!r}, "
+            f"otherwise for {uneven[:3]}); regenerate them with one --num-samples"
+        )
+    if name == "mmmu":
+        items: list[ItemResult] = []
+        for s in range(k):
+            outputs = [
+                {"id": r["id"], "response": texts[s], **r["meta"]}
+                for r, texts in zip(records, samples, strict=True)
+            ]
+            result = score_mmmu_outputs(
+                group_by_subject(outputs),
+                reasoning=mmmu_reasoning,
+                timeout_s=timeout_s,
+                num_workers=num_workers,
+                sample=s,
+            )
+            items.extend(result.items)
+        return summarize("mmmu", items)
+    assert spec.score_item is not None
+    jobs = [(texts[s], r["meta"]) for s in range(k) for r, texts in zip(records, samples, strict=True)]
+    scored = score_with_deadline(name, jobs, timeout_s=timeout_s, num_workers=num_workers)
+    items = []
+    for position, result in enumerate(scored):
+        record = records[position % len(records)]
         items.append(
             ItemResult(
                 id=record["id"],
-                parsed_pred=verdict.parsed_pred,
+                parsed_pred=result.parsed_pred,
                 gold=record["meta"].get("answer", record["meta"].get("final_answer")),
-                correct=verdict.correct,
+                correct=bool(result.correct) and result.error is None,
                 subject=record.get("subject", ""),
                 category=record.get("category", ""),
+                error=result.error,
+                sample=position // len(records),
             )
         )
     return summarize(name, items)

@@ -1,39 +1,61 @@
 """`skywork-rl eval`: evaluate a checkpoint on benchmarks, or score saved responses without a model.
 
 skywork-rl eval --model ckpt/rl --benchmarks mmmu,mathvista --data-dir data/bench --limit 100
+skywork-rl eval --model ckpt/rl --profile skywork-release --benchmarks olympiadbench
 skywork-rl eval --config recipes/skywork-r1v3/eval.yaml --model ckpt/rl
 skywork-rl eval score --benchmark mmmu --predictions example_outputs/qwen_vl --output scores.json
+
+A failure the user can fix (a missing or malformed predictions file, an unknown benchmark) is a
+`skywork_rl.errors.SkyworkError` naming the file and the fix: printed as one line, exit code 2
+(``SKYWORK_RL_DEBUG=1`` re-raises it with its traceback).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any, Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from eval.benchmarks import BENCHMARKS, score_records
+from eval.deadline import DEFAULT_TIMEOUT_S
 from eval.mmmu import load_mmmu_outputs, score_mmmu_outputs, score_mmmu_parsed
+from eval.profiles import DEFAULT_PROFILE, PROFILES, resolve_sampling
 from eval.runner import EvalSettings, ResumeMismatchError, read_responses, run_eval
+from eval.scoring import BenchmarkResult, summary_line
+from skywork_rl.errors import DataError, SkyworkError
 from skywork_rl.generation import SamplingParams
 
 logger = logging.getLogger("skywork_rl.eval")
 
-
-MMMU_PARSERS = ("reasoning", "official")
+# Literal types (not ``choices=``, which jsonargparse prints as "type: <function <lambda>>")
+MmmuParser = Literal["reasoning", "official"]
+ProfileName = Literal[tuple(PROFILES)]  # type: ignore[valid-type]
+BenchmarkName = Literal[tuple(BENCHMARKS)]  # type: ignore[valid-type]
 
 
 def add_mmmu_parser_argument(parser: ArgumentParser) -> None:
     """One flag, one default for `eval` and `eval score`, so re-scoring a run's responses reproduces its report."""
     parser.add_argument(
         "--mmmu-parser",
-        type=str,
-        choices=MMMU_PARSERS,
+        type=MmmuParser,
         default="reasoning",
-        help="MMMU answer parser: reasoning (\\boxed{} / after </think> first, then the official rules) "
-        "or official (as upstream's main_parse_and_eval.py)",
+        help="MMMU answer parser: reasoning (a \\boxed{} answer after </think> first; otherwise "
+        "exactly the official rules) or official (as upstream's main_parse_and_eval.py)",
+    )
+
+
+def add_score_timeout_argument(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--score-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="seconds one answer comparison may take; past it the item is scored wrong and counted "
+        "in the report's failures (a pathological answer never hangs scoring)",
     )
 
 
@@ -86,11 +108,29 @@ def build_run_parser() -> ArgumentParser:
     parser.add_argument(
         "--save-every", type=int, default=32, help="items per saved chunk (the resume granularity)"
     )
-    parser.add_argument("--max-new-tokens", type=int, default=8192)
-    parser.add_argument("--temperature", type=float, default=0.6, help="papers' default 0.6")
-    parser.add_argument("--top-p", type=float, default=0.95, help="papers' default 0.95")
+    parser.add_argument(
+        "--profile",
+        type=ProfileName,
+        default=DEFAULT_PROFILE,
+        help="sampling of a published evaluation: r1v3 (temperature 1.0, 16384 tokens, avg@5, the "
+        "paper's) or skywork-release (temperature 0, top-p 0.95, repetition penalty 1.05, 8000 tokens, "
+        "Skywork's inference script); the flags below override it",
+    )
+    parser.add_argument(
+        "--num-samples",
+        type=int | None,
+        default=None,
+        help="k responses per item, avg@k (default: the profile's)",
+    )
+    parser.add_argument("--max-new-tokens", type=int | None, default=None, help="default: the profile's")
+    parser.add_argument("--temperature", type=float | None, default=None, help="default: the profile's")
+    parser.add_argument("--top-p", type=float | None, default=None, help="default: the profile's")
+    parser.add_argument(
+        "--repetition-penalty", type=float | None, default=None, help="1.0 = off (default: the profile's)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     add_mmmu_parser_argument(parser)
+    add_score_timeout_argument(parser)
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -106,7 +146,9 @@ def build_score_parser() -> ArgumentParser:
         "(<Subject>/output.json), one JSON list of such entries, or main_eval_only's {id: parsed_pred} with "
         "--answers; every benchmark accepts our <benchmark>.responses.jsonl.",
     )
-    parser.add_argument("--benchmark", type=str, required=True, help=f"one of: {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--benchmark", type=BenchmarkName, required=True, help="which benchmark's rules score them"
+    )
     parser.add_argument("--predictions", type=str, required=True, help="folder or file of saved responses")
     parser.add_argument(
         "--output",
@@ -118,6 +160,7 @@ def build_score_parser() -> ArgumentParser:
         "--answers", type=str, default=None, help="MMMU answer_dict_val.json, for {id: parsed_pred} files"
     )
     add_mmmu_parser_argument(parser)
+    add_score_timeout_argument(parser)
     return parser
 
 
@@ -126,109 +169,150 @@ def _parse_files(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, path = pair.partition("=")
         if not sep or name not in BENCHMARKS:
-            raise SystemExit(
+            raise SkyworkError(
                 f"--benchmark-file {pair!r}: expected NAME=PATH with NAME in {', '.join(BENCHMARKS)}"
             )
         files[name] = path
     return files
 
 
+def _read_json(path: Path, flag: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{flag} {path}: not a readable JSON file ({exc})") from None
+
+
+def score_predictions(
+    benchmark: str, predictions: Path, *, answers: str | None, reasoning: bool, timeout_s: float
+) -> BenchmarkResult:
+    """Score a predictions file or folder; every failure to read it is a DataError naming it."""
+    where = f"--predictions {predictions}"
+    if not predictions.exists():
+        raise DataError(f"{where}: no such file or folder")
+    if predictions.suffix == ".jsonl":
+        try:
+            records = list(read_responses(predictions).values())
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            detail = f"a record lacks {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise DataError(
+                f"{where}: not a readable <benchmark>.responses.jsonl ({detail}); expected one JSON "
+                "object per line with 'id', 'response' (or 'responses') and 'meta'"
+            ) from None
+        try:
+            return score_records(benchmark, records, mmmu_reasoning=reasoning, timeout_s=timeout_s)
+        except DataError as exc:
+            raise DataError(f"{where}: {exc}") from None
+    if benchmark != "mmmu":
+        raise DataError(
+            f"{where}: for {benchmark}, pass the <benchmark>.responses.jsonl written by `skywork-rl eval`"
+        )
+    raw = _read_json(predictions, "--predictions") if predictions.is_file() else None
+    if isinstance(raw, dict):
+        if not answers:
+            raise DataError(f"{where}: holds {{id: parsed_pred}}; pass --answers answer_dict_val.json")
+        try:
+            return score_mmmu_parsed(raw, _read_json(Path(answers), "--answers"))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DataError(f"{where} with --answers {answers}: ids or fields do not match ({exc})") from None
+    try:
+        outputs = load_mmmu_outputs(predictions)
+    except FileNotFoundError as exc:
+        raise DataError(f"{where}: no responses found ({exc})") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # the message names the file inside
+        raise DataError(f"{where}: cannot read MMMU outputs ({exc})") from None
+    return score_mmmu_outputs(outputs, reasoning=reasoning, timeout_s=timeout_s)
+
+
 def score_main(argv: list[str]) -> int:
     args = build_score_parser().parse_args(argv)
     predictions = Path(args.predictions)
-    if args.benchmark not in BENCHMARKS:
-        print(
-            f"error: unknown benchmark {args.benchmark!r}; choose from {', '.join(BENCHMARKS)}",
-            file=sys.stderr,
-        )
-        return 2
-    if not predictions.exists():
-        print(f"error: --predictions {predictions}: no such file or folder", file=sys.stderr)
-        return 2
-    if predictions.suffix == ".jsonl":
-        records = list(read_responses(predictions).values())
-        result = score_records(args.benchmark, records, mmmu_reasoning=args.mmmu_parser == "reasoning")
-    elif args.benchmark == "mmmu":
-        raw = json.loads(predictions.read_text()) if predictions.is_file() else None
-        if isinstance(raw, dict):
-            if not args.answers:
-                print(
-                    f"error: {predictions} holds {{id: parsed_pred}}; pass --answers answer_dict_val.json",
-                    file=sys.stderr,
-                )
-                return 2
-            result = score_mmmu_parsed(raw, json.loads(Path(args.answers).read_text()))
-        else:
-            try:
-                outputs = load_mmmu_outputs(predictions)
-            except FileNotFoundError as exc:
-                print(f"error: --predictions {predictions}: no responses found ({exc})", file=sys.stderr)
-                return 2
-            result = score_mmmu_outputs(outputs, reasoning=args.mmmu_parser == "reasoning")
-    else:
-        print(
-            f"error: {args.benchmark}: pass the <benchmark>.responses.jsonl written by `skywork-rl eval`",
-            file=sys.stderr,
-        )
-        return 2
+    result = score_predictions(
+        args.benchmark,
+        predictions,
+        answers=args.answers,
+        reasoning=args.mmmu_parser == "reasoning",
+        timeout_s=args.score_timeout,
+    )
     if result.total == 0:
-        print(
-            f"error: --predictions {predictions}: no responses found (expected {args.benchmark}.responses.jsonl"
+        raise DataError(
+            f"--predictions {predictions}: no responses found (expected {args.benchmark}.responses.jsonl"
             + (", <Subject>/output.json files or a JSON list of outputs" if args.benchmark == "mmmu" else "")
-            + ")",
-            file=sys.stderr,
+            + ")"
         )
-        return 2
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-    print(f"{args.benchmark}: {result.correct}/{result.total} = {100 * result.accuracy:.2f}%")
+    print(result.summary_line())
     return 0
 
 
 def main(argv: list[str]) -> int:
     """Entry point for `skywork-rl eval ...` (dispatched by skywork_rl/cli.py)."""
-    if argv and argv[0] == "score":
-        return score_main(argv[1:])
+    try:
+        return score_main(argv[1:]) if argv and argv[0] == "score" else run_main(argv)
+    except (SkyworkError, ResumeMismatchError) as exc:
+        if os.environ.get("SKYWORK_RL_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_main(argv: list[str]) -> int:
     args = build_run_parser().parse_args(argv)
     names = [n.strip() for n in args.benchmarks.split(",") if n.strip()]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
-        print(f"error: unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
-        return 2
+        raise SkyworkError(
+            f"--benchmarks: unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}"
+        )
     if args.backend not in ("transformers", "vllm"):
-        print(f"error: --backend {args.backend!r}: choose transformers or vllm", file=sys.stderr)
-        return 2
+        raise SkyworkError(f"--backend {args.backend!r}: choose transformers or vllm")
     try:
         backend_kwargs = json.loads(args.backend_kwargs)
     except json.JSONDecodeError as exc:
-        print(f"error: --backend-kwargs {args.backend_kwargs!r}: not JSON ({exc})", file=sys.stderr)
-        return 2
+        raise SkyworkError(f"--backend-kwargs {args.backend_kwargs!r}: not JSON ({exc})") from None
     if not isinstance(backend_kwargs, dict):
-        print(f"error: --backend-kwargs {args.backend_kwargs!r}: expected a JSON object", file=sys.stderr)
-        return 2
+        raise SkyworkError(f"--backend-kwargs {args.backend_kwargs!r}: expected a JSON object")
+    sampling = resolve_sampling(
+        args.profile,
+        {
+            "max_new_tokens": args.max_new_tokens,
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "repetition_penalty": args.repetition_penalty,
+            "num_samples": args.num_samples,
+        },
+    )
+    if sampling["num_samples"] < 1:
+        raise SkyworkError(f"--num-samples {sampling['num_samples']}: must be at least 1")
     settings = EvalSettings(
-        sampling=SamplingParams(args.max_new_tokens, args.temperature, args.top_p, args.seed),
+        sampling=SamplingParams(
+            max_new_tokens=sampling["max_new_tokens"],
+            temperature=sampling["temperature"],
+            top_p=sampling["top_p"],
+            seed=args.seed,
+            repetition_penalty=sampling["repetition_penalty"],
+        ),
         batch_size=args.batch_size,
         save_every=args.save_every,
         mmmu_reasoning=args.mmmu_parser == "reasoning",
         trust_remote_code=args.trust_remote_code,
         backend_kwargs=backend_kwargs,
+        num_samples=sampling["num_samples"],
+        profile=args.profile,
+        score_timeout_s=args.score_timeout,
     )
-    try:
-        report = run_eval(
-            names,
-            args.output_dir,
-            model=args.model,
-            backend_name=args.backend,
-            files=_parse_files(args.benchmark_file),
-            data_dir=args.data_dir,
-            limit=args.limit,
-            settings=settings,
-            overwrite=args.overwrite,
-        )
-    except ResumeMismatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for name, result in report["benchmarks"].items():
-        print(f"{name}: {result['correct']}/{result['total']} = {100 * result['accuracy']:.2f}%")
+    report = run_eval(
+        names,
+        args.output_dir,
+        model=args.model,
+        backend_name=args.backend,
+        files=_parse_files(args.benchmark_file),
+        data_dir=args.data_dir,
+        limit=args.limit,
+        settings=settings,
+        overwrite=args.overwrite,
+    )
+    for result in report["benchmarks"].values():
+        print(summary_line(result))
     return 0

@@ -15,10 +15,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from skywork_rl.errors import DataError
+
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
-class BenchmarkDataError(ValueError):
+class BenchmarkDataError(DataError):
     """A benchmark's data could not be found or read; the message names the file and the fix."""
 
 

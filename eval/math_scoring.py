@@ -1,38 +1,38 @@
-"""Rule-based answer extraction and matching for MathVista, MathVerse, OlympiadBench and AIME.
+"""Answer extraction and each benchmark's own matching for MathVista, MathVerse, OlympiadBench and AIME.
 
 The official MathVista / MathVerse pipelines extract the answer with GPT-4; offline we extract it
 by rule (`skywork_rl.rewards.extract.extract_final_answer`: ``\\boxed{}``, after ``</think>``,
-"the answer is", last number) and then apply each benchmark's own normalisation and matching:
-- MathVista (lupantech/MathVista ``evaluation/calculate_score.py``, Apache-2.0):
-  ``normalize_extracted_answer`` + ``safe_equal``: a letter becomes its option text, other text the
-  option nearest by edit distance; integers ``str(int(float(x)))``; floats
-  ``str(round(float(x), precision))``; then exact string equality with the gold.
+"the answer is", last number), shaped like the GPT-4 extractor's output (a bare option letter, a
+plain number), and then apply each benchmark's official matching unchanged:
+- MathVista (lupantech/MathVista ``evaluation/calculate_score.py``, commit 53d5258):
+  ``normalize_extracted_answer`` + ``safe_equal``, ported exactly (`normalize_mathvista`).
 - MathVerse: multiple choice by letter, free-form by math equivalence (math-verify).
-- OlympiadBench (its ``math_judger.py``): numbers equal within ``precision * 1.01`` (``error``
-  field, default 1e-8) against ``gold``, ``gold/100`` and ``gold*100``; otherwise math-verify;
-  several answers must all match, in any order.
+- OlympiadBench: the official judge (`eval.olympiad_judge`, from OpenBMB/OlympiadBench).
 - AIME: an integer 0-999 (leading zeros allowed), compared as an integer.
+
+Every scorer here runs in an `eval.deadline` worker under a per-item deadline.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eval.olympiad_judge import OlympiadJudge, parse_precision
 from skywork_rl.rewards.extract import extract_choice_letter, extract_final_answer, strip_think
 from skywork_rl.rewards.verify import answers_equal
 
-# A letter only when it is the whole extraction ("B", "B.", "B)", "(B)", "option B"): a leading
-# "a parallelogram" or "a = 3" is text, not option A (MathVista's normalize_extracted_answer takes a
-# letter only from "(X)" or a bare extraction, else the nearest option by edit distance).
+# A letter only when it is the whole answer ("B", "B.", "B)", "(B)", "option B"): a leading
+# "a parallelogram" or "a = 3" is text, not option A.
 _WHOLE_LETTER_RE = re.compile(r"^(?:[Oo]ption\s+)?(?:\(([A-Za-z])\)|([A-Z])[.)]?)$")
 _TEXT_WRAPPER_RE = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
 _FRAC_RE = re.compile(r"^(-?)\\d?frac\{(-?\d+(?:\.\d+)?)\}\{(-?\d+(?:\.\d+)?)\}$")
-_FIRST_NUMBER_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?:\s*[A-Za-z%°^/ ]*)?\s*$")
+# a number, then at most a unit word after a space ("12 cm"); "1/x" or "5x" is not a number
+_FIRST_NUMBER_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?:\s+[A-Za-z][A-Za-z .]*)?\s*$")
 _AIME_RE = re.compile(r"^\s*(\d{1,3})\s*$")
-DEFAULT_OLYMPIAD_PRECISION = 1e-8
 
 
 @dataclass
@@ -51,7 +51,10 @@ def _clean(text: str) -> str:
 
 
 def to_number(text: str | None) -> float | None:
-    """A float from "1,234.5", "$12", "45%", "\\frac{3}{4}", "12 cm"; None when it is not a number."""
+    """A float from "1,234.5", "$12", "45%", "\\frac{3}{4}", "12 cm"; None when it is not a number.
+
+    Our extraction's number reader (it turns a model's "\\$1,234" into the "1234" GPT-4's extractor
+    would give); MathVista's own normalisation never sees it and reads numbers with ``float()``."""
     if text is None:
         return None
     text = _clean(text)
@@ -81,45 +84,119 @@ def edit_distance(a: str, b: str) -> int:
     return previous[-1]
 
 
+def get_most_similar(prediction: str, choices: Sequence[str]) -> str:
+    """Upstream's ``get_most_similar``: the first choice at the least edit distance."""
+    distances = [edit_distance(prediction, choice) for choice in choices]
+    return choices[distances.index(min(distances))]
+
+
 def normalize_mathvista(
-    extraction: str | None,
-    choices: Sequence[str],
+    extraction: Any,
+    choices: Sequence[str] | None,
     question_type: str,
     answer_type: str,
-    precision: int | None,
+    precision: Any,
+    ignore_empty_extractions: bool = False,
 ) -> str | None:
-    """MathVista's ``normalize_extracted_answer``; the bare-letter rule also accepts "B.", "B)" and "option B"."""
+    """MathVista's ``normalize_extracted_answer``, line for line (``calculate_score.py``).
+
+    Multiple choice: the first parenthesised letter anywhere in the extraction replaces it
+    ("(C) 8" -> "C"; so does the ``x`` of "f(x)"); a letter naming an option gives that option's
+    text, anything else the nearest option by edit distance. Integers ``str(int(float(x)))``,
+    floats ``str(round(float(x), int(precision)))`` — Python's ``float``, so "1,234", "25%" and
+    "$10.56" are None and "Infinity" is a number (an int of it fails: None); lists ``str(x)``.
+    Upstream leaves other answer types unbound (a crash); here they raise ValueError.
+    """
     if question_type == "multi_choice":
-        extraction = (extraction or "").strip()
-        letter = re.findall(r"\(([a-zA-Z])\)", extraction) or (
-            [m.group(1) or m.group(2)] if (m := _WHOLE_LETTER_RE.match(extraction)) else []
-        )
-        options = [chr(ord("A") + i) for i in range(len(choices))]
-        if letter and letter[0].upper() in options:
-            return choices[options.index(letter[0].upper())]
-        distances = [edit_distance(extraction, choice) for choice in choices]
-        return choices[distances.index(min(distances))]
-    number = to_number(extraction)
+        if isinstance(extraction, str):
+            extraction = extraction.strip()
+        else:
+            try:
+                extraction = str(extraction)
+            except Exception:  # noqa: BLE001 - upstream
+                extraction = ""
+        if ignore_empty_extractions and not extraction:
+            return None
+        letter = re.findall(r"\(([a-zA-Z])\)", extraction)
+        if len(letter) > 0:
+            extraction = letter[0].upper()
+        choices = list(choices or [])
+        sequential_characters = [chr(ord("A") + i) for i in range(len(choices))]
+        if extraction in sequential_characters:
+            return choices[sequential_characters.index(extraction)]
+        return get_most_similar(extraction, choices)
     if answer_type == "integer":
-        return None if number is None else str(int(number))
+        try:
+            return str(int(float(extraction)))
+        except Exception:  # noqa: BLE001 - upstream
+            return None
     if answer_type == "float":
-        return None if number is None else str(round(number, int(precision or 0)))
-    return None if extraction is None else str(extraction)
+        try:
+            return str(round(float(extraction), int(precision)))
+        except Exception:  # noqa: BLE001 - upstream
+            return None
+    if answer_type == "list":
+        try:
+            return str(extraction)
+        except Exception:  # noqa: BLE001 - upstream
+            return None
+    raise ValueError(f"MathVista: unknown answer_type {answer_type!r} for a {question_type} question")
+
+
+def safe_equal(prediction: Any, answer: Any) -> bool:
+    """Upstream's ``safe_equal``: ``prediction == answer``, False if comparing raises."""
+    try:
+        return bool(prediction == answer)
+    except Exception:  # noqa: BLE001 - upstream
+        return False
+
+
+def extract_mathvista(response: str, item: dict[str, Any]) -> str:
+    """The answer as MathVista's GPT-4 extractor would give it, by rule (ours).
+
+    Upstream's own quick rules first (``extract_answer.py``: an empty response is ""; a response
+    that is an option's text, an ``int`` or a ``float`` is itself); then the final answer
+    (`extract_final_answer`), shaped as the extractor's demonstrations show: an option letter alone
+    ("B" from "\\boxed{B.}", "(B)", "option B"), a plain number ("1.45" from "\\$1.45", "0.5" from
+    "\\frac{1}{2}", "1234" from "1,234"), else the answer's text without LaTeX wrappers.
+    """
+    if response == "":
+        return ""
+    question_type, answer_type = item["question_type"], item["answer_type"]
+    if question_type == "multi_choice" and response in (item.get("choices") or []):
+        return response
+    for reader, kind in ((int, "integer"), (float, "float")):
+        if answer_type == kind:
+            try:
+                return str(reader(response))
+            except ValueError:
+                pass
+    answer = extract_final_answer(response)
+    if question_type == "multi_choice":
+        if answer is None:
+            answer = extract_choice_letter(response) or strip_think(response).strip()
+        whole = _WHOLE_LETTER_RE.match(answer.strip())
+        return (whole.group(1) or whole.group(2)).upper() if whole else _clean(answer)
+    if answer is None:
+        return ""
+    if answer_type in ("integer", "float"):
+        number = to_number(answer)
+        return _clean(answer) if number is None else repr(number)
+    return _clean(answer)
 
 
 def score_mathvista(response: str, item: dict[str, Any]) -> Verdict:
-    """``item``: MathVista fields ``question_type``, ``answer_type``, ``precision``, ``choices``, ``answer``."""
-    extraction = _answer_text(response)
-    if item["question_type"] == "multi_choice" and extraction is None:
-        extraction = extract_choice_letter(response) or strip_think(response).strip()
+    """``item``: MathVista fields ``question_type``, ``answer_type``, ``precision``, ``choices``, ``answer``.
+
+    Our rule-based extraction (`extract_mathvista`), then upstream's normalisation and comparison."""
     prediction = normalize_mathvista(
-        extraction,
-        item.get("choices") or [],
+        extract_mathvista(response, item),
+        item.get("choices"),
         item["question_type"],
         item["answer_type"],
         item.get("precision"),
     )
-    return Verdict(prediction, prediction is not None and prediction == str(item["answer"]))
+    return Verdict(prediction, safe_equal(prediction, item["answer"]))
 
 
 # ------------------------------------------------------------------ MathVerse
@@ -147,60 +224,44 @@ def score_mathverse(response: str, item: dict[str, Any]) -> Verdict:
 
 
 # ------------------------------------------------------------------ OlympiadBench
-def split_top_level(text: str) -> list[str]:
-    """Split on commas that are not inside brackets: "(1, 2), 3" -> ["(1, 2)", "3"]."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
-    return [p for p in parts if p]
+_OLYMPIAD_ANCHOR_RE = re.compile(r"So the final answer is (.*)")
 
 
-def olympiad_equal(pred: str, gold: str, precision: float) -> bool:
-    """One answer: numbers within ``precision * 1.01`` (gold, gold/100, gold*100), else math-verify."""
-    pred, gold = pred.strip().strip("$"), gold.strip().strip("$")
-    pred_number, gold_number = to_number(pred), to_number(gold)
-    if pred_number is not None and gold_number is not None:
-        return any(
-            abs(g - pred_number) <= precision * 1.01
-            for g in (gold_number / 100, gold_number, gold_number * 100)
-        )
-    if "=" in gold and "=" not in pred:
-        gold = gold.split("=")[-1]
-    if "=" in pred and "=" not in gold:
-        pred = pred.split("=")[-1]
-    return answers_equal(pred, gold)
+def olympiad_answer_text(response: str) -> str | None:
+    """What the official judge is given for a response.
+
+    Upstream (``inference/judge.py``'s ``extract_answer``) passes the text after the last "So the
+    final answer is", else the whole output, and its judge reads every ``\\boxed{}`` there (joined
+    by commas), else the last line's ``$...$``. We do the same on the answer part (after
+    ``</think>``: boxes inside a reasoning trace are drafts); an answer part with neither the
+    anchor nor a box falls back to our rule-based final answer (`extract_final_answer`).
+    """
+    answer_part = strip_think(response)
+    anchored = _OLYMPIAD_ANCHOR_RE.findall(answer_part)
+    if anchored:
+        return anchored[-1].strip()
+    if "\\boxed{" in answer_part:
+        return answer_part
+    return extract_final_answer(response)
 
 
 def score_olympiadbench(response: str, item: dict[str, Any]) -> Verdict:
-    """``item``: OlympiadBench fields ``final_answer`` (list), ``is_multiple_answer``, ``error``."""
-    answer = _answer_text(response)
+    """``item``: OlympiadBench fields ``final_answer`` (list), ``error`` (tolerance, "a,b" per answer).
+
+    The official judge, gold first. Upstream's ``judge.py`` reads ``final_answer[0]``; the gold here
+    is the list joined by commas, the same text whenever the list has one entry (several answers
+    then sit in it comma-separated, which the judge pairs in any order)."""
+    answer = olympiad_answer_text(response)
     if answer is None:
         return Verdict(None, False)
-    golds = [str(g) for g in item["final_answer"]]
-    if item.get("is_multiple_answer") or len(golds) > 1:
-        golds = [part for g in golds for part in split_top_level(g.strip().strip("$"))]
-        preds = split_top_level(answer)
-    else:
-        preds = [answer]
-    errors = str(item.get("error") or "").split(",")
-    precisions = [float(e) if e.strip() else DEFAULT_OLYMPIAD_PRECISION for e in errors]
-    if len(preds) != len(golds):
-        return Verdict(answer, False)
-    remaining = list(preds)
-    for i, gold in enumerate(golds):
-        precision = precisions[i] if i < len(precisions) else precisions[-1]
-        match = next((p for p in remaining if olympiad_equal(p, gold, precision)), None)
-        if match is None:
-            return Verdict(answer, False)
-        remaining.remove(match)
-    return Verdict(answer, True)
+    gold = ",".join(str(g) for g in item["final_answer"])
+    judge = OlympiadJudge()
+    correct = judge.judge(gold, answer, parse_precision(item.get("error")))
+    # report what the judge compared (the boxes' contents), not the whole answer part; with
+    # unbalanced braces the judge said False and the raw text is reported
+    with contextlib.suppress(ValueError):
+        answer = judge.preprocess(gold, answer)[1]
+    return Verdict(answer, correct)
 
 
 # ------------------------------------------------------------------ AIME
@@ -210,3 +271,11 @@ def score_aime(response: str, item: dict[str, Any]) -> Verdict:
     match = _AIME_RE.match(_clean(answer)) if answer else None
     pred = int(match.group(1)) if match else None
     return Verdict(pred, pred is not None and pred == int(str(item["answer"]).strip()))
+
+
+SCORERS = {
+    "mathvista": score_mathvista,
+    "mathverse": score_mathverse,
+    "olympiadbench": score_olympiadbench,
+    "aime": score_aime,
+}

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from eval.deadline import DEFAULT_TIMEOUT_S, score_with_deadline
 from eval.mmmu_official import (
     CAT_SHORT2LONG,
     DOMAIN_CAT2SUB_CAT,
@@ -116,27 +117,39 @@ def _reasoning_choice(answer: str, all_choices: list[str], index2ans: dict[str, 
 def parse_item(item: dict[str, Any], rng: random.Random, *, reasoning: bool = False) -> Any:
     """The parsed prediction of one output entry: a letter, or a list of normalised open answers.
 
-    ``reasoning=True``: first the final answer (``\\boxed{}``, after ``</think>``, an "answer is"
-    anchor; `skywork_rl.rewards.extract.extract_final_answer`); when it yields nothing usable, the
-    official parser on the text after ``</think>`` (a reasoning trace is full of letters and numbers
-    that are not the answer).
+    ``reasoning=False``: upstream's parser on the whole response. ``reasoning=True`` (the
+    default of `eval`): a response whose answer part (after ``</think>``) holds a ``\\boxed{}`` is
+    read from its last box (a letter, an option's exact text, or an open answer parsed by the
+    official open-answer rules); any other response is the official parser's, on the text
+    after ``</think>`` (a reasoning trace is full of letters and numbers that are not the answer)
+    or, with no ``</think>`` either, on the whole response — so on such plain responses the
+    two modes agree item for item, string forms included (``"1/4"`` keeps ``'1/4'`` beside the
+    numbers), as `tests/eval/test_mmmu_scoring.py` checks on the 900 official example outputs.
     """
     response = str(item["response"])
     is_mc = item["question_type"] == MULTIPLE_CHOICE
     if reasoning:
-        from skywork_rl.rewards.extract import extract_final_answer, strip_think
+        from skywork_rl.rewards.extract import last_boxed, strip_think
 
-        answer = extract_final_answer(strip_think(response))
-        if answer:
+        answer_part = strip_think(response)
+        boxed = last_boxed(answer_part)
+        if boxed:
             if not is_mc:
-                return parse_open_response(answer)
-            letter = _reasoning_choice(answer, item["all_choices"], item["index2ans"])
+                return parse_open_response(boxed)
+            letter = _reasoning_choice(boxed, item["all_choices"], item["index2ans"])
             if letter is not None:
                 return letter
-        response = strip_think(response)
+        response = answer_part
     if is_mc:
         return parse_multi_choice_response(response, item["all_choices"], item["index2ans"], rng)
     return parse_open_response(response)
+
+
+def parse_without_guess(item: dict[str, Any], *, reasoning: bool = False) -> Any:
+    """`parse_item` with upstream's random fallback declined: None where upstream would guess.
+
+    Runs in `eval.deadline` workers; the parent draws the guesses in the official order."""
+    return parse_item(item, _NoGuess(), reasoning=reasoning)
 
 
 def judge(question_type: str, gold: Any, parsed_pred: Any) -> bool:
@@ -147,24 +160,46 @@ def judge(question_type: str, gold: Any, parsed_pred: Any) -> bool:
 
 
 def score_mmmu_outputs(
-    outputs: dict[str, list[dict[str, Any]]], *, reasoning: bool = False, seed: int = OFFICIAL_SEED
+    outputs: dict[str, list[dict[str, Any]]],
+    *,
+    reasoning: bool = False,
+    seed: int = OFFICIAL_SEED,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    num_workers: int | None = None,
+    sample: int = 0,
 ) -> BenchmarkResult:
-    """Score outputs grouped by subject, exactly as ``main_parse_and_eval.py`` (``reasoning=False``)."""
+    """Score outputs grouped by subject, exactly as ``main_parse_and_eval.py`` (``reasoning=False``).
+
+    Each response is parsed under a deadline in a worker (`eval.deadline`); the seeded guesses for
+    unparseable multiple-choice responses are then drawn here, in the official subject order, from
+    one ``random.Random(seed)`` per call (one call = one official run). A response whose parse
+    failed (deadline, error) is wrong and draws no guess."""
+    ordered = [(subject, item) for subject in _ordered_subjects(outputs) for item in outputs[subject]]
+    scored = score_with_deadline(
+        "mmmu",
+        [(str(item["response"]), item) for _, item in ordered],
+        mmmu_reasoning=reasoning,
+        timeout_s=timeout_s,
+        num_workers=num_workers,
+    )
     rng = random.Random(seed)
     items: list[ItemResult] = []
-    for subject in _ordered_subjects(outputs):
-        for item in outputs[subject]:
-            parsed = parse_item(item, rng, reasoning=reasoning)
-            items.append(
-                ItemResult(
-                    id=item["id"],
-                    parsed_pred=_jsonable(parsed),
-                    gold=item["answer"],
-                    correct=judge(item["question_type"], item["answer"], parsed),
-                    subject=subject,
-                    category=SUBJECT_TO_DOMAIN.get(subject, "Other"),
-                )
+    for (subject, item), result in zip(ordered, scored, strict=True):
+        parsed = result.parsed_pred
+        if result.error is None and parsed is None and item["question_type"] == MULTIPLE_CHOICE:
+            parsed = rng.choice(item["all_choices"])  # upstream's fallback, same draw order
+        items.append(
+            ItemResult(
+                id=item["id"],
+                parsed_pred=_jsonable(parsed),
+                gold=item["answer"],
+                correct=result.error is None and judge(item["question_type"], item["answer"], parsed),
+                subject=subject,
+                category=SUBJECT_TO_DOMAIN.get(subject, "Other"),
+                error=result.error,
+                sample=sample,
             )
+        )
     return summarize("mmmu", items)
 
 

@@ -5,7 +5,8 @@ flushed as batches finish: a killed run resumes from it and never regenerates a 
 ``<benchmark>.meta.json`` (what wrote those responses: model, backend, sampling, MMMU parser and
 the benchmark source; a resume with other settings is refused, naming the changed keys, unless
 ``overwrite`` discards the saved responses), ``<benchmark>.json`` (scores with every item) and
-``report.json`` (overall and per benchmark, subject and category, plus the sampling settings).
+``report.json`` (overall and per benchmark, subject and category, plus the profile, the sampling
+settings and, with k samples per item, each sample's accuracy).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.benchmarks import EvalItem, get_benchmark, load_items, score_records
+from eval.deadline import DEFAULT_TIMEOUT_S
 from eval.loading import find_local
 from skywork_rl.generation import GenerationBackend, SamplingParams
 
@@ -27,8 +29,9 @@ logger = logging.getLogger("skywork_rl.eval")
 
 @dataclass
 class EvalSettings:
-    """Sampling and bookkeeping. Defaults are the papers' evaluation settings (temperature 0.6,
-    top-p 0.95, one sample per item); ``max_new_tokens`` must fit the model's reasoning length."""
+    """Sampling and bookkeeping. The CLI fills ``sampling`` and ``num_samples`` from an eval profile
+    (`eval.profiles`: R1V3's avg@5 at temperature 1.0 by default); ``max_new_tokens`` must fit the
+    model's reasoning length. ``num_samples`` responses are generated per item (avg@k)."""
 
     sampling: SamplingParams
     batch_size: int = 8
@@ -36,6 +39,9 @@ class EvalSettings:
     mmmu_reasoning: bool = True
     trust_remote_code: bool = False
     backend_kwargs: dict[str, Any] = field(default_factory=dict)
+    num_samples: int = 1
+    profile: str | None = None
+    score_timeout_s: float = DEFAULT_TIMEOUT_S
 
 
 def build_backend_kwargs(backend_name: str, settings: EvalSettings) -> dict[str, Any]:
@@ -115,6 +121,7 @@ def run_meta(
         "model": model,
         "backend": backend,
         "sampling": asdict(settings.sampling),
+        "num_samples": settings.num_samples,
         # chunk boundaries fix each item's sampling seed
         "save_every": settings.save_every,
         "source": source,
@@ -181,16 +188,19 @@ def generate_missing(
             continue
         texts = backend.generate(
             [item.row for item in chunk],
-            num_generations=1,
+            num_generations=settings.num_samples,
             max_new_tokens=sampling.max_new_tokens,
             temperature=sampling.temperature,
             top_p=sampling.top_p,
+            repetition_penalty=sampling.repetition_penalty,
             seed=sampling.seed + start,
         )
+        # one sample keeps the single-response shape; k samples go to "responses" (avg@k)
+        texts_key = "response" if settings.num_samples == 1 else "responses"
         records = [
             {
                 "id": item.id,
-                "response": out[0],
+                texts_key: out[0] if settings.num_samples == 1 else list(out),
                 "subject": item.subject,
                 "category": item.category,
                 "meta": item.meta,
@@ -228,7 +238,9 @@ def run_eval(
         raise ValueError(f"--benchmark-file given for {sorted(unknown)}, which --benchmarks does not list")
     report: dict[str, Any] = {
         "model": model,
+        "profile": settings.profile,
         "sampling": asdict(settings.sampling),
+        "num_samples": settings.num_samples,
         "mmmu_parser": "reasoning" if settings.mmmu_reasoning else "official",
         "benchmarks": {},
     }
@@ -256,11 +268,14 @@ def run_eval(
             else read_responses(responses_path)
         )
         result = score_records(
-            name, [saved[item.id] for item in items], mmmu_reasoning=settings.mmmu_reasoning
+            name,
+            [saved[item.id] for item in items],
+            mmmu_reasoning=settings.mmmu_reasoning,
+            timeout_s=settings.score_timeout_s,
         )
         (output_dir / f"{name}.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         report["benchmarks"][name] = result.to_dict(with_items=False)
-        logger.info("%s: %d/%d = %.2f%%", name, result.correct, result.total, 100 * result.accuracy)
+        logger.info("%s", result.summary_line())
     accuracies = [b["accuracy"] for b in report["benchmarks"].values()]
     report["average_accuracy"] = sum(accuracies) / len(accuracies) if accuracies else 0.0
     (output_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))

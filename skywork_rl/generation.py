@@ -18,12 +18,14 @@ logger = logging.getLogger("skywork_rl")
 
 @dataclass
 class SamplingParams:
-    """Sampling settings shared by every backend (R1V2/R1V3 evaluate with temperature 0.6, top-p 0.95)."""
+    """Sampling settings shared by every backend (the papers' evaluation settings: `eval.profiles`)."""
 
     max_new_tokens: int = 512
     temperature: float = 0.6
     top_p: float = 0.95
     seed: int = 0
+    # 1.0 = off; Skywork's released inference uses 1.05 (eval profile "skywork-release")
+    repetition_penalty: float = 1.0
 
 
 @runtime_checkable
@@ -39,6 +41,7 @@ class GenerationBackend(Protocol):
         temperature: float = 0.6,
         top_p: float = 0.95,
         seed: int = 0,
+        repetition_penalty: float = 1.0,
     ) -> list[list[str]]: ...
 
 
@@ -112,10 +115,13 @@ class TransformersBackend:
         temperature: float = 0.6,
         top_p: float = 0.95,
         seed: int = 0,
+        repetition_penalty: float = 1.0,
     ) -> list[list[str]]:
         """Completions for each row, in row order; seeded by `seed`, the caller's RNG state untouched."""
         with seeded_rng(seed, self.device):
-            return self._generate(rows, num_generations, max_new_tokens, temperature, top_p)
+            return self._generate(
+                rows, num_generations, max_new_tokens, temperature, top_p, repetition_penalty
+            )
 
     def _generate(
         self,
@@ -124,6 +130,7 @@ class TransformersBackend:
         max_new_tokens: int,
         temperature: float,
         top_p: float,
+        repetition_penalty: float = 1.0,
     ) -> list[list[str]]:
         import torch
 
@@ -151,6 +158,8 @@ class TransformersBackend:
             }
             if do_sample:
                 gen_kwargs.update(temperature=temperature, top_p=top_p)
+            if repetition_penalty != 1.0:  # applies to greedy decoding too
+                gen_kwargs["repetition_penalty"] = repetition_penalty
             with torch.inference_mode():
                 out = self.model.generate(**inputs, **gen_kwargs)
             completions = self.tokenizer.batch_decode(

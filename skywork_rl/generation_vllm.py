@@ -168,6 +168,7 @@ class VLLMBackend:
         temperature: float = 0.6,
         top_p: float = 0.95,
         seed: int = 0,
+        repetition_penalty: float = 1.0,
     ) -> list[list[str]]:
         """`num_generations` texts per row, in row order (vLLM batches and schedules internally)."""
         if not rows:
@@ -178,6 +179,7 @@ class VLLMBackend:
             temperature=temperature,
             top_p=top_p if temperature > 0 else 1.0,
             seed=seed,
+            repetition_penalty=repetition_penalty,
         )
         outputs = self.llm.generate(vllm_requests(rows, self.render), sampling_params=params, use_tqdm=False)
         return [[choice.text for choice in out.outputs] for out in outputs]

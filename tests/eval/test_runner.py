@@ -434,3 +434,14 @@ def test_resumed_run_samples_with_the_seeds_of_an_uninterrupted_run(tmp_path: Pa
     resumed.seeds.clear()
     run_eval(["mmmu"], out, backend=resumed, data_dir=data, settings=SETTINGS)
     assert resumed.seeds == whole.seeds[1:]
+
+
+def test_repetition_penalty_reaches_transformers_generation(tmp_path: Path, backend: CountingBackend) -> None:
+    """The skywork-release profile's repetition penalty changes greedy decoding on the tiny model,
+    whose random weights otherwise repeat tokens."""
+    items = load_items("aime", data_dir=_write_benchmarks(tmp_path / "data"))
+    greedy = {"num_generations": 1, "max_new_tokens": 24, "temperature": 0.0, "seed": 0}
+    plain = backend.inner.generate([items[0].row], **greedy)
+    again = backend.inner.generate([items[0].row], **greedy, repetition_penalty=1.0)
+    penalised = backend.inner.generate([items[0].row], **greedy, repetition_penalty=1e4)
+    assert plain == again and penalised != plain
