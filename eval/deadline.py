@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skywork_rl.errors import SkyworkError
-
 DEFAULT_TIMEOUT_S = 10.0
 
 
@@ -76,21 +74,20 @@ def score_with_deadline(
     shared and kept for the process's life, so repeated calls (one per sample, per benchmark) pay
     the worker start-up once.
     """
-    from skywork_rl.rewards.pool import default_num_workers, shared_pool
+    from skywork_rl.rewards.pool import default_num_workers, map_with_deadlines
 
     if not jobs:
         return []
     workers = default_num_workers() if num_workers is None else num_workers
     items = [(benchmark, str(response), meta, mmmu_reasoning) for response, meta in jobs]
-    try:
-        pool = shared_pool(score_one, workers, timeout_s, initializer=init_scoring_worker)
-        result = pool.map(items)
-    except RuntimeError as exc:  # the pool itself could not start: nothing was scored
-        raise SkyworkError(
-            f"eval scoring: the scoring worker pool could not start ({exc}); a script that scores "
-            'benchmarks must keep its top-level code under `if __name__ == "__main__":` (workers '
-            "start with the spawn method and import the main module)"
-        ) from exc
+    result = map_with_deadlines(
+        score_one,
+        items,
+        num_workers=workers,
+        timeout_s=timeout_s,
+        initializer=init_scoring_worker,
+        what=f"eval scoring ({benchmark})",
+    )
     out: list[Scored] = []
     for index, value in enumerate(result.values):
         error = result.errors.get(index)

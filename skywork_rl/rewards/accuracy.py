@@ -22,10 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skywork_rl.errors import SkyworkError
 from skywork_rl.rewards.batch import MapResult
-from skywork_rl.rewards.in_process import DeadlineUnavailable, map_in_process
-from skywork_rl.rewards.pool import PoolStartError, default_num_workers, shared_pool
+from skywork_rl.rewards.pool import default_num_workers, map_with_deadlines
 from skywork_rl.rewards.verify import init_worker, score_item
 
 logger = logging.getLogger(__name__)
@@ -36,11 +34,6 @@ DEFAULT_TIMEOUT_S = 5.0
 # second (thousands of completions/s per worker, benchmarks/reward_throughput.py). Only an
 # adversarial batch reaches it, and then it stalls a GRPO step by ~20 s, not minutes.
 DEFAULT_BATCH_BUDGET_S = 20.0
-
-# Why the worker pool could not start in this process (None: it has not failed). Set once: a
-# start failure is systemic (no usable interpreter, an unimportable module), so later batches go
-# straight to in-process scoring instead of paying for another failed start.
-_pool_start_failure: str | None = None
 
 
 def completion_text(completion: Any) -> str:
@@ -143,31 +136,15 @@ def score_accuracy_detailed(
 
 
 def _run(items: list[tuple[Any, ...]], timeout_s: float, workers: int, budget_s: float | None) -> MapResult:
-    global _pool_start_failure
-    if not items:
-        return MapResult(values=[], errors={})
-    if workers == 0:
-        return map_in_process(score_item, items, timeout_s=None, initializer=init_worker)
-    if _pool_start_failure is None:
-        try:
-            pool = shared_pool(score_item, workers, timeout_s, initializer=init_worker)
-            return pool.map(items, budget_s=budget_s)
-        except PoolStartError as error:
-            _pool_start_failure = str(error)
-            logger.warning(
-                "accuracy scoring: worker processes could not start (%s). Scoring in this process from "
-                "now on: one completion at a time, same deadlines (by SIGALRM, which cannot interrupt "
-                "code stuck in C).",
-                error,
-            )
-    try:
-        return map_in_process(score_item, items, timeout_s, budget_s, initializer=init_worker)
-    except DeadlineUnavailable as error:
-        raise SkyworkError(
-            f"accuracy scoring: worker processes could not start ({_pool_start_failure}), and scoring "
-            f"in this process could hang on one answer: {error}. Call the reward from the main thread, "
-            "or fix the workers' start (the reason above)."
-        ) from None
+    return map_with_deadlines(
+        score_item,
+        items,
+        num_workers=workers,
+        timeout_s=timeout_s,
+        budget_s=budget_s,
+        initializer=init_worker,
+        what="accuracy scoring",
+    )
 
 
 def score_accuracy(

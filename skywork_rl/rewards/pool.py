@@ -258,3 +258,55 @@ def shared_pool(
         if pool is None or not pool._workers:
             pool = _POOLS[key] = ScoringPool(fn, num_workers, timeout_s, initializer=initializer)
         return pool
+
+
+# Why each function's worker pool could not start in this process. A start failure is systemic
+# (no usable interpreter, an unimportable module), so later calls go straight to in-process
+# scoring instead of paying for another failed start.
+_START_FAILURES: dict[Callable[..., Any], str] = {}
+
+
+def map_with_deadlines(
+    fn: Callable[..., Any],
+    items: Sequence[tuple[Any, ...]],
+    *,
+    num_workers: int,
+    timeout_s: float,
+    budget_s: float | None = None,
+    initializer: Callable[[], None] | None = None,
+    what: str = "scoring",
+) -> MapResult:
+    """``fn(*item)`` for every item under the per-item deadline (and batch budget), never unchecked.
+
+    Worker processes when they can start; otherwise this process, with the same deadlines (SIGALRM,
+    main thread only), after one warning. When neither can enforce a deadline it raises
+    `SkyworkError` rather than return scores it did not compute. ``num_workers=0`` scores in this
+    process without any deadline (debugging).
+    """
+    from skywork_rl.errors import SkyworkError
+    from skywork_rl.rewards.in_process import DeadlineUnavailable, map_in_process
+
+    if not items:
+        return MapResult(values=[], errors={})
+    if num_workers == 0:
+        return map_in_process(fn, items, timeout_s=None, initializer=initializer)
+    if fn not in _START_FAILURES:
+        try:
+            pool = shared_pool(fn, num_workers, timeout_s, initializer=initializer)
+            return pool.map(items, budget_s=budget_s)
+        except PoolStartError as error:
+            _START_FAILURES[fn] = str(error)
+            logger.warning(
+                "%s: worker processes could not start (%s). Scoring in this process from now on: one "
+                "item at a time, same deadlines (by SIGALRM, which cannot interrupt code stuck in C).",
+                what,
+                error,
+            )
+    try:
+        return map_in_process(fn, items, timeout_s, budget_s, initializer=initializer)
+    except DeadlineUnavailable as error:
+        raise SkyworkError(
+            f"{what}: worker processes could not start ({_START_FAILURES[fn]}), and scoring in this "
+            f"process could hang on one answer: {error}. Call it from the main thread, or fix the "
+            "workers' start (the reason above)."
+        ) from None

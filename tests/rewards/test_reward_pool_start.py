@@ -17,7 +17,7 @@ import pytest
 
 import skywork_rl
 from skywork_rl.errors import SkyworkError
-from skywork_rl.rewards import accuracy
+from skywork_rl.rewards import pool
 from skywork_rl.rewards.accuracy import score_accuracy
 
 REPO = Path(skywork_rl.__file__).resolve().parents[1]
@@ -76,7 +76,7 @@ def test_accuracy_off_the_main_thread_without_workers_raises_instead_of_scoring_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
-    monkeypatch.setattr(accuracy, "_pool_start_failure", None)  # restored after the test
+    monkeypatch.setattr(pool, "_START_FAILURES", {})  # restored after the test
     outcome: dict[str, object] = {}
 
     def score() -> None:
