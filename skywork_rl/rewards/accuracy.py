@@ -16,35 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from skywork_rl.rewards.completions import completion_text
 from skywork_rl.rewards.pool import ScoringPool, default_num_workers, shared_pool
 from skywork_rl.rewards.verify import init_worker, score_item
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
-
-
-def completion_text(completion: Any) -> str:
-    """The text of a TRL completion: a string, or conversational messages (string or parts content).
-
-    For messages, the assistant turns' text is joined (TRL passes one assistant message).
-    """
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, dict):
-        completion = [completion]
-    texts: list[str] = []
-    for message in completion or []:
-        if not isinstance(message, dict) or message.get("role", "assistant") != "assistant":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            texts.append(content)
-        elif isinstance(content, list):
-            texts.extend(
-                p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-            )
-    return "\n".join(texts)
 
 
 @dataclass
