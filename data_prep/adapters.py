@@ -15,7 +15,7 @@ from typing import Any
 
 from data_prep.images import MissingImageError, to_image_bytes
 from data_prep.mappings import ColumnMapping
-from data_prep.schema import user_prompt
+from skywork_rl.schema import user_prompt
 
 DROP = "_drop_reason"
 

@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("skywork_rl.pipeline:main", "run a pipeline YAML: stages chained, finished ones skipped"),
     "stages": ("skywork_rl.cli:list_stages_main", "list the registered stages"),
     "make-tiny-model": ("skywork_rl.tiny:main", "write a tiny random-weight VLM checkpoint folder"),
-    "make-demo-data": ("data_prep.synthetic:main", "render the offline synthetic dataset"),
+    "make-demo-data": ("skywork_rl.synthetic:main", "render the offline synthetic dataset"),
     "eval": ("eval.cli:main", "evaluate a checkpoint on benchmarks, or `eval score` saved responses"),
     "select": ("eval.select:main", "rank checkpoints by critical-token entropy (and accuracy)"),
 }

@@ -1,7 +1,7 @@
 """Generation backends for everything outside the GRPO trainer: curation rollouts, distillation, eval.
 
 One protocol so the pass-rate filter, the distiller and the eval runner do not care whether text
-comes from transformers on a CPU or from vLLM on GPUs. Rows are canonical (data_prep/schema.py):
+comes from transformers on a CPU or from vLLM on GPUs. Rows are canonical (skywork_rl/schema.py):
 the backend renders `prompt` with the processor's chat template and feeds `images` alongside.
 """
 

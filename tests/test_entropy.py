@@ -52,8 +52,8 @@ def _entropy_by_hand(row: list[float]) -> float:
 
 
 def test_rollout_entropy_equals_a_hand_computation_on_a_tiny_model(tiny_internvl: Path) -> None:
-    from data_prep.synthetic import build_dataset
     from skywork_rl.models import load_model_and_processor
+    from skywork_rl.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     tokenizer = processor.tokenizer
@@ -101,8 +101,8 @@ def test_rollout_entropy_equals_a_hand_computation_on_a_tiny_model(tiny_internvl
 
 
 def test_seeded_rollout_leaves_the_callers_rng_state_untouched(tiny_internvl: Path) -> None:
-    from data_prep.synthetic import build_dataset
     from skywork_rl.models import load_model_and_processor
+    from skywork_rl.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     data = build_dataset(2, seed=4)
@@ -120,9 +120,9 @@ def test_seeded_rollout_leaves_the_callers_rng_state_untouched(tiny_internvl: Pa
 def test_step_entropy_recorder_sees_raw_logits_before_repetition_penalty_and_temperature(
     tiny_internvl: Path,
 ) -> None:
-    from data_prep.synthetic import build_dataset
     from skywork_rl.entropy import recording_step_entropies
     from skywork_rl.models import load_model_and_processor
+    from skywork_rl.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     row = build_dataset(1, seed=3)[0]
@@ -149,8 +149,8 @@ def test_step_entropy_recorder_sees_raw_logits_before_repetition_penalty_and_tem
 
 
 def test_rollout_entropy_keeps_no_full_vocabulary_logits(tiny_internvl: Path) -> None:
-    from data_prep.synthetic import build_dataset
     from skywork_rl.models import load_model_and_processor
+    from skywork_rl.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     requests: list[dict] = []

@@ -169,7 +169,7 @@ class AccuracyReward:
         if solution is None:
             raise ValueError(
                 f"reward '{self.__name__}': the dataset has no 'solution' column; the accuracy reward "
-                "needs the gold answer (see data_prep/schema.py)"
+                "needs the gold answer (see skywork_rl/schema.py)"
             )
         result = score_accuracy_detailed(
             completions, solution, choices, self.timeout_s, self.num_workers, self.strict
