@@ -86,6 +86,18 @@ def _append(path: Path, records: Sequence[dict[str, Any]]) -> None:
         os.fsync(handle.fileno())
 
 
+def response_record(item: EvalItem, response: str) -> dict[str, Any]:
+    """The saved form of one response: what `score_records` reads back (id, response, subject,
+    category and the item's scoring meta)."""
+    return {
+        "id": item.id,
+        "response": response,
+        "subject": item.subject,
+        "category": item.category,
+        "meta": item.meta,
+    }
+
+
 class ResumeMismatchError(ValueError):
     """Saved responses were written with other settings than this run's."""
 
@@ -187,16 +199,7 @@ def generate_missing(
             top_p=sampling.top_p,
             seed=sampling.seed + start,
         )
-        records = [
-            {
-                "id": item.id,
-                "response": out[0],
-                "subject": item.subject,
-                "category": item.category,
-                "meta": item.meta,
-            }
-            for item, out in zip(chunk, texts, strict=True)
-        ]
+        records = [response_record(item, out[0]) for item, out in zip(chunk, texts, strict=True)]
         _append(responses_path, records)
         saved.update({r["id"]: r for r in records})
     return saved
