@@ -81,7 +81,10 @@ class PeriodicEvalCallback(TrainerCallback):
                     model, self.trainer.processing_class, batch_size=self.batch_size, device=str(model.device)
                 )
                 texts = backend.generate(
-                    [item.row for item in self.items], num_generations=1, **self.sampling
+                    [item.row for item in self.items],
+                    num_generations=1,
+                    progress=f"eval {self.benchmark}",
+                    **self.sampling,
                 )
             finally:
                 model.train(was_training)
