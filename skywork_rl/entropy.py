@@ -15,7 +15,7 @@ matched case-insensitively on word boundaries ("But" and " but" count, "button" 
 works whatever the tokenizer's pieces are (leading-space variants, words split in two).
 
 The pure part (`token_entropies`, `find_critical_positions`, `critical_token_entropy`,
-`critical_entropy_from_step_entropies`) needs only tensors and strings; `probe_critical_entropy`
+`critical_entropy_from_step_entropies`) needs only tensors and strings; `rollout_critical_entropy`
 generates through the project's generation backend (`skywork_rl.generation`), which records each
 step's entropy as it goes through a per-step hook.
 """
@@ -25,10 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from skywork_rl.generation import TransformersBackend
+from typing import Any
 
 DEFAULT_CRITICAL_WORDS: tuple[str, ...] = ("wait", "alternatively", "but", "however", "hmm", "actually")
 
@@ -144,49 +141,6 @@ def critical_entropy_from_step_entropies(
     )
 
 
-def probe_critical_entropy(
-    backend: TransformersBackend,
-    rows: Sequence[dict[str, Any]],
-    *,
-    words: Sequence[str] = DEFAULT_CRITICAL_WORDS,
-    num_generations: int = 1,
-    max_new_tokens: int = 256,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    seed: int = 0,
-    progress: str | None = None,
-) -> tuple[CriticalEntropy, list[str]]:
-    """Generate rollouts for canonical ``rows`` through `backend` and measure critical-token entropy.
-
-    Returns the pooled result and the completion texts. Each step's entropy is that of the raw
-    logits (what ``output_logits`` returns: before the generation config's processors, temperature
-    and top-p), recorded by the backend's per-step hook (`skywork_rl.generation.StepRecorder`) so
-    only [B, T] floats are kept; the measure does not depend on the sampling settings, only on which
-    path the rollout took. Sampling is seeded by ``seed`` and the caller's RNG state is left as it
-    was, so a training loop around it is undisturbed.
-    """
-    completions = backend.generate_completions(
-        rows,
-        num_generations=num_generations,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        step_statistic=token_entropies,
-        progress=progress,
-    )
-    result, texts = CriticalEntropy(), []
-    for completion in (c for row in completions for c in row):
-        assert completion.step_values is not None  # asked for with step_statistic
-        result.extend(
-            critical_entropy_from_step_entropies(
-                completion.step_values, completion.token_ids, backend.tokenizer, words
-            )
-        )
-        texts.append(completion.text)
-    return result, texts
-
-
 def rollout_critical_entropy(
     model: Any,
     processor: Any,
@@ -201,24 +155,43 @@ def rollout_critical_entropy(
     batch_size: int = 4,
     progress: str | None = None,
 ) -> tuple[CriticalEntropy, list[str]]:
-    """`probe_critical_entropy` with a model in memory (a training callback's, or one `select`
-    loaded): generated where the model is, which is left in the train/eval mode it was in."""
+    """Generate rollouts for canonical ``rows`` and measure critical-token entropy on them.
+
+    Returns the pooled result and the completion texts. Generation goes through the project's
+    `TransformersBackend`, on the model where it is (a training callback's, or one `select`
+    loaded), which is left in the train/eval mode it was in. Each step's entropy is that of the
+    raw logits (what ``output_logits`` returns: before the generation config's processors,
+    temperature and top-p), recorded by the backend's per-step hook (`StepRecorder`) so only
+    [B, T] floats are kept; the measure does not depend on the sampling settings, only on which
+    path the rollout took. Sampling is seeded by ``seed`` and the caller's RNG state is left as it
+    was, so a training loop around it is undisturbed.
+    """
     from skywork_rl.generation import TransformersBackend
 
-    device = str(next(model.parameters()).device)
     was_training = model.training
     try:
-        backend = TransformersBackend(model, processor, batch_size=batch_size, device=device)
-        return probe_critical_entropy(
-            backend,
+        backend = TransformersBackend(
+            model, processor, batch_size=batch_size, device=str(next(model.parameters()).device)
+        )
+        completions = backend.generate_completions(
             rows,
-            words=words,
             num_generations=num_generations,
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             top_p=top_p,
             seed=seed,
+            step_statistic=token_entropies,
             progress=progress,
         )
     finally:
         model.train(was_training)
+    result, texts = CriticalEntropy(), []
+    for completion in (c for row in completions for c in row):
+        assert completion.step_values is not None  # asked for with step_statistic
+        result.extend(
+            critical_entropy_from_step_entropies(
+                completion.step_values, completion.token_ids, backend.tokenizer, words
+            )
+        )
+        texts.append(completion.text)
+    return result, texts

@@ -160,28 +160,11 @@ class TransformersBackend:
         self.batch_size = batch_size
         self.tokenizer = getattr(processor, "tokenizer", processor)
 
-    def generate(
-        self,
-        rows: Sequence[dict[str, Any]],
-        *,
-        num_generations: int = 1,
-        max_new_tokens: int = 512,
-        temperature: float = 0.6,
-        top_p: float = 0.95,
-        seed: int = 0,
-        progress: str | None = None,
-    ) -> list[list[str]]:
-        """Completions for each row, in row order; seeded by `seed`, the caller's RNG state untouched."""
-        completions = self.generate_completions(
-            rows,
-            num_generations=num_generations,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            progress=progress,
-        )
-        return [[c.text for c in row] for row in completions]
+    def generate(self, rows: Sequence[dict[str, Any]], **sampling: Any) -> list[list[str]]:
+        """Completions for each row, in row order; seeded by `seed`, the caller's RNG state untouched.
+
+        Keyword arguments as `generate_completions`: the protocol's sampling ones, and `progress`."""
+        return [[c.text for c in row] for row in self.generate_completions(rows, **sampling)]
 
     def generate_completions(
         self,
