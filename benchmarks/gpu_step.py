@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if not args.model and not args.tiny:
         parser.error("give --model PATH_OR_HUB_ID or --tiny")
-    from data_prep.synthetic import build_dataset
+    from skywork_rl.synthetic import build_dataset
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     args = parser.parse_args(argv)
 
-    from data_prep.synthetic import build_dataset
+    from skywork_rl.synthetic import build_dataset
     from skywork_rl.tiny import make_tiny_model
 
     args.out.mkdir(parents=True, exist_ok=True)

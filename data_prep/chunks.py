@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from skywork_rl.atomic import write_atomic
 
 ProcessChunk = Callable[[list[int], int], list[dict[str, Any]]]
 
@@ -119,7 +120,7 @@ class ChunkStore:
                 shutil.rmtree(self.directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         if not meta.exists():
-            _write_atomic(meta, json.dumps(self.fingerprint, indent=2))
+            write_atomic(meta, json.dumps(self.fingerprint, indent=2))
 
     def _path(self, chunk: int) -> Path:
         return self.directory / f"chunk-{chunk:06d}.jsonl"
@@ -128,7 +129,7 @@ class ChunkStore:
         return {int(p.stem.split("-")[1]) for p in self.directory.glob("chunk-*.jsonl")}
 
     def write(self, chunk: int, records: list[dict[str, Any]]) -> None:
-        _write_atomic(self._path(chunk), "".join(json.dumps(r) + "\n" for r in records))
+        write_atomic(self._path(chunk), "".join(json.dumps(r) + "\n" for r in records))
 
     def records(self) -> dict[int, dict[str, Any]]:
         """Every saved record by its row index."""
@@ -139,12 +140,6 @@ class ChunkStore:
                     record = json.loads(line)
                     out[int(record["index"])] = record
         return out
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def run_chunked(

@@ -133,7 +133,7 @@ def sft_rows(dataset: Any, traces: list[tuple[int, list[str]]]) -> tuple[Any, in
     """The SFT dataset (one row per kept trace, ``completion`` added) and how many prompts got none."""
     from datasets import List, Value
 
-    from data_prep.schema import assistant_message
+    from skywork_rl.schema import assistant_message
 
     if "completion" in dataset.column_names:  # the teacher's verified traces replace any existing ones
         dataset = dataset.remove_columns("completion")

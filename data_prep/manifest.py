@@ -9,7 +9,6 @@ order explains every row that did not reach training.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skywork_rl.atomic import write_atomic
 from skywork_rl.stages.base import StageRefused
 
 MANIFEST = "manifest.json"
@@ -79,9 +79,7 @@ class Manifest:
         """Write ``manifest.json`` into `output_dir` atomically (readers never see a torn file)."""
         path = Path(output_dir) / MANIFEST
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{MANIFEST}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(self.to_dict(), indent=2, default=str))
         return path
 
 

@@ -18,8 +18,8 @@ from data_prep.data_stage import DataStage, LazyBackend
 from data_prep.manifest import Manifest
 from data_prep.pass_rate import SamplingOptions
 from data_prep.preference_pairs import PairRules, build_preference_dataset
-from data_prep.schema import REQUIRED_COLUMNS
 from data_prep.stage_config import DataInput, DataOutput, GeneratorModel
+from skywork_rl.schema import REQUIRED_COLUMNS
 
 
 @dataclass

@@ -67,7 +67,7 @@ class DedupStage(DataStage):
 
         from data_prep.decontaminate import build_index
         from data_prep.dedup import find_duplicates, fingerprint
-        from data_prep.schema import prompt_text
+        from skywork_rl.schema import prompt_text
 
         cfg: DedupConfig = self.config
         dataset, manifest = self.start()

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from data_prep.schema import user_prompt
 from eval.deadline import DEFAULT_TIMEOUT_S, score_with_deadline
 from eval.loading import BenchmarkDataError, find_local, load_hub, load_image, read_records
 from eval.math_scoring import Verdict, score_aime, score_mathverse, score_mathvista, score_olympiadbench
@@ -26,6 +25,7 @@ from eval.mmmu import (
 )
 from eval.scoring import BenchmarkResult, ItemResult, summarize
 from skywork_rl.errors import DataError
+from skywork_rl.schema import user_prompt
 
 REASONING_INSTRUCTION = "Think step by step inside <think> </think>, then give the final answer in \\boxed{}."
 

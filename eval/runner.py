@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from eval.benchmarks import EvalItem, get_benchmark, load_items, score_records
 from eval.deadline import DEFAULT_TIMEOUT_S
@@ -90,6 +92,19 @@ def _append(path: Path, records: Sequence[dict[str, Any]]) -> None:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def response_record(item: EvalItem, responses: Sequence[str]) -> dict[str, Any]:
+    """The saved form of one item's responses: what `score_records` reads back (id, the response —
+    or with k > 1 samples the list ``responses`` —, subject, category and the item's scoring meta)."""
+    texts_key = "response" if len(responses) == 1 else "responses"
+    return {
+        "id": item.id,
+        texts_key: responses[0] if len(responses) == 1 else list(responses),
+        "subject": item.subject,
+        "category": item.category,
+        "meta": item.meta,
+    }
 
 
 class ResumeMismatchError(ValueError):
@@ -182,6 +197,12 @@ def generate_missing(
             missing,
         )
     sampling = settings.sampling
+    bar = tqdm(
+        total=len(items),
+        initial=len(items) - missing,
+        desc=f"{responses_path.name.split('.')[0]}: generate",
+        unit="item",
+    )
     for start in range(0, len(items), settings.save_every):
         chunk = [item for item in items[start : start + settings.save_every] if item.id not in saved]
         if not chunk:
@@ -196,20 +217,27 @@ def generate_missing(
             seed=sampling.seed + start,
         )
         # one sample keeps the single-response shape; k samples go to "responses" (avg@k)
-        texts_key = "response" if settings.num_samples == 1 else "responses"
-        records = [
-            {
-                "id": item.id,
-                texts_key: out[0] if settings.num_samples == 1 else list(out),
-                "subject": item.subject,
-                "category": item.category,
-                "meta": item.meta,
-            }
-            for item, out in zip(chunk, texts, strict=True)
-        ]
+        records = [response_record(item, out) for item, out in zip(chunk, texts, strict=True)]
         _append(responses_path, records)
         saved.update({r["id"]: r for r in records})
+        bar.update(len(chunk))
+    bar.close()
     return saved
+
+
+class _ReadWithProgress(list):  # type: ignore[type-arg]
+    """Records that advance a progress bar as they are read: the per-item scorers of
+    `score_records` score each record as they read it, so the bar follows the scoring (MMMU reads
+    them all first, then runs its fast rule-based parser)."""
+
+    def __init__(self, records: list[dict[str, Any]], bar: Any) -> None:
+        super().__init__(records)
+        self.bar = bar
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for record in super().__iter__():
+            yield record
+            self.bar.update(1)
 
 
 def run_eval(
@@ -267,12 +295,11 @@ def run_eval(
             if backend
             else read_responses(responses_path)
         )
-        result = score_records(
-            name,
-            [saved[item.id] for item in items],
-            mmmu_reasoning=settings.mmmu_reasoning,
-            timeout_s=settings.score_timeout_s,
-        )
+        with tqdm(total=len(items), desc=f"{name}: score", unit="item") as bar:
+            records = _ReadWithProgress([saved[item.id] for item in items], bar)
+            result = score_records(
+                name, records, mmmu_reasoning=settings.mmmu_reasoning, timeout_s=settings.score_timeout_s
+            )
         (output_dir / f"{name}.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         report["benchmarks"][name] = result.to_dict(with_items=False)
         logger.info("%s", result.summary_line())

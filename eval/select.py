@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonargparse import ArgumentParser
+from tqdm.auto import tqdm
 
 from skywork_rl.entropy import DEFAULT_CRITICAL_WORDS
 
@@ -39,7 +40,7 @@ class CheckpointScore:
 
 
 def checkpoint_step(path: str, fallback: int) -> int:
-    """``.../checkpoint-500`` -> 500 (the x axis of the plot); else the position on the command line."""
+    """``.../checkpoint-500`` -> 500 (the plot's order); else the position on the command line."""
     match = re.search(r"(\d+)\D*$", Path(path).name)
     return int(match.group(1)) if match else fallback
 
@@ -113,35 +114,47 @@ def partial_accuracy_warning(scores: Sequence[CheckpointScore]) -> str | None:
     return None
 
 
-def plot(scores: Sequence[CheckpointScore], chosen: str, path: Path) -> None:
-    """Entropy per checkpoint step (and accuracy on a second axis when known); the choice is marked."""
+def checkpoint_labels(scores: Sequence[CheckpointScore]) -> list[str]:
+    """Each checkpoint's folder name (``checkpoint-500``), or its path as given when two share a name."""
+    names = [Path(s.checkpoint).name for s in scores]
+    return names if len(set(names)) == len(names) else [s.checkpoint for s in scores]
+
+
+def plot_figure(scores: Sequence[CheckpointScore], chosen: str) -> Any:
+    """Entropy per checkpoint, the x axis naming each one (placed by step when the steps are
+    distinct, else in step order), accuracy on a second axis when known; the choice is marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ordered = sorted((s for s in scores if s.entropy is not None), key=lambda s: s.step)
+    steps = [s.step for s in ordered]
+    xs = steps if len(set(steps)) == len(steps) else list(range(len(ordered)))
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(
-        [s.step for s in ordered],
-        [s.entropy for s in ordered],
-        "o-",
-        color="tab:blue",
-        label="critical-token entropy",
-    )
-    ax.set_xlabel("checkpoint step")
+    ax.plot(xs, [s.entropy for s in ordered], "o-", color="tab:blue", label="critical-token entropy")
+    ax.set_xticks(xs, checkpoint_labels(ordered), rotation=30, ha="right")
+    ax.set_xlabel("checkpoint")
     ax.set_ylabel("mean entropy at critical tokens (nats)", color="tab:blue")
-    for s in ordered:
+    for x, s in zip(xs, ordered, strict=True):
         if s.checkpoint == chosen:
-            ax.axvline(s.step, color="tab:green", linestyle="--", label=f"chosen: {Path(chosen).name}")
-    if any(s.accuracy is not None for s in ordered):
+            ax.axvline(x, color="tab:green", linestyle="--", label=f"chosen: {Path(chosen).name}")
+    known = [(x, s.accuracy) for x, s in zip(xs, ordered, strict=True) if s.accuracy is not None]
+    if known:
         twin = ax.twinx()
-        acc = [s for s in ordered if s.accuracy is not None]
-        twin.plot([s.step for s in acc], [100 * s.accuracy for s in acc], "s--", color="tab:orange")  # type: ignore[operator]
+        twin.plot([x for x, _ in known], [100 * a for _, a in known], "s--", color="tab:orange")
         twin.set_ylabel("eval accuracy (%)", color="tab:orange")
     ax.legend(loc="best")
     ax.set_title("Checkpoint selection by critical-token entropy (R1V3)")
     fig.tight_layout()
+    return fig
+
+
+def plot(scores: Sequence[CheckpointScore], chosen: str, path: Path) -> None:
+    """Write `plot_figure` as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = plot_figure(scores, chosen)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -215,9 +228,10 @@ def main(argv: list[str]) -> int:
     probe = load_stage_dataset(args.probe_data, split="train", key="--probe-data")
     rows = [probe[i] for i in range(min(args.limit, len(probe)))]
     scores: list[CheckpointScore] = []
-    for index, checkpoint in enumerate(args.checkpoints):
-        if not Path(checkpoint).is_dir():
-            raise SystemExit(f"select: --checkpoints {checkpoint}: no such folder")
+    missing = [c for c in args.checkpoints if not Path(c).is_dir()]
+    if missing:  # before hours of probing the others
+        raise SystemExit(f"select: --checkpoints {missing[0]}: no such folder")
+    for index, checkpoint in enumerate(tqdm(args.checkpoints, desc="select", unit="checkpoint")):
         model, processor = load_model_and_processor(checkpoint)
         result, _ = rollout_critical_entropy(
             model,
@@ -230,6 +244,7 @@ def main(argv: list[str]) -> int:
             top_p=args.top_p,
             seed=args.seed,
             batch_size=args.batch_size,
+            progress=f"{Path(checkpoint).name}: probes",
         )
         report = Path(reports.get(checkpoint, Path(checkpoint) / "eval" / "report.json"))
         accuracy = read_accuracy(report) if report.is_file() else None
@@ -238,7 +253,9 @@ def main(argv: list[str]) -> int:
                 checkpoint, checkpoint_step(checkpoint, index), result.mean, result.count, accuracy
             )
         )
-        print(f"{checkpoint}: entropy {result.mean} over {result.count} critical tokens, accuracy {accuracy}")
+        tqdm.write(
+            f"{checkpoint}: entropy {result.mean} over {result.count} critical tokens, accuracy {accuracy}"
+        )
     warning = partial_accuracy_warning(scores)
     if warning:
         print(warning, file=sys.stderr)

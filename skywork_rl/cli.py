@@ -21,10 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("skywork_rl.pipeline:main", "run a pipeline YAML: stages chained, finished ones skipped"),
     "stages": ("skywork_rl.cli:list_stages_main", "list the registered stages"),
     "make-tiny-model": ("skywork_rl.tiny:main", "write a tiny random-weight VLM checkpoint folder"),
-    "make-demo-data": ("data_prep.synthetic:main", "render the offline synthetic dataset"),
-    "eval": ("eval.cli:main", "evaluate a checkpoint on benchmarks, or `eval score` saved responses"),
-    "select": ("eval.select:main", "rank checkpoints by critical-token entropy (and accuracy)"),
-}
+    "make-demo-data": ("skywork_rl.synthetic:main", "render the offline synthetic dataset"),
+}  # `eval` and `select` come from eval's plugin (skywork_rl.plugins)
 
 USAGE = (
     "usage: skywork-rl COMMAND [ARGS]\n\nSkywork R1V2/R1V3 post-training on Hugging Face TRL.\n\ncommands:\n"
@@ -39,13 +37,13 @@ def _resolve(target: str) -> Callable[[list[str]], int]:
 def stage_main(argv: list[str]) -> int:
     """`skywork-rl stage NAME --config FILE [--group.key value ...]`."""
     from skywork_rl.stages.base import RecipeError, parse_stage_config, run_stage
-    from skywork_rl.stages.registry import STAGES, get_stage_class
+    from skywork_rl.stages.registry import get_stage_class, registered_stages
 
     if not argv or argv[0] in ("-h", "--help"):
         print(
             "usage: skywork-rl stage NAME --config FILE [--group.key value ...]\n"
             "       skywork-rl stage NAME --help   (every option of that stage, TRL's included)\n\n"
-            f"stages: {', '.join(sorted(STAGES))}"
+            f"stages: {', '.join(sorted(registered_stages()))}"
         )
         return 0
     name, rest = argv[0], argv[1:]
@@ -79,9 +77,9 @@ def _config_source(argv: Sequence[str]) -> str:
 
 
 def list_stages_main(argv: list[str]) -> int:
-    from skywork_rl.stages.registry import STAGES
+    from skywork_rl.stages.registry import registered_stages
 
-    for name, target in sorted(STAGES.items()):
+    for name, target in sorted(registered_stages().items()):
         print(f"{name:20s} {target}")
     return 0
 
@@ -89,15 +87,20 @@ def list_stages_main(argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    from skywork_rl.plugins import plugin_commands
+
+    commands = dict(COMMANDS)  # the core's first; a plugin cannot replace one
+    for name, command in plugin_commands().items():
+        commands.setdefault(name, command)
     if not argv or argv[0] in ("-h", "--help"):
-        lines = [f"  {name:16s} {help_}" for name, (_, help_) in COMMANDS.items()]
+        lines = [f"  {name:16s} {help_}" for name, (_, help_) in commands.items()]
         print(USAGE + "\n".join(lines) + "\n\nRun `skywork-rl COMMAND --help` for a command's options.")
         return 0
     command, rest = argv[0], argv[1:]
-    if command not in COMMANDS:
-        print(f"skywork-rl: unknown command {command!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
+    if command not in commands:
+        print(f"skywork-rl: unknown command {command!r}; commands: {', '.join(commands)}", file=sys.stderr)
         return 2
-    return int(_resolve(COMMANDS[command][0])(rest) or 0)
+    return int(_resolve(commands[command][0])(rest) or 0)
 
 
 if __name__ == "__main__":

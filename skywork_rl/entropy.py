@@ -16,14 +16,14 @@ works whatever the tokenizer's pieces are (leading-space variants, words split i
 
 The pure part (`token_entropies`, `find_critical_positions`, `critical_token_entropy`,
 `critical_entropy_from_step_entropies`) needs only tensors and strings; `rollout_critical_entropy`
-generates with a model, recording each step's entropy as it goes (`StepEntropyRecorder`).
+generates through the project's generation backend (`skywork_rl.generation`), which records each
+step's entropy as it goes through a per-step hook.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,7 +131,7 @@ def critical_entropy_from_step_entropies(
     words: Sequence[str] = DEFAULT_CRITICAL_WORDS,
 ) -> CriticalEntropy:
     """`critical_token_entropy` when the per-step entropies are already known (``entropies[t]`` of
-    the distribution that produced ``token_ids[t]``), e.g. recorded by `StepEntropyRecorder`."""
+    the distribution that produced ``token_ids[t]``), e.g. recorded during generation."""
     if len(token_ids) != len(entropies):
         raise ValueError(f"critical_token_entropy: {len(token_ids)} tokens but {len(entropies)} entropies")
     found = find_critical_positions(token_pieces(tokenizer, token_ids), words)
@@ -139,61 +139,6 @@ def critical_entropy_from_step_entropies(
     return CriticalEntropy(
         values=[float(entropies[p]) for p in positions], words=[w for _, w in found], positions=positions
     )
-
-
-class StepEntropyRecorder:
-    """A `transformers.LogitsProcessor` (by its call signature; not a subclass, so this module imports
-    without transformers) that records each step's next-token entropy and returns the scores unchanged.
-
-    Keeps a [B, max_new_tokens] float buffer instead of `output_logits`' full-vocabulary logits for
-    every step (for a 152k vocabulary, 512 tokens and 8 sequences: about 1.2 GB in bf16, twice that
-    once stacked). It must see the raw logits: `generate` runs the processors its generation config
-    implies (repetition penalty, min length, ...) before custom ones and the temperature / top-p
-    warpers after them, so `recording_step_entropies` puts it first in the list.
-    """
-
-    def __init__(self, max_new_tokens: int) -> None:
-        self.max_new_tokens = max_new_tokens
-        self.entropies: Any = None
-        self.step = 0
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        if self.entropies is None:
-            self.entropies = torch.zeros(scores.shape[0], self.max_new_tokens, device=scores.device)
-        self.entropies[:, self.step] = token_entropies(scores)
-        self.step += 1
-        return scores
-
-
-@contextmanager
-def recording_step_entropies(model: Any, max_new_tokens: int) -> Iterator[StepEntropyRecorder]:
-    """For the block, every ``model.generate`` call runs a fresh-step `StepEntropyRecorder` first.
-
-    `generate(logits_processor=...)` would append it after the processors built from the generation
-    config (a checkpoint's ``repetition_penalty`` included), so the entropy would no longer be that
-    of the raw distribution; wrapping the model's `_get_logits_processor` (the transformers hook
-    that builds the list) puts it at index 0 instead.
-    """
-    recorder = StepEntropyRecorder(max_new_tokens)
-    build = model._get_logits_processor
-
-    def build_with_recorder_first(*args: Any, **kwargs: Any) -> Any:
-        processors = build(*args, **kwargs)
-        processors.insert(0, recorder)
-        return processors
-
-    model._get_logits_processor = build_with_recorder_first
-    try:
-        yield recorder
-    finally:
-        del model._get_logits_processor  # the instance attribute only: the class method is back
-
-
-def _row_images(row: dict[str, Any]) -> list[Any]:
-    images = row.get("images") or []
-    return [img.convert("RGB") if hasattr(img, "convert") else img for img in images]
 
 
 def rollout_critical_entropy(
@@ -208,86 +153,45 @@ def rollout_critical_entropy(
     top_p: float = 1.0,
     seed: int = 0,
     batch_size: int = 4,
+    progress: str | None = None,
 ) -> tuple[CriticalEntropy, list[str]]:
     """Generate rollouts for canonical ``rows`` and measure critical-token entropy on them.
 
-    Returns the pooled result and the completion texts. Entropies come from the raw logits of each
-    step (the same definition as before: what ``output_logits`` returns, before the generation
-    config's processors, temperature and top-p), recorded during generation by `StepEntropyRecorder`
-    so only [B, T] floats are kept; the measure does not depend on the sampling settings, only on
-    which path the rollout took. Sampling is seeded by ``seed`` and the
-    caller's RNG state is left as it was (`seeded_rng`), so a training loop around it is undisturbed.
+    Returns the pooled result and the completion texts. Generation goes through the project's
+    `TransformersBackend`, on the model where it is (a training callback's, or one `select`
+    loaded), which is left in the train/eval mode it was in. Each step's entropy is that of the
+    raw logits (what ``output_logits`` returns: before the generation config's processors,
+    temperature and top-p), recorded by the backend's per-step hook (`StepRecorder`) so only
+    [B, T] floats are kept; the measure does not depend on the sampling settings, only on which
+    path the rollout took. Sampling is seeded by ``seed`` and the caller's RNG state is left as it
+    was, so a training loop around it is undisturbed.
     """
-    from skywork_rl.generation import seeded_rng
+    from skywork_rl.generation import TransformersBackend
 
-    device = next(model.parameters()).device
-    with seeded_rng(seed, device):
-        return _rollout_critical_entropy(
-            model, processor, rows, words, num_generations, max_new_tokens, temperature, top_p, batch_size
-        )
-
-
-def _rollout_critical_entropy(
-    model: Any,
-    processor: Any,
-    rows: Sequence[dict[str, Any]],
-    words: Sequence[str],
-    num_generations: int,
-    max_new_tokens: int,
-    temperature: float,
-    top_p: float,
-    batch_size: int,
-) -> tuple[CriticalEntropy, list[str]]:
-    import torch
-
-    tokenizer = getattr(processor, "tokenizer", processor)
-    eos_ids = set(_as_list(model.generation_config.eos_token_id)) | {tokenizer.eos_token_id}
-    pad_id = tokenizer.pad_token_id
-    device = next(model.parameters()).device
-    result, texts = CriticalEntropy(), []
     was_training = model.training
-    model.eval()
     try:
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
-            prompts = [
-                processor.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
-                for r in batch
-            ]
-            images = [_row_images(r) for r in batch]
-            kwargs: dict[str, Any] = {"text": prompts, "return_tensors": "pt", "padding": True}
-            if any(images):
-                kwargs["images"] = images
-            tokenizer.padding_side = "left"
-            inputs = processor(**kwargs).to(device)
-            sampling = (
-                {"do_sample": True, "temperature": temperature, "top_p": top_p}
-                if temperature > 0
-                else {"do_sample": False}
-            )
-            with torch.inference_mode(), recording_step_entropies(model, max_new_tokens) as recorder:
-                sequences = model.generate(
-                    **inputs,
-                    max_new_tokens=max_new_tokens,
-                    num_return_sequences=num_generations,
-                    pad_token_id=pad_id,
-                    **sampling,
-                )
-            completions = sequences[:, inputs["input_ids"].shape[1] :]
-            step_entropies = recorder.entropies[:, : completions.shape[1]].tolist()  # [B * n, T]
-            for row_ids, row_entropies in zip(completions.tolist(), step_entropies, strict=True):
-                length = next((i for i, t in enumerate(row_ids) if t in eos_ids), len(row_ids))
-                ids = row_ids[:length]
-                result.extend(
-                    critical_entropy_from_step_entropies(row_entropies[:length], ids, tokenizer, words)
-                )
-                texts.append(tokenizer.decode(ids, skip_special_tokens=True))
+        backend = TransformersBackend(
+            model, processor, batch_size=batch_size, device=str(next(model.parameters()).device)
+        )
+        completions = backend.generate_completions(
+            rows,
+            num_generations=num_generations,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            step_statistic=token_entropies,
+            progress=progress,
+        )
     finally:
         model.train(was_training)
+    result, texts = CriticalEntropy(), []
+    for completion in (c for row in completions for c in row):
+        assert completion.step_values is not None  # asked for with step_statistic
+        result.extend(
+            critical_entropy_from_step_entropies(
+                completion.step_values, completion.token_ids, backend.tokenizer, words
+            )
+        )
+        texts.append(completion.text)
     return result, texts
-
-
-def _as_list(value: Any) -> list[int]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -1,14 +1,17 @@
 """Generation backends for everything outside the GRPO trainer: curation rollouts, distillation, eval.
 
-One protocol so the pass-rate filter, the distiller and the eval runner do not care whether text
-comes from transformers on a CPU or from vLLM on GPUs. Rows are canonical (data_prep/schema.py):
-the backend renders `prompt` with the processor's chat template and feeds `images` alongside.
+One protocol so the pass-rate filter, the distiller, the eval runner, periodic eval and `select`
+do not care whether text comes from transformers on a CPU or from vLLM on GPUs. Rows are canonical
+(skywork_rl/schema.py): the backend renders `prompt` with the processor's chat template and feeds
+`images` alongside. What needs more than text (critical-token entropy: the tokens and a value of
+each step's raw logits) asks `TransformersBackend.generate_completions` for it with a per-step
+hook, so there is one generation loop in the project (TRL's GRPO rollouts aside).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -77,8 +80,60 @@ def _images_of(row: dict[str, Any]) -> list[Any]:
     return [img.convert("RGB") if hasattr(img, "convert") else img for img in (images or [])]
 
 
+@dataclass
+class Completion:
+    """One generated completion: its text, its tokens up to the first EOS, and, when a step
+    statistic was asked for, that statistic of each of those tokens' raw next-token logits."""
+
+    text: str
+    token_ids: list[int]
+    step_values: list[float] | None = None
+
+
+# raw next-token logits [B, V] of one step -> one value per sequence [B] (e.g. the entropy)
+StepStatistic = Callable[[Any], Any]
+
+
+class StepRecorder:
+    """Records a `StepStatistic` of every generation step's *raw* logits into a [B, T] buffer.
+
+    Two public hooks, no patched internals. A forward hook on the model keeps the last position's
+    logits of each forward pass (exactly what ``generate(output_logits=True)`` returns for the
+    step); this object, passed to ``generate`` as a logits processor, is then called once per
+    generated token and turns them into the step's value. It does not read the ``scores`` it is
+    given: `generate` runs the processors the checkpoint's generation config implies (repetition
+    penalty, ...) before any passed in, so those are no longer the model's distribution. Keeping
+    [B, T] values instead of ``output_logits``' [B, T, V] matters at a 152k vocabulary.
+    """
+
+    def __init__(self, statistic: StepStatistic, max_new_tokens: int) -> None:
+        self.statistic, self.max_new_tokens = statistic, max_new_tokens
+        self.values: Any = None
+        self.step = 0
+        self._logits: Any = None
+
+    def keep_logits(self, module: Any, args: Any, output: Any) -> None:
+        """Forward hook: the logits that predict the next token (a view, replaced every pass)."""
+        self._logits = output.logits[:, -1]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        values = self.statistic(self._logits)
+        if self.values is None:
+            self.values = torch.zeros(values.shape[0], self.max_new_tokens, device=values.device)
+        self.values[:, self.step] = values
+        self.step += 1
+        self._logits = None
+        return scores
+
+
 class TransformersBackend:
-    """`model.generate` in batches; works on CPU and on a single GPU."""
+    """`model.generate` in batches; works on CPU and on a single GPU.
+
+    A model given as an object is used in place (moved only if it is on another device); it is left
+    in eval mode, so a caller in the middle of training puts it back with ``model.train()``.
+    """
 
     def __init__(
         self,
@@ -101,12 +156,20 @@ class TransformersBackend:
         import torch
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = model.to(self.device).eval()
+        if next(model.parameters()).device != torch.device(self.device):
+            model = model.to(self.device)
+        self.model = model.eval()
         self.processor = processor
         self.batch_size = batch_size
         self.tokenizer = getattr(processor, "tokenizer", processor)
 
-    def generate(
+    def generate(self, rows: Sequence[dict[str, Any]], **sampling: Any) -> list[list[str]]:
+        """Completions for each row, in row order; seeded by `seed`, the caller's RNG state untouched.
+
+        Keyword arguments as `generate_completions`: the protocol's sampling ones, and `progress`."""
+        return [[c.text for c in row] for row in self.generate_completions(rows, **sampling)]
+
+    def generate_completions(
         self,
         rows: Sequence[dict[str, Any]],
         *,
@@ -116,60 +179,96 @@ class TransformersBackend:
         top_p: float = 0.95,
         seed: int = 0,
         repetition_penalty: float = 1.0,
-    ) -> list[list[str]]:
-        """Completions for each row, in row order; seeded by `seed`, the caller's RNG state untouched."""
-        with seeded_rng(seed, self.device):
-            return self._generate(
-                rows, num_generations, max_new_tokens, temperature, top_p, repetition_penalty
-            )
+        step_statistic: StepStatistic | None = None,
+        progress: str | None = None,
+    ) -> list[list[Completion]]:
+        """`generate` with the tokens of each completion and, given `step_statistic`, its value at
+        every generated token (`StepRecorder`); `progress` names a progress bar over the rows."""
+        from tqdm.auto import tqdm
 
-    def _generate(
+        bar = tqdm(total=len(rows), desc=progress, unit="prompt", leave=False, disable=progress is None)
+        with bar, seeded_rng(seed, self.device):
+            sampling = (
+                num_generations,
+                max_new_tokens,
+                temperature,
+                top_p,
+                repetition_penalty,
+                step_statistic,
+            )
+            outputs: list[list[Completion]] = []
+            for start in range(0, len(rows), self.batch_size):
+                batch = rows[start : start + self.batch_size]
+                outputs += self._generate_batch(batch, *sampling)
+                bar.update(len(batch))
+        return outputs
+
+    def _generate_batch(
         self,
-        rows: Sequence[dict[str, Any]],
+        batch: Sequence[dict[str, Any]],
         num_generations: int,
         max_new_tokens: int,
         temperature: float,
         top_p: float,
-        repetition_penalty: float = 1.0,
-    ) -> list[list[str]]:
+        repetition_penalty: float,
+        step_statistic: StepStatistic | None,
+    ) -> list[list[Completion]]:
         import torch
 
         do_sample = temperature > 0
-        outputs: list[list[str]] = []
-        for start in range(0, len(rows), self.batch_size):
-            batch = rows[start : start + self.batch_size]
-            texts = [
-                self.processor.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
-                for r in batch
-            ]
-            images = [_images_of(r) for r in batch]
-            kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
-            if any(images):
-                kwargs["images"] = images
-            self.tokenizer.padding_side = "left"
-            inputs = self.processor(**kwargs).to(self.device)
-            gen_kwargs: dict[str, Any] = {
-                "max_new_tokens": max_new_tokens,
-                "do_sample": do_sample,
-                # greedy decoding gives one answer per prompt (transformers refuses n > 1 without
-                # sampling): generate it once and repeat it n times below
-                "num_return_sequences": num_generations if do_sample else 1,
-                "pad_token_id": self.tokenizer.pad_token_id,
-            }
-            if do_sample:
-                gen_kwargs.update(temperature=temperature, top_p=top_p)
-            if repetition_penalty != 1.0:  # applies to greedy decoding too
-                gen_kwargs["repetition_penalty"] = repetition_penalty
+        texts = [
+            self.processor.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
+            for r in batch
+        ]
+        images = [_images_of(r) for r in batch]
+        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        if any(images):
+            kwargs["images"] = images
+        self.tokenizer.padding_side = "left"
+        inputs = self.processor(**kwargs).to(self.device)
+        gen_kwargs: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens,
+            "do_sample": do_sample,
+            # greedy decoding gives one answer per prompt (transformers refuses n > 1 without
+            # sampling): generate it once and repeat it n times below
+            "num_return_sequences": num_generations if do_sample else 1,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if do_sample:
+            gen_kwargs.update(temperature=temperature, top_p=top_p)
+        if repetition_penalty != 1.0:  # applies to greedy decoding too
+            gen_kwargs["repetition_penalty"] = repetition_penalty
+        recorder, hook = None, None
+        if step_statistic is not None:
+            from transformers import LogitsProcessorList
+
+            recorder = StepRecorder(step_statistic, max_new_tokens)
+            gen_kwargs["logits_processor"] = LogitsProcessorList([recorder])
+            hook = self.model.register_forward_hook(recorder.keep_logits)
+        try:
             with torch.inference_mode():
                 out = self.model.generate(**inputs, **gen_kwargs)
-            completions = self.tokenizer.batch_decode(
-                out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
-            )
-            if not do_sample:
-                completions = [text for text in completions for _ in range(num_generations)]
-            for i in range(len(batch)):
-                outputs.append(completions[i * num_generations : (i + 1) * num_generations])
-        return outputs
+        finally:
+            if hook is not None:
+                hook.remove()
+        tails = out[:, inputs["input_ids"].shape[1] :]
+        decoded = self.tokenizer.batch_decode(tails, skip_special_tokens=True)
+        step_values = recorder.values[:, : tails.shape[1]].tolist() if recorder else None
+        eos = self._eos_ids()
+        completions: list[Completion] = []
+        for i, ids in enumerate(tails.tolist()):
+            length = next((t for t, token in enumerate(ids) if token in eos), len(ids))
+            values = step_values[i][:length] if step_values is not None else None
+            completions.append(Completion(decoded[i], ids[:length], values))
+        per_row = num_generations if do_sample else 1
+        grouped = [completions[i * per_row : (i + 1) * per_row] for i in range(len(batch))]
+        return grouped if do_sample else [group * num_generations for group in grouped]
+
+    def _eos_ids(self) -> set[int]:
+        """Tokens that end a completion: the generation config's EOS ids and the tokenizer's."""
+        configured = self.model.generation_config.eos_token_id
+        ids = set(configured if isinstance(configured, (list, tuple)) else [configured])
+        return {int(i) for i in ids | {self.tokenizer.eos_token_id} if i is not None}
 
 
 def make_backend(name: str, model: Any, **kwargs: Any) -> GenerationBackend:

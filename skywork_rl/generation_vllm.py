@@ -6,7 +6,7 @@ eval import this module (and the CPU test suite runs) without it; a missing vLLM
 that says how to install it. GRPO rollouts do not come through here: TRL's `GRPOTrainer` drives
 vLLM itself (`training.use_vllm`, colocate or server mode; see recipes/README.md).
 
-Rows are canonical (data_prep/schema.py). Prompts are rendered with the checkpoint's own chat
+Rows are canonical (skywork_rl/schema.py). Prompts are rendered with the checkpoint's own chat
 template (the processor's, as `TransformersBackend` does, so both backends see the same text) and
 sent as vLLM multimodal requests: ``{"prompt": text, "multi_modal_data": {"image": [PIL, ...]}}``,
 the form Skywork's own inference script uses for the released R1V checkpoints.
@@ -85,7 +85,7 @@ def vllm_requests(
     for i, row in enumerate(rows):
         if "prompt" not in row:
             raise ValueError(
-                f"row {i} (id {row.get('id')!r}): no 'prompt' column (canonical rows, data_prep/schema.py)"
+                f"row {i} (id {row.get('id')!r}): no 'prompt' column (canonical rows, skywork_rl/schema.py)"
             )
         images = _images_of(row)
         slots = _image_slots(row["prompt"])

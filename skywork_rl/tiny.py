@@ -71,7 +71,7 @@ def chat_template(arch: str) -> str:
 
 def _training_corpus() -> Iterator[str]:
     """Text shaped like what the tiny model will see: questions, reasoning, boxed answers, digits."""
-    from data_prep.synthetic import corpus_for_tokenizer
+    from skywork_rl.synthetic import corpus_for_tokenizer
 
     yield from corpus_for_tokenizer()
 

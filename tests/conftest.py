@@ -43,7 +43,7 @@ def tiny_internvl(tiny_model_dir: dict[str, Path]) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """48 synthetic canonical rows (with SFT traces) saved with `save_to_disk`."""
-    from data_prep.synthetic import build_dataset
+    from skywork_rl.synthetic import build_dataset
 
     path = tmp_path_factory.mktemp("synthetic") / "data"
     build_dataset(48, seed=0).save_to_disk(str(path))

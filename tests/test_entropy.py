@@ -52,8 +52,8 @@ def _entropy_by_hand(row: list[float]) -> float:
 
 
 def test_rollout_entropy_equals_a_hand_computation_on_a_tiny_model(tiny_internvl: Path) -> None:
-    from data_prep.synthetic import build_dataset
     from skywork_rl.models import load_model_and_processor
+    from skywork_rl.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     tokenizer = processor.tokenizer
@@ -101,8 +101,8 @@ def test_rollout_entropy_equals_a_hand_computation_on_a_tiny_model(tiny_internvl
 
 
 def test_seeded_rollout_leaves_the_callers_rng_state_untouched(tiny_internvl: Path) -> None:
-    from data_prep.synthetic import build_dataset
     from skywork_rl.models import load_model_and_processor
+    from skywork_rl.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     data = build_dataset(2, seed=4)
@@ -117,40 +117,46 @@ def test_seeded_rollout_leaves_the_callers_rng_state_untouched(tiny_internvl: Pa
     assert second[1] == first[1] and second[0].values == first[0].values
 
 
-def test_step_entropy_recorder_sees_raw_logits_before_repetition_penalty_and_temperature(
+def test_step_entropies_come_from_raw_logits_before_the_configs_repetition_penalty_and_temperature(
     tiny_internvl: Path,
 ) -> None:
-    from data_prep.synthetic import build_dataset
-    from skywork_rl.entropy import recording_step_entropies
+    from skywork_rl.generation import TransformersBackend
     from skywork_rl.models import load_model_and_processor
+    from skywork_rl.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_internvl))
+    # a checkpoint's generation config may carry a repetition penalty: it must not reach the entropy
+    model.generation_config.repetition_penalty = 3.0
     row = build_dataset(1, seed=3)[0]
+    backend = TransformersBackend(model, processor, batch_size=1, device="cpu")
+    sampling = {"max_new_tokens": 12, "temperature": 0.5, "top_p": 0.8}
+    [[completion]] = backend.generate_completions([row], seed=0, step_statistic=token_entropies, **sampling)
+
+    # the same rollout, every step's raw logits kept by transformers itself
     prompt = processor.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=False)
     inputs = processor(text=[prompt], images=[[row["images"][0].convert("RGB")]], return_tensors="pt")
     torch.manual_seed(0)
-    # a checkpoint's generation config may carry a repetition penalty: it must not reach the entropy
-    with torch.inference_mode(), recording_step_entropies(model, 12) as recorder:
+    with torch.inference_mode():
         out = model.generate(
             **inputs,
-            max_new_tokens=12,
             do_sample=True,
-            temperature=0.5,
-            top_p=0.8,
-            repetition_penalty=3.0,
             pad_token_id=processor.tokenizer.pad_token_id,
-            output_logits=True,
+            output_logits=True,  # before every processor
+            output_scores=True,  # after all of them
             return_dict_in_generate=True,
+            **sampling,
         )
-    raw = token_entropies(torch.stack(out.logits, dim=1))  # output_logits: before every processor
-    assert recorder.step == raw.shape[1] > 1
-    assert torch.allclose(recorder.entropies[:, : raw.shape[1]], raw, atol=1e-5)
-    assert "_get_logits_processor" not in vars(model)  # the model's own builder is back
+    n = len(completion.token_ids)
+    assert n > 1 and out.sequences[0, inputs["input_ids"].shape[1] :].tolist()[:n] == completion.token_ids
+    raw = token_entropies(torch.stack(out.logits, dim=1))[0, :n]
+    processed = token_entropies(torch.stack(out.scores, dim=1))[0, :n]
+    assert completion.step_values == pytest.approx(raw.tolist(), abs=1e-5)
+    assert not torch.allclose(raw, processed, atol=1e-2)  # the processors did change the distribution
 
 
 def test_rollout_entropy_keeps_no_full_vocabulary_logits(tiny_internvl: Path) -> None:
-    from data_prep.synthetic import build_dataset
     from skywork_rl.models import load_model_and_processor
+    from skywork_rl.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     requests: list[dict] = []

@@ -132,3 +132,11 @@ def test_seeded_generation_leaves_the_callers_rng_state_untouched(backend):
     assert torch.equal(torch.get_rng_state(), before)
     torch.manual_seed(999)  # a different caller state must not change the seeded result
     assert backend.generate(_rows(), **kwargs) == first
+
+
+def test_a_named_progress_bar_counts_the_prompts_and_none_is_shown_unasked(backend, capsys):
+    backend.generate(_rows(), max_new_tokens=2, temperature=0.0, progress="probes")
+    shown = capsys.readouterr().err
+    assert "probes:" in shown and "/3 [" in shown
+    backend.generate(_rows(), max_new_tokens=2, temperature=0.0)
+    assert "%|" not in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from data_prep.synthetic import generate_rows
+from skywork_rl.synthetic import generate_rows
 from skywork_rl.tiny import TINY_ARCHS, main
 
 

@@ -76,10 +76,10 @@ def attach_monitors(trainer: Any, args: MonitorArguments, train_dataset: Any) ->
             )
         )
     if args.eval_steps:
-        from eval.benchmarks import load_items
         from skywork_rl.callbacks.periodic_eval import PeriodicEvalCallback
+        from skywork_rl.scorers import get_benchmark_scorer
 
-        items = load_items(args.eval_benchmark, args.eval_file, limit=args.eval_limit)
+        items = get_benchmark_scorer(args.eval_benchmark).load_items(args.eval_file, limit=args.eval_limit)
         callbacks.append(
             PeriodicEvalCallback(
                 trainer,

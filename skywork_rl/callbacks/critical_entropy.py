@@ -99,6 +99,7 @@ class CriticalEntropyCallback(TrainerCallback):
                     max_new_tokens=self.max_new_tokens,
                     temperature=self.temperature,
                     seed=self.seed,
+                    progress="critical-entropy probes" if accelerator.is_main_process else None,
                 )
         finally:
             tokenizer.padding_side = padding_side

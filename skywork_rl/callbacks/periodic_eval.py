@@ -8,14 +8,16 @@ from typing import Any
 from transformers import TrainerCallback
 
 from skywork_rl.callbacks.logging import log_through_trainer, parameter_sharding, unwrapped_model
+from skywork_rl.scorers import get_benchmark_scorer
 
 
 class PeriodicEvalCallback(TrainerCallback):
-    """Generates for ``items`` (`eval.benchmarks.EvalItem`, e.g. from ``load_items("mmmu", path,
-    limit=64)``) every ``every_n_steps`` and logs ``eval/<benchmark>/accuracy``.
+    """Generates for ``items`` (the benchmark scorer's, e.g. ``get_benchmark_scorer("mmmu").load_items(
+    path, limit=64)``) every ``every_n_steps`` and logs ``eval/<benchmark>/accuracy``.
 
-    Scored with the same code as `skywork-rl eval`, so the number during training and the number
-    of the final eval mean the same thing. Generation runs on the main process only (a small set),
+    Scored by the benchmark's registered scorer (`skywork_rl.scorers`: eval's plugin provides the
+    same code as `skywork-rl eval`), so the number during training and the number of the final eval
+    mean the same thing. Generation runs on the main process only (a small set),
     so it refuses ZeRO-3 and FSDP (`ensure_supported`): use `skywork-rl eval` on saved checkpoints.
     """
 
@@ -50,6 +52,7 @@ class PeriodicEvalCallback(TrainerCallback):
         if not items:
             raise ValueError(f"PeriodicEvalCallback: no items for benchmark {benchmark!r}")
         self.ensure_supported(trainer)
+        self.scorer = get_benchmark_scorer(benchmark)
         self.trainer, self.benchmark, self.items, self.every = trainer, benchmark, list(items), every_n_steps
         self.sampling = {
             "max_new_tokens": max_new_tokens,
@@ -64,7 +67,6 @@ class PeriodicEvalCallback(TrainerCallback):
         """Accuracy of the current weights on the items (main process; others get the same numbers)."""
         from accelerate.utils import broadcast_object_list
 
-        from eval.benchmarks import score_records
         from skywork_rl.generation import TransformersBackend
 
         accelerator = self.trainer.accelerator
@@ -79,20 +81,16 @@ class PeriodicEvalCallback(TrainerCallback):
                     model, self.trainer.processing_class, batch_size=self.batch_size, device=str(model.device)
                 )
                 texts = backend.generate(
-                    [item.row for item in self.items], num_generations=1, **self.sampling
+                    [item.row for item in self.items],
+                    num_generations=1,
+                    progress=f"eval {self.benchmark}",
+                    **self.sampling,
                 )
             finally:
                 model.train(was_training)
                 tokenizer.padding_side = padding_side
-            records = [
-                {"id": i.id, "response": t[0], "meta": i.meta, "subject": i.subject, "category": i.category}
-                for i, t in zip(self.items, texts, strict=True)
-            ]
-            result = score_records(self.benchmark, records)
-            metrics[0] = {
-                f"eval/{self.benchmark}/accuracy": result.accuracy,
-                f"eval/{self.benchmark}/correct": float(result.correct),
-            }
+            scores = self.scorer.score(self.items, [t[0] for t in texts])
+            metrics[0] = {f"eval/{self.benchmark}/{key}": value for key, value in scores.items()}
         if accelerator.num_processes > 1:
             broadcast_object_list(metrics)
         return metrics[0]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skywork_rl.rewards.batch import MapResult
+from skywork_rl.rewards.completions import completion_text
 from skywork_rl.rewards.pool import default_num_workers, map_with_deadlines
 from skywork_rl.rewards.verify import init_worker, score_item
 
@@ -34,29 +35,6 @@ DEFAULT_TIMEOUT_S = 5.0
 # second (thousands of completions/s per worker, benchmarks/reward_throughput.py). Only an
 # adversarial batch reaches it, and then it stalls a GRPO step by ~20 s, not minutes.
 DEFAULT_BATCH_BUDGET_S = 20.0
-
-
-def completion_text(completion: Any) -> str:
-    """The text of a TRL completion: a string, or conversational messages (string or parts content).
-
-    For messages, the assistant turns' text is joined (TRL passes one assistant message).
-    """
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, dict):
-        completion = [completion]
-    texts: list[str] = []
-    for message in completion or []:
-        if not isinstance(message, dict) or message.get("role", "assistant") != "assistant":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            texts.append(content)
-        elif isinstance(content, list):
-            texts.extend(
-                p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-            )
-    return "\n".join(texts)
 
 
 @dataclass
@@ -215,7 +193,7 @@ class AccuracyReward:
         if solution is None:
             raise ValueError(
                 f"reward '{self.__name__}': the dataset has no 'solution' column; the accuracy reward "
-                "needs the gold answer (see data_prep/schema.py)"
+                "needs the gold answer (see skywork_rl/schema.py)"
             )
         result = score_accuracy_detailed(
             completions, solution, choices, self.timeout_s, self.num_workers, self.strict, self.batch_budget_s

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skywork_rl.rewards.accuracy import completion_text
+from skywork_rl.rewards.completions import completion_text
 from skywork_rl.rewards.extract import extract_final_answer, last_boxed
 
 

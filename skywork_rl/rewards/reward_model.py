@@ -20,7 +20,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from skywork_rl.rewards.accuracy import completion_text
+from skywork_rl.rewards.completions import completion_text
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from data_prep.schema import require_columns
 from skywork_rl.data import DataArguments, load_stage_dataset, load_train_eval
 from skywork_rl.mixing import MixOptions, mix_domains
 from skywork_rl.models import ModelArguments, load_from_args, resolve_parts
+from skywork_rl.schema import require_columns
 from skywork_rl.stages.base import Stage
 from skywork_rl.stages.sft import SkyworkSFTConfig
 from skywork_rl.stages.training import count_trainable, train_and_save

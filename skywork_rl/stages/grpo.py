@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from data_prep.schema import REQUIRED_COLUMNS
 from skywork_rl.callbacks.config import MonitorArguments, attach_monitors
 from skywork_rl.data import DataArguments, load_train_eval
 from skywork_rl.models import ModelArguments, load_from_args
 from skywork_rl.rewards.config import RewardArguments, build_reward_funcs
+from skywork_rl.schema import REQUIRED_COLUMNS
 from skywork_rl.stages.base import Stage
 from skywork_rl.stages.training import count_trainable, train_and_save
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig

@@ -2,7 +2,8 @@
 
 Names map to ``module:Class`` strings so that `skywork-rl --help` or a data stage never imports
 TRL's trainers (and torch models) it does not need; a class is imported when its stage runs.
-Users add their own stages with `register_stage` or by naming ``module:Class`` in a recipe.
+The core registers its own stages here; `data_prep` registers the curation stages through its
+plugin (`skywork_rl.plugins`), as a user's package can. A recipe may also name ``module:Class``.
 """
 
 from __future__ import annotations
@@ -10,38 +11,47 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from skywork_rl.plugins import PluginError, load_plugins
+
 if TYPE_CHECKING:
     from skywork_rl.stages.base import Stage
 
-STAGES: dict[str, str] = {
+_STAGES: dict[str, str] = {
     "tiny-model": "skywork_rl.stages.tiny_model:TinyModelStage",
     "demo-data": "skywork_rl.stages.demo_data:DemoDataStage",
     "sft": "skywork_rl.stages.sft:SFTStage",
     "grpo": "skywork_rl.stages.grpo:GRPOStage",
     "mpo": "skywork_rl.stages.mpo:MPOStage",
     "connector": "skywork_rl.stages.connector:ConnectorStage",
-    "load-data": "data_prep.stages:LoadDataStage",
-    "clean": "data_prep.stages:CleanStage",
-    "dedup": "data_prep.stages:DedupStage",
-    "pass-rate-filter": "data_prep.stages:PassRateFilterStage",
-    "distill": "data_prep.stages:DistillStage",
-    "preference-pairs": "data_prep.preference_stage:PreferencePairsStage",
 }
 
 
 def register_stage(name: str, target: str | type[Stage]) -> None:
-    """Register a stage class (or its ``module:Class`` path) under `name`."""
+    """Register a stage class (or its ``module:Class`` path) under `name`.
+
+    Registering the same target again is a no-op; another target under a taken name is an error
+    (two packages claiming one stage name would otherwise depend on load order)."""
     if not isinstance(target, str):
         target = f"{target.__module__}:{target.__qualname__}"
-    STAGES[name] = target
+    existing = _STAGES.get(name)
+    if existing is not None and existing != target:
+        raise PluginError(f"stage {name!r} is registered twice: {existing} and {target}")
+    _STAGES[name] = target
+
+
+def registered_stages() -> dict[str, str]:
+    """Every stage name and its ``module:Class``: the core's and the plugins'."""
+    load_plugins()
+    return dict(_STAGES)
 
 
 def get_stage_class(name: str) -> type[Stage]:
     """The class of stage `name` (a registered name or a ``module:Class`` import path)."""
-    target = STAGES.get(name, name if ":" in name else None)
+    stages = registered_stages()
+    target = stages.get(name, name if ":" in name else None)
     if target is None:
         raise KeyError(
-            f"unknown stage {name!r}; registered stages: {sorted(STAGES)} (or give 'module:Class')"
+            f"unknown stage {name!r}; registered stages: {sorted(stages)} (or give 'module:Class')"
         )
     module_name, _, class_name = target.partition(":")
     try:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from data_prep.distill import DistillOptions, judge_candidates
-from data_prep.schema import SFT_COLUMNS, user_prompt
+from skywork_rl.schema import SFT_COLUMNS, user_prompt
 from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.registry import get_stage_class
 

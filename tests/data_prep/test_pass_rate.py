@@ -12,8 +12,8 @@ import pytest
 
 from data_prep.chunks import ChunkStore, ChunkStoreMismatch
 from data_prep.pass_rate import PassRateOptions, compute_pass_rates, cut
-from data_prep.schema import user_prompt
 from skywork_rl.generation import GenerationBackend
+from skywork_rl.schema import user_prompt
 from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.registry import get_stage_class
 

@@ -62,7 +62,7 @@ def test_selection_files_are_written(tmp_path: Path) -> None:
 
 
 def test_select_command_on_two_tiny_checkpoints(
-    tiny_internvl: Path, synthetic_dataset_dir: Path, tmp_path: Path
+    tiny_internvl: Path, synthetic_dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     second = tmp_path / "checkpoint-2"
     shutil.copytree(tiny_internvl, second)
@@ -110,6 +110,9 @@ def test_select_command_on_two_tiny_checkpoints(
         str(tiny_internvl): 0.3,
         str(second): 0.5,
     }
+    progress = capsys.readouterr().err
+    assert "select: 100%" in progress and "2/2" in progress  # a bar over the checkpoints
+    assert "checkpoint-2: probes" in progress  # and one over each checkpoint's probe prompts
 
 
 def test_eval_report_pairs_are_validated_naming_the_flag(tmp_path: Path) -> None:

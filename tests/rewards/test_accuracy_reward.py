@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from skywork_rl.rewards.accuracy import AccuracyReward, completion_text, score_accuracy
+from skywork_rl.rewards.accuracy import AccuracyReward, score_accuracy
 from skywork_rl.rewards.config import RewardArguments
 from skywork_rl.rewards.registry import get_reward
 from skywork_rl.rewards.verify import answers_equal, init_worker, is_correct
@@ -128,13 +128,6 @@ def test_reward_does_not_pay_for_answers_in_the_reasoning_or_candidate_lists(
 def test_multiple_choice_letters_match_case_insensitively_only_with_choices() -> None:
     assert is_correct("b", "B", ["1", "2"]) is True
     assert is_correct("X", "x") is False
-
-
-def test_completion_text_accepts_strings_and_conversational_messages() -> None:
-    assert completion_text("plain") == "plain"
-    assert completion_text([{"role": "assistant", "content": "hi"}]) == "hi"
-    parts = [{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "image"}]}]
-    assert completion_text(parts) == "a"
 
 
 def test_trl_reward_scores_conversational_completions_and_logs_counts() -> None:

@@ -39,8 +39,8 @@ class FirstBatchInformative:
 
 
 def _trainer(model_dir: Path, out: Path, *, max_steps: int = 2, only_rank: int | None = None, **overrides):
-    from data_prep.synthetic import build_dataset
     from skywork_rl.models import load_model_and_processor
+    from skywork_rl.synthetic import build_dataset
     from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
 
     model, processor = load_model_and_processor(str(model_dir))

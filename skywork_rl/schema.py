@@ -1,5 +1,8 @@
 """The canonical row schema that every stage reads and every data_prep step writes.
 
+It lives in the core because the training stages check their inputs against it; `data_prep` and
+`eval` build rows with it (the core never imports them).
+
 One schema for all stages means a dataset made by any curation step feeds SFT, MPO, GRPO, the
 connector stage and eval without a conversion step. It is TRL's conversational format with images
 (what `SFTTrainer`, `DPOTrainer` and `GRPOTrainer` accept as is) plus the columns that make an
@@ -25,13 +28,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from skywork_rl.errors import DataError
+
 REQUIRED_COLUMNS: tuple[str, ...] = ("prompt", "images", "solution", "source", "id")
 SFT_COLUMNS: tuple[str, ...] = (*REQUIRED_COLUMNS, "completion")
 PREFERENCE_COLUMNS: tuple[str, ...] = (*REQUIRED_COLUMNS, "chosen", "rejected")
 
 
-class SchemaError(ValueError):
-    """A dataset does not have the columns a stage needs."""
+class SchemaError(DataError):
+    """A dataset does not have the columns a stage needs (a `DataError`: the CLI prints it in one line)."""
 
 
 def user_prompt(text: str, num_images: int = 1, system: str | None = None) -> list[dict[str, Any]]:
@@ -73,6 +78,6 @@ def require_columns(column_names: Iterable[str], needed: Iterable[str], where: s
     if missing:
         raise SchemaError(
             f"{where}: missing column(s) {missing}; have {sorted(have)}. "
-            "Map the source's columns onto the canonical schema (see data_prep/schema.py) "
+            "Map the source's columns onto the canonical schema (see skywork_rl/schema.py) "
             "with a column mapping in the recipe."
         )

@@ -5,6 +5,9 @@ itself with PIL. Each task needs the image to be answered (count the shapes, rea
 do the arithmetic, find the tallest bar), the gold answer is exact, and every row carries a
 worked reasoning trace in the R1V format (``<think>...</think>`` then ``\\boxed{}``) so the same
 rows feed SFT (``completion``), GRPO (``solution``) and eval.
+
+It belongs to the core beside `skywork_rl.tiny`: the tiny models' tokenizer is trained on the text
+this generator writes (`corpus_for_tokenizer`), so the offline demo's model and data are one kit.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from data_prep.schema import assistant_message, user_prompt
+from skywork_rl.schema import assistant_message, user_prompt
 
 TASKS = ("count_shapes", "digit_arithmetic", "tallest_bar")
 COLORS = {"red": (220, 40, 40), "blue": (40, 80, 220), "green": (40, 170, 60), "orange": (240, 150, 30)}

@@ -1,0 +1,56 @@
+"""What `eval` adds to the core: the `eval` and `select` commands, and its benchmark scorers.
+
+Declared in pyproject.toml as the ``skywork_rl.plugins`` entry point ``eval``. Training's periodic
+eval (`skywork_rl.callbacks.periodic_eval`) finds a benchmark through `skywork_rl.scorers`, which
+reaches `benchmark_scorers` here, so a number logged during training is scored by the same code as
+the final `skywork-rl eval`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EvalBenchmarkScorer:
+    """One benchmark of `eval.benchmarks` behind the core's `BenchmarkScorer` protocol."""
+
+    name: str
+
+    def load_items(self, path: str | None, *, limit: int | None = None) -> list[Any]:
+        """`eval.benchmarks.EvalItem`s from `path` (its official layout), else the hub."""
+        from eval.benchmarks import load_items
+
+        return load_items(self.name, path, limit=limit)
+
+    def score(self, items: Sequence[Any], responses: Sequence[str]) -> dict[str, float]:
+        """Accuracy and correct count of one response per item, as `skywork-rl eval` scores them."""
+        from eval.benchmarks import score_records
+        from eval.runner import response_record
+
+        records = [response_record(item, [text]) for item, text in zip(items, responses, strict=True)]
+        result = score_records(self.name, records)
+        return {"accuracy": result.accuracy, "correct": float(result.correct)}
+
+
+def benchmark_scorers() -> dict[str, EvalBenchmarkScorer]:
+    """Every benchmark eval knows, by name (the provider `register` declares)."""
+    from eval.benchmarks import BENCHMARKS
+
+    return {name: EvalBenchmarkScorer(name) for name in BENCHMARKS}
+
+
+def register() -> None:
+    """Register the commands and the benchmark provider (import paths only)."""
+    from skywork_rl.plugins import register_command
+    from skywork_rl.scorers import register_benchmark_provider
+
+    register_command(
+        "eval", "eval.cli:main", "evaluate a checkpoint on benchmarks, or `eval score` saved responses"
+    )
+    register_command(
+        "select", "eval.select:main", "rank checkpoints by critical-token entropy (and accuracy)"
+    )
+    register_benchmark_provider("eval.plugin:benchmark_scorers")
