@@ -237,6 +237,7 @@ def score_records(
     mmmu_reasoning: bool = True,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     num_workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> BenchmarkResult:
     """Score saved response records ``{id, response | responses, meta, subject, category}`` of one
     benchmark, every comparison under a ``timeout_s`` deadline (`eval.deadline`).
@@ -270,12 +271,13 @@ def score_records(
                 timeout_s=timeout_s,
                 num_workers=num_workers,
                 sample=s,
+                progress=progress,
             )
             items.extend(result.items)
         return summarize("mmmu", items)
     assert spec.score_item is not None
     jobs = [(texts[s], r["meta"]) for s in range(k) for r, texts in zip(records, samples, strict=True)]
-    scored = score_with_deadline(name, jobs, timeout_s=timeout_s, num_workers=num_workers)
+    scored = score_with_deadline(name, jobs, timeout_s=timeout_s, num_workers=num_workers, progress=progress)
     items = []
     for position, result in enumerate(scored):
         record = records[position % len(records)]

@@ -16,7 +16,7 @@ the same sequence as upstream's single-process loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,7 @@ def score_with_deadline(
     mmmu_reasoning: bool = True,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     num_workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Scored]:
     """Score ``(response, meta)`` pairs of one benchmark, each under ``timeout_s`` seconds.
 
@@ -87,6 +88,7 @@ def score_with_deadline(
         timeout_s=timeout_s,
         initializer=init_scoring_worker,
         what=f"eval scoring ({benchmark})",
+        progress=progress,
     )
     out: list[Scored] = []
     for index, value in enumerate(result.values):

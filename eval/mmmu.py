@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +167,7 @@ def score_mmmu_outputs(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     num_workers: int | None = None,
     sample: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> BenchmarkResult:
     """Score outputs grouped by subject, exactly as ``main_parse_and_eval.py`` (``reasoning=False``).
 
@@ -181,6 +182,7 @@ def score_mmmu_outputs(
         mmmu_reasoning=reasoning,
         timeout_s=timeout_s,
         num_workers=num_workers,
+        progress=progress,
     )
     rng = random.Random(seed)
     items: list[ItemResult] = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,21 +225,6 @@ def generate_missing(
     return saved
 
 
-class _ReadWithProgress(list):  # type: ignore[type-arg]
-    """Records that advance a progress bar as they are read: the per-item scorers of
-    `score_records` score each record as they read it, so the bar follows the scoring (MMMU reads
-    them all first, then runs its fast rule-based parser)."""
-
-    def __init__(self, records: list[dict[str, Any]], bar: Any) -> None:
-        super().__init__(records)
-        self.bar = bar
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for record in super().__iter__():
-            yield record
-            self.bar.update(1)
-
-
 def run_eval(
     benchmarks: Sequence[str],
     output_dir: str | Path,
@@ -295,10 +280,14 @@ def run_eval(
             if backend
             else read_responses(responses_path)
         )
-        with tqdm(total=len(items), desc=f"{name}: score", unit="item") as bar:
-            records = _ReadWithProgress([saved[item.id] for item in items], bar)
+        # one tick per scored response: items x samples
+        with tqdm(total=len(items) * settings.num_samples, desc=f"{name}: score", unit="answer") as bar:
             result = score_records(
-                name, records, mmmu_reasoning=settings.mmmu_reasoning, timeout_s=settings.score_timeout_s
+                name,
+                [saved[item.id] for item in items],
+                mmmu_reasoning=settings.mmmu_reasoning,
+                timeout_s=settings.score_timeout_s,
+                progress=bar.update,
             )
         (output_dir / f"{name}.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         report["benchmarks"][name] = result.to_dict(with_items=False)

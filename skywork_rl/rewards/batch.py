@@ -24,6 +24,7 @@ score it 0.0 and count it as a failure).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +57,14 @@ class Batch:
         workers: how many items run at once (sizes the first-pass slice).
     """
 
-    def __init__(self, size: int, timeout_s: float, budget_s: float | None, workers: int) -> None:
+    def __init__(
+        self,
+        size: int,
+        timeout_s: float,
+        budget_s: float | None,
+        workers: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         if budget_s is not None and budget_s <= 0:
             raise ValueError(f"budget_s must be > 0 (or None for no budget), got {budget_s}")
         self.timeout_s, self.budget_s = timeout_s, budget_s
@@ -66,6 +74,7 @@ class Batch:
         self.remaining = size
         self.expires_at: float | None = None
         self._finished = [False] * size
+        self._progress = progress  # told of every item that gets its result or fails
         if budget_s is None or size == 0:
             first_s = timeout_s
         else:
@@ -125,3 +134,5 @@ class Batch:
         if not self._finished[index]:
             self._finished[index] = True
             self.remaining -= 1
+            if self._progress is not None:
+                self._progress(1)

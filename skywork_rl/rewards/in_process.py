@@ -30,6 +30,7 @@ def map_in_process(
     timeout_s: float | None,
     budget_s: float | None = None,
     initializer: Callable[[], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> MapResult:
     """``fn(*item)`` for every item, in this process; failures are per item, as in `ScoringPool.map`.
 
@@ -41,7 +42,7 @@ def map_in_process(
     if timeout_s is None:
         if budget_s is not None:
             raise ValueError("map_in_process: a batch budget needs a per-item timeout_s")
-        batch = Batch(len(items), timeout_s=float("inf"), budget_s=None, workers=1)
+        batch = Batch(len(items), timeout_s=float("inf"), budget_s=None, workers=1, progress=progress)
         for index, item in enumerate(items):
             _record(batch, index, float("inf"), run_item(fn, item, None))
         return batch.result()
@@ -54,15 +55,19 @@ def map_in_process(
         raise DeadlineUnavailable("cannot enforce a deadline: this process's SIGALRM timer is already in use")
     previous = signal.signal(signal.SIGALRM, on_alarm)
     try:
-        return _run(fn, items, timeout_s, budget_s)
+        return _run(fn, items, timeout_s, budget_s, progress)
     finally:
         signal.signal(signal.SIGALRM, previous)
 
 
 def _run(
-    fn: Callable[..., Any], items: Sequence[tuple[Any, ...]], timeout_s: float, budget_s: float | None
+    fn: Callable[..., Any],
+    items: Sequence[tuple[Any, ...]],
+    timeout_s: float,
+    budget_s: float | None,
+    progress: Callable[[int], None] | None = None,
 ) -> MapResult:
-    batch = Batch(len(items), timeout_s, budget_s, workers=1)
+    batch = Batch(len(items), timeout_s, budget_s, workers=1, progress=progress)
     batch.start_clock(time.monotonic())
     while (todo := batch.next_item()) is not None:
         index, deadline_s = todo

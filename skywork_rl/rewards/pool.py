@@ -100,25 +100,36 @@ class ScoringPool:
         worker.kill()
         self._workers[self._workers.index(worker)] = WorkerProcess(self._payload)
 
-    def map(self, items: Sequence[tuple[Any, ...]], budget_s: float | None = None) -> MapResult:
+    def map(
+        self,
+        items: Sequence[tuple[Any, ...]],
+        budget_s: float | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> MapResult:
         """Score every item; an item's failure is in ``errors``, never raised.
 
         ``budget_s``: wall-clock budget of this batch, counted from the moment the first worker
         is ready (so the one-off start-up is not charged); items without a result when it runs
         out fail (``MapResult.out_of_budget`` counts them). None: only per-item deadlines.
+        ``progress(n)`` is called as items finish (for a progress bar).
         Raises `PoolStartError` (and closes the pool) when workers cannot start.
         """
         with self._lock:
             if not self._workers:
                 raise PoolStartError("this pool was closed")
             try:
-                return self._map(items, budget_s)
+                return self._map(items, budget_s, progress)
             except PoolStartError:
                 self.close()
                 raise
 
-    def _map(self, items: Sequence[tuple[Any, ...]], budget_s: float | None) -> MapResult:
-        batch = Batch(len(items), self.timeout_s, budget_s, self.num_workers)
+    def _map(
+        self,
+        items: Sequence[tuple[Any, ...]],
+        budget_s: float | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> MapResult:
+        batch = Batch(len(items), self.timeout_s, budget_s, self.num_workers, progress)
         while batch.remaining:
             now = time.monotonic()
             if any(w.ready for w in self._workers):
@@ -275,6 +286,7 @@ def map_with_deadlines(
     budget_s: float | None = None,
     initializer: Callable[[], None] | None = None,
     what: str = "scoring",
+    progress: Callable[[int], None] | None = None,
 ) -> MapResult:
     """``fn(*item)`` for every item under the per-item deadline (and batch budget), never unchecked.
 
@@ -289,11 +301,11 @@ def map_with_deadlines(
     if not items:
         return MapResult(values=[], errors={})
     if num_workers == 0:
-        return map_in_process(fn, items, timeout_s=None, initializer=initializer)
+        return map_in_process(fn, items, timeout_s=None, initializer=initializer, progress=progress)
     if fn not in _START_FAILURES:
         try:
             pool = shared_pool(fn, num_workers, timeout_s, initializer=initializer)
-            return pool.map(items, budget_s=budget_s)
+            return pool.map(items, budget_s=budget_s, progress=progress)
         except PoolStartError as error:
             _START_FAILURES[fn] = str(error)
             logger.warning(
@@ -303,7 +315,7 @@ def map_with_deadlines(
                 error,
             )
     try:
-        return map_in_process(fn, items, timeout_s, budget_s, initializer=initializer)
+        return map_in_process(fn, items, timeout_s, budget_s, initializer=initializer, progress=progress)
     except DeadlineUnavailable as error:
         raise SkyworkError(
             f"{what}: worker processes could not start ({_START_FAILURES[fn]}), and scoring in this "
