@@ -86,5 +86,5 @@ SMOLVLM_FAMILY = TinyFamily(
     },
     config=_config("SmolVLMConfig"),
     processor=_smolvlm_processor,
-    description="SmolVLM (Idefics3 layout, smaller)",
+    description="SmolVLM (the Idefics3 layout; its processor needs num2words)",
 )
