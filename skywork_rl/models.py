@@ -4,7 +4,10 @@ Every stage freezes or trains by *part* — ``vision`` (encoder), ``connector`` 
 between encoder and LLM, which R1V3 trains alone in its connector-only tuning stage), ``llm`` (the reasoning
 language model and its head). Architectures name these modules differently, so a registry keyed
 by ``config.model_type`` maps each part to regexes over parameter names; a recipe can override any
-part with its own regex for a model the registry does not know.
+part with its own regex for a model the registry does not know. The patterns are checked against
+the real models of every family (`tests/families`, built by `skywork_rl.tiny`) in the installed
+transformers, whose module names changed in 5.0. What a family's processor cannot do for a stage
+lives beside them in `skywork_rl.model_capabilities` (`check_family_capabilities`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from skywork_rl.errors import SkyworkError
+
+# Re-exported: stages check a family's capabilities where they resolve its parts.
+from skywork_rl.model_capabilities import FamilyCapabilityError, check_family_capabilities  # noqa: F401
+
 PARTS = ("vision", "connector", "llm")
 
 
-class UnknownArchitectureError(ValueError):
-    """The registry has no part patterns for this model type."""
+class UnknownArchitectureError(SkyworkError, ValueError):
+    """The registry has no part patterns for this model type (or a pattern matches nothing)."""
 
 
 @dataclass(frozen=True)
@@ -36,18 +44,22 @@ class PartPatterns:
         return getattr(self, part)
 
 
-# HF-native VLMs in transformers >= 5 share `model.{vision_tower,multi_modal_projector,language_model}`.
+# HF-native VLMs in transformers >= 5 share `model.{vision_tower,multi_modal_projector,language_model}`
+# (InternVL, LLaVA, LLaVA-OneVision + its `image_newline`, Gemma 3 + its soft-embedding norm,
+# Mistral 3 whose projector holds the patch merger, PaliGemma).
 _HF_LLAVA_LIKE = PartPatterns(
     vision=(r"model\.vision_tower\.",),
     connector=(r"model\.multi_modal_projector\.", r"model\.image_newline$"),
     llm=(r"model\.language_model\.", r"lm_head\."),
 )
-# Qwen2/2.5/3-VL keep the merger (their connector) inside `model.visual`.
+# Qwen2/2.5/3-VL keep the merger (their connector) inside `model.visual`; Qwen3-VL adds the DeepStack
+# mergers that feed intermediate vision features to the first LLM layers (connectors too).
 _QWEN_VL = PartPatterns(
     vision=(r"model\.visual\.(?!merger\.|deepstack_merger_list\.)",),
     connector=(r"model\.visual\.merger\.", r"model\.visual\.deepstack_merger_list\."),
     llm=(r"model\.language_model\.", r"lm_head\."),
 )
+# Idefics3 / SmolVLM: the pixel-shuffle + linear `model.connector.modality_projection`.
 _IDEFICS3 = PartPatterns(
     vision=(r"model\.vision_model\.",),
     connector=(r"model\.connector\.",),
@@ -94,17 +106,26 @@ def _patterns_for(model: nn.Module, overrides: Mapping[str, str] | None) -> dict
         )
     base = PART_REGISTRY.get(model_type)
     if base is None and set(overrides) != set(PARTS):
+        given = f" (the recipe names only {sorted(overrides)})" if overrides else ""
         raise UnknownArchitectureError(
-            f"no part patterns for model_type {model_type!r} (known: {sorted(PART_REGISTRY)}). "
-            "Fix: set model.part_patterns in the recipe, one regex over parameter names per part, e.g. "
+            f"no part patterns for model_type {model_type!r}{given}; known: {sorted(PART_REGISTRY)}. "
+            "Fix: set model.part_patterns in the recipe, one regex over parameter names for each of "
+            f"vision, connector and llm; this model's parameters start with {module_prefixes(model)}, e.g. "
             "{vision: 'model\\.vision_tower\\.', connector: 'model\\.multi_modal_projector\\.', "
-            "llm: 'model\\.language_model\\.|lm_head\\.'}, or call "
-            "skywork_rl.models.register_architecture()."
+            "llm: 'model\\.language_model\\.|lm_head\\.'}; or call skywork_rl.models.register_architecture()."
         )
     patterns = {part: base.for_part(part) for part in PARTS} if base else {}
     for part, regex in overrides.items():
         patterns[part] = (regex,)
     return patterns
+
+
+def module_prefixes(model: nn.Module, depth: int = 2) -> list[str]:
+    """The distinct first `depth` components of the parameter names: what a part pattern starts from."""
+    prefixes: dict[str, None] = {}
+    for name, _ in model.named_parameters():
+        prefixes.setdefault(".".join(name.split(".")[:depth]) + ".", None)
+    return list(prefixes)
 
 
 def resolve_parts(model: nn.Module, patterns: Mapping[str, str] | None = None) -> dict[str, list[str]]:
@@ -129,8 +150,8 @@ def resolve_parts(model: nn.Module, patterns: Mapping[str, str] | None = None) -
         if not result[part]:
             raise UnknownArchitectureError(
                 f"part {part!r} matched no parameter of {type(model).__name__} "
-                f"(patterns {list(map(str, _patterns_for(model, patterns)[part]))}); first parameter names: "
-                f"{[n for n, _ in list(model.named_parameters())[:5]]}. Fix model.part_patterns in the recipe."
+                f"(patterns {list(map(str, _patterns_for(model, patterns)[part]))}); its parameters start with "
+                f"{module_prefixes(model)}. Fix model.part_patterns in the recipe."
             )
     return result
 

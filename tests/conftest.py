@@ -18,7 +18,7 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Tiny checkpoints by arch (internvl, llava, qwen2_5_vl), written on first use and shared."""
+    """Tiny checkpoints by arch (any of `skywork_rl.tiny.TINY_ARCHS`), written on first use and shared."""
     from skywork_rl.tiny import TINY_ARCHS, make_tiny_model
 
     root = tmp_path_factory.mktemp("tiny-models")

@@ -9,7 +9,7 @@ from skywork_rl.stages.base import Stage
 
 @dataclass
 class TinyModelOptions:
-    arch: str = field(default="internvl", metadata={"help": "internvl (default), llava or qwen2_5_vl"})
+    arch: str = field(default="internvl", metadata={"help": "model_type; make-tiny-model --help lists them"})
     seed: int = field(default=0, metadata={"help": "weight initialisation seed"})
     output_dir: str = field(default="outputs/tiny-model", metadata={"help": "checkpoint folder to write"})
 
