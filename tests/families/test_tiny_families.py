@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from data_prep.synthetic import generate_rows
 from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 from trl.data_utils import prepare_multimodal_messages
@@ -20,6 +19,7 @@ from skywork_rl.models import (
     resolve_parts,
     set_trainable,
 )
+from skywork_rl.synthetic import generate_rows
 from skywork_rl.tiny import TINY_ARCHS, family, main
 
 ELEVEN = {
