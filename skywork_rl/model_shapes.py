@@ -18,11 +18,14 @@ checkpoints (InternVL-Chat, Skywork-R1V), which vLLM teachers use. Two layouts a
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from skywork_rl.errors import SkyworkError
+
+MODEL_CONFIG_DIR_ENV = "SKYWORK_MODEL_CONFIG_DIR"
 
 
 class ModelConfigNotFound(SkyworkError):
@@ -102,10 +105,13 @@ def find_config(name: str, model_config_dir: str | Path | None = None) -> tuple[
     if cached is not None:
         return cached, "local Hugging Face cache"
     tried.append("the local Hugging Face cache (HF_HUB_CACHE)")
+    if name.count("/") != 1 or name.startswith((".", "/", "~")):  # a local path, not a hub id
+        fix = "it is made by an earlier stage or not there yet; pass --model HUB_ID to size it as that model"
+    else:
+        fix = f"`hf download {name} config.json preprocessor_config.json` (a few KB)"
     raise ModelConfigNotFound(
         f"{name}: no config.json found offline (looked in {'; '.join(tried)}); preflight does not download. "
-        f"Fix: `hf download {name} config.json preprocessor_config.json` (a few KB), or pass "
-        "--model-config-dir DIR holding DIR/<org>/<name>/config.json"
+        f"Fix: {fix}, or pass --model-config-dir DIR holding DIR/<org>/<name>/config.json"
     )
 
 
@@ -234,3 +240,24 @@ def _image_cost(config: dict[str, Any], vision: dict[str, Any], processor: dict[
 def layer_params(text: TextShape) -> int:
     """Parameters of one decoder layer (ZeRO-3 gathers a layer at a time)."""
     return (text.params() - text.vocab * text.hidden * (1 if text.tied_embeddings else 2)) // text.layers
+
+
+class ShapeCache:
+    """Model shapes by name, each config read once; a missing one is remembered with its reason.
+
+    `model_config_dir` defaults to $SKYWORK_MODEL_CONFIG_DIR, so `run --dry-run` finds the same configs.
+    """
+
+    def __init__(self, model_config_dir: str | Path | None) -> None:
+        folder = model_config_dir or os.environ.get(MODEL_CONFIG_DIR_ENV)
+        self.dir = str(folder) if folder else None
+        self.found: dict[str, ModelShape] = {}
+        self.missing: dict[str, str] = {}
+
+    def get(self, name: str) -> ModelShape | None:
+        if name not in self.found and name not in self.missing:
+            try:
+                self.found[name] = load_shape(name, self.dir)
+            except ModelConfigNotFound as exc:
+                self.missing[name] = str(exc)
+        return self.found.get(name)

@@ -16,7 +16,6 @@ key. `preflight_pipeline` runs the same checks for `skywork-rl run --dry-run`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from skywork_rl.errors import SkyworkError
-from skywork_rl.model_shapes import ModelConfigNotFound, ModelShape, load_shape
+from skywork_rl.model_shapes import ShapeCache
 from skywork_rl.preflight_checks import (
     PROMPT_TEXT_TOKENS,
     StageContext,
@@ -43,26 +42,6 @@ __all__ = [
     "preflight_pipeline",
     "preflight_recipe",
 ]
-
-MODEL_CONFIG_DIR_ENV = "SKYWORK_MODEL_CONFIG_DIR"
-
-
-class _Shapes:
-    """Model shapes by name, each config read once; a missing one is remembered with its reason."""
-
-    def __init__(self, model_config_dir: str | Path | None) -> None:
-        folder = model_config_dir or os.environ.get(MODEL_CONFIG_DIR_ENV)
-        self.dir = str(folder) if folder else None
-        self.found: dict[str, ModelShape] = {}
-        self.missing: dict[str, str] = {}
-
-    def get(self, name: str) -> ModelShape | None:
-        if name not in self.found and name not in self.missing:
-            try:
-                self.found[name] = load_shape(name, self.dir)
-            except ModelConfigNotFound as exc:
-                self.missing[name] = str(exc)
-        return self.found.get(name)
 
 
 def _group_type(stage_class: Any, group: str) -> Any:
@@ -97,7 +76,7 @@ def check_stage(
     config: dict[str, Any],
     *,
     hardware: Hardware,
-    shapes: _Shapes,
+    shapes: ShapeCache,
     model_name: str | None = None,
     accelerate_config: Path | None = None,
     num_processes: int | None = None,
@@ -110,13 +89,16 @@ def check_stage(
     if kind is None and model.get("backend") != "vllm":
         return [], None, 0  # a CPU data step, or generation with transformers on one device
     name = model_name or model.get("name_or_path") or ""
-    shape = shapes.get(name) if name else None
+    training = _with_defaults(stage_class, "training", config.get("training")) if kind else {}
     if kind:
         sharding, per_node, use_cpu = read_layout(accelerate_config, hardware, num_processes)
         layout = f"{sharding.label}, {sharding.world} processes ({per_node} per node)"
+        if use_cpu or training.get("use_cpu"):
+            return [Row(sid, "device", "CPU (use_cpu)", None, OK)], f"  {sid}: on CPU, nothing to check", 0
     else:
         sharding, per_node, use_cpu = read_layout(None, hardware, 1)
         layout = "one process driving a vLLM engine"
+    shape = shapes.get(name) if name else None
     header = f"  {sid}: {layout}; model {name or '?'}" + (f" (config: {shape.source})" if shape else "")
     if shape is None:
         why = shapes.missing.get(name) or "model.name_or_path is empty: pass --model"
@@ -143,10 +125,7 @@ def check_stage(
         )
         generation_stage_rows(ctx, model.get("backend_kwargs") or {}, new_tokens)
         return ctx.rows, header, 0
-    ctx.training = _with_defaults(stage_class, "training", config.get("training"))
-    if use_cpu or ctx.training.get("use_cpu"):
-        ctx.add("device", "CPU (use_cpu)", None, OK)
-        return ctx.rows, header, 0
+    ctx.training = training
     rewards = _with_defaults(stage_class, "rewards", config.get("rewards"))
     rm = rewards.get("reward_model")
     if kind == "grpo" and rm and "reward_model" in (rewards.get("reward_funcs") or []):
@@ -205,7 +184,7 @@ def preflight_pipeline(
     from skywork_rl.pipeline import plan_pipeline
 
     spec, stages = planned or plan_pipeline(pipeline, output_root)
-    hw, shapes = _hardware(hardware), _Shapes(model_config_dir)
+    hw, shapes = _hardware(hardware), ShapeCache(model_config_dir)
     origins: dict[str, str] = {}
     results = []
     for st in stages:
@@ -256,7 +235,7 @@ def preflight_recipe(
         stage_class,
         config,
         hardware=hw,
-        shapes=_Shapes(model_config_dir),
+        shapes=ShapeCache(model_config_dir),
         model_name=model,
         accelerate_config=Path(accelerate_config) if accelerate_config else None,
         prompt_tokens=prompt_tokens,
@@ -281,7 +260,7 @@ def _parser() -> argparse.ArgumentParser:
         "--disk", help="free space for outputs, e.g. 8TB (default: unknown, or free here on a GPU machine)"
     )
     p.add_argument(
-        "--model-config-dir", help=f"folder of <org>/<name>/config.json (or ${MODEL_CONFIG_DIR_ENV})"
+        "--model-config-dir", help="folder of <org>/<name>/config.json (or $SKYWORK_MODEL_CONFIG_DIR)"
     )
     p.add_argument(
         "--prompt-tokens", type=int, help=f"prompt length (default {PROMPT_TEXT_TOKENS} + image tokens)"

@@ -176,3 +176,11 @@ def test_a_model_without_a_local_config_is_reported_unchecked_not_downloaded(tmp
     out = capsys.readouterr().out
     assert code == 0
     assert "unchecked" in out and "no config.json found offline" in out and "hf download" in out
+
+
+def test_cpu_stages_are_not_sized_against_gpus(capsys):
+    code = main([f"{REPO}/recipes/tiny/pipeline.yaml", *NODE])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for stage in ("sft", "mpo", "grpo", "connector"):
+        assert f"{stage}: on CPU, nothing to check" in out
