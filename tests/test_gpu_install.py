@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
-
-tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python >= 3.11")
 
 REPO = Path(__file__).resolve().parents[1]
 INDEX = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple/")
