@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run one stage from a YAML recipe (+ --group.key value overrides)",
     ),
     "run": ("skywork_rl.pipeline:main", "run a pipeline YAML: stages chained, finished ones skipped"),
+    "preflight": (
+        "skywork_rl.preflight:main",
+        "check a recipe or pipeline fits the hardware (vLLM TP, GPU/host memory, disk) before it runs",
+    ),
     "stages": ("skywork_rl.cli:list_stages_main", "list the registered stages"),
     "make-tiny-model": ("skywork_rl.tiny:main", "write a tiny random-weight VLM checkpoint folder"),
     "make-demo-data": ("skywork_rl.synthetic:main", "render the offline synthetic dataset"),
