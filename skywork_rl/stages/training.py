@@ -112,8 +112,8 @@ def resolve_resume(
     absent = [name for name in required if not (folder / name).is_file()]
     if absent:
         raise FileNotFoundError(
-            f"training.resume_from_checkpoint: {resume} lacks {absent} (cut off while saving, or saved by a "
-            "run with other settings); give a complete checkpoint or null to start fresh"
+            f"training.resume_from_checkpoint: {resume} lacks {absent} (cut off while saving, saved with "
+            "save_only_model, or by a run with other settings); give a complete checkpoint or null to start fresh"
         )
     return str(folder)
 
@@ -140,7 +140,11 @@ def last_complete_checkpoint(
         absent = [name for name in required if not (path / name).is_file()]
         if not absent:
             return str(path)
-        logger.warning("skipping %s: it lacks %s (the save was interrupted, or other settings)", path, absent)
+        logger.warning(
+            "skipping %s: it lacks %s (the save was interrupted, save_only_model, or other settings)",
+            path,
+            absent,
+        )
     return None
 
 

@@ -18,7 +18,8 @@ then (process 0) `trainer_state.json`. Our trainers' own state (the Selective Sa
 buffered generation batch) is written per process right after the RNG state, and all processes meet
 at a barrier before `trainer_state.json` is written; so a folder with `trainer_state.json` holds every
 file of `checkpoint_files()`, which is what `skywork_rl.stages.training.last_complete_checkpoint`
-checks.
+checks. What checkpoints cannot hold is refused rather than resumed wrongly: a `sync_ref_model`
+reference (TRL keeps it in memory only).
 """
 
 from __future__ import annotations
@@ -28,15 +29,12 @@ import os
 from typing import Any
 
 import torch
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from skywork_rl.errors import SkyworkError
 
 TRAINER_STATE_FILE = "trainer_state.json"
 _SAFE_WEIGHTS, _SAFE_INDEX = "model.safetensors", "model.safetensors.index.json"
 _TORCH_WEIGHTS, _TORCH_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
-
-__all__ = ["PREFIX_CHECKPOINT_DIR", "ExactResumeMixin", "ResumeError", "load_checkpoint_weights"]
 
 
 class ResumeError(SkyworkError, RuntimeError):
@@ -135,12 +133,13 @@ class ExactResumeMixin:
 
     def checkpoint_files(self) -> list[str]:
         """Every file a checkpoint of this run holds once it is complete (weights and optimizer aside)."""
+        # `save_only_model` checkpoints lack all but the weights: never complete, so never resumed (transformers
+        # would resume them with a fresh optimizer).
         world = max(int(self.args.world_size), 1)
         files = [TRAINER_STATE_FILE]
-        if not self.args.save_only_model:
-            files += ["rng_state.pth"] if world == 1 else [f"rng_state_{rank}.pth" for rank in range(world)]
-            for pattern in self.resume_state_files():
-                files += list(dict.fromkeys(pattern.format(rank=rank) for rank in range(world)))
+        files += ["rng_state.pth"] if world == 1 else [f"rng_state_{rank}.pth" for rank in range(world)]
+        for pattern in self.resume_state_files():
+            files += list(dict.fromkeys(pattern.format(rank=rank) for rank in range(world)))
         return files
 
     def _plain_model(self, model: Any) -> bool:
@@ -152,9 +151,8 @@ class ExactResumeMixin:
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
         target = self.model if model is None else model
-        if not self._plain_model(
-            target
-        ):  # their loaders keep their own keys; `_issue_warnings_after_load` is strict
+        if not self._plain_model(target):
+            # FSDP / PEFT checkpoints are written with the live keys; `_issue_warnings_after_load` is strict.
             super()._load_from_checkpoint(resume_from_checkpoint, model)  # type: ignore[misc]
             return
         load_checkpoint_weights(target, resume_from_checkpoint)
@@ -184,6 +182,12 @@ class ExactResumeMixin:
         self.accelerator.wait_for_everyone()
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        if checkpoint is not None and getattr(self.args, "sync_ref_model", False):
+            raise ResumeError(
+                f"checkpoint {checkpoint}: training.sync_ref_model moves the reference model, and checkpoints do "
+                "not hold it (TRL's SyncRefModelCallback keeps it in memory): a resumed run would compare against "
+                "the input model instead. Set training.resume_from_checkpoint: null to train again from the start"
+            )
         super()._load_optimizer_and_scheduler(checkpoint)  # type: ignore[misc]
         if checkpoint is None:
             return

@@ -98,6 +98,29 @@ def test_resume_loads_every_weight_of_the_checkpoint(kind, arch, tiny_model_dir,
     assert {n for n, p in after.items() if not p.requires_grad} == frozen  # frozen parts stay frozen
 
 
+def test_best_model_at_end_loads_the_best_checkpoint_weights(tiny_internvl, tmp_path):
+    trainer = build_trainer("sft", tiny_internvl, tmp_path / "out")
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            p.add_(0.5)
+    best = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.save_model(str(tmp_path / "out" / "checkpoint-2"))
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            p.zero_()
+    trainer.state.best_model_checkpoint = str(tmp_path / "out" / "checkpoint-2")
+    trainer._load_best_model()
+    assert all(torch.equal(v, best[k]) for k, v in trainer.model.state_dict().items())
+
+
+def test_resume_with_a_synced_reference_model_is_refused(tiny_internvl, tmp_path):
+    trainer = build_trainer(
+        "grpo", tiny_internvl, tmp_path, ssb_enabled=False, beta=0.04, sync_ref_model=True
+    )
+    with pytest.raises(ResumeError, match="sync_ref_model"):
+        trainer._load_optimizer_and_scheduler(str(tmp_path / "checkpoint-1"))
+
+
 @pytest.mark.parametrize("change", ["missing", "unexpected"])
 def test_resume_refuses_a_checkpoint_whose_weights_do_not_match(change, tiny_internvl, tmp_path):
     trainer = build_trainer("sft", tiny_internvl, tmp_path / "out")
