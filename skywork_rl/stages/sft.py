@@ -2,10 +2,10 @@
 
 R1V3's post-training starts with a cold-start fine-tuning stage on a refined set of reasoning
 traces that teaches the reasoning style (`<think>` ... `</think>` then the answer) before RL.
-TRL's `SFTTrainer` does the work; the stage only loads the model by recipe, freezes the parts the
-recipe keeps fixed (default: the LLM and the connector train, the vision encoder stays frozen),
-and trains on canonical rows (`prompt` + `completion` + `images`, loss on the completion only,
-TRL's default for prompt-completion data).
+TRL's `SFTTrainer` does the work (`SkyworkSFTTrainer` adds exact resume); the stage only loads the
+model by recipe, freezes the parts the recipe keeps fixed (default: the LLM and the connector
+train, the vision encoder stays frozen), and trains on canonical rows (`prompt` + `completion` +
+`images`, loss on the completion only, TRL's default for prompt-completion data).
 """
 
 from __future__ import annotations
