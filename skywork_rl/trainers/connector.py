@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
-from trl import SFTTrainer
 
 from skywork_rl.stages.training import numel_of
+from skywork_rl.trainers.sft import SkyworkSFTTrainer
 
 logger = logging.getLogger("skywork_rl")
 
@@ -73,8 +73,8 @@ def check_connector_only(
     return {"connector/trainable_params": trainable, "connector/frozen_params": total - trainable}
 
 
-class ConnectorOnlyTrainer(SFTTrainer):
-    """`SFTTrainer` that refuses to optimise anything but the connector (see the module doc)."""
+class ConnectorOnlyTrainer(SkyworkSFTTrainer):
+    """`SkyworkSFTTrainer` that refuses to optimise anything but the connector (see the module doc)."""
 
     def __init__(self, *args: Any, connector_names: Iterable[str], **kwargs: Any) -> None:
         self.connector_names = tuple(connector_names)

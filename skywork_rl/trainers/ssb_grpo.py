@@ -16,7 +16,8 @@ cannot be recomputed: it is relative to a group whose other members are gone. Th
 are those of the policy that generated the sample, so TRL's ratio pi_theta / pi_old is the correct
 importance weight for an off-policy sample and its clipping bounds the update; recomputing them
 under the current policy would claim the sample is on-policy (ratio 1) when it is not. The
-reference log-probs (KL term) stay valid as the reference model does not change. To have old
+reference log-probs (KL term) stay valid as the reference model does not change (`sync_ref_model`,
+which changes it, is refused together with SSB by `SkyworkGRPOConfig`). To have old
 log-probs for fresh samples too, we compute them the way TRL does when it needs them (TRL skips
 them when generation and optimizer steps are aligned, taking ratio 1).
 
@@ -24,24 +25,26 @@ Processes: each holds its own buffer of its own samples (image tensors never cro
 Every process gathers (uninformative slots, buffered samples, cap, informative samples) from all,
 so all compute the same injection plan, log the same metrics, and make the same collective calls
 in the same order whatever their buffers hold: no process can wait on a collective another skips.
+
+Checkpoints hold every process's buffer (`ssb_buffer_rank{r}.pt`, written atomically before
+`trainer_state.json`, see `skywork_rl.trainers.resume`), so a resumed run replays what the
+uninterrupted one would have.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
 import torch
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 
+from skywork_rl.atomic import save_atomic
 from skywork_rl.buffer import SelectiveSampleBuffer
+from skywork_rl.trainers.grpo_resume import GRPOResumeMixin
 from skywork_rl.trainers.grpo_rows import collate_rows, rows_to, sample_fields, split_rows
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
-
-logger = logging.getLogger("skywork_rl")
 
 BUFFER_FILE = "ssb_buffer_rank{rank}.pt"
 # Forward kwargs TRL's `_compute_loss` passes for images; the same ones feed our old-log-prob pass.
@@ -59,7 +62,7 @@ _FORWARD_FIELDS = (
 )
 
 
-class SSBGRPOTrainer(GRPOTrainer):
+class SSBGRPOTrainer(GRPOResumeMixin, GRPOTrainer):
     """GRPO whose updates keep a learning signal: zero-advantage samples are swapped for buffered ones."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -169,32 +172,21 @@ class SSBGRPOTrainer(GRPOTrainer):
         metrics["ssb/injected"].append(total[2])
         metrics["ssb/buffer_size"].append(total[3])
 
-    def _save_checkpoint(self, model: Any, trial: Any) -> None:
-        super()._save_checkpoint(model, trial)
-        if not self.args.ssb_enabled:
-            return
-        folder = os.path.join(
-            self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-        )
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, BUFFER_FILE.format(rank=self.accelerator.process_index))
-        torch.save(self.ssb.state_dict(), path + ".tmp")
-        os.replace(path + ".tmp", path)
+    def resume_state_files(self) -> list[str]:
+        files = super().resume_state_files()
+        return [*files, BUFFER_FILE] if self.args.ssb_enabled else files
 
-    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
-        super()._load_optimizer_and_scheduler(checkpoint)
-        if checkpoint is None or not self.args.ssb_enabled:
-            return
-        path = os.path.join(checkpoint, BUFFER_FILE.format(rank=self.accelerator.process_index))
-        if not os.path.exists(path):
-            logger.warning(
-                "%s: no Selective Sample Buffer for process %d (saved with SSB off or fewer processes); "
-                "starting with an empty buffer",
-                checkpoint,
-                self.accelerator.process_index,
-            )
-            return
-        self.ssb.load_state_dict(torch.load(path, weights_only=True))
+    def save_resume_state(self, folder: str) -> None:
+        super().save_resume_state(folder)
+        if self.args.ssb_enabled:
+            path = os.path.join(folder, BUFFER_FILE.format(rank=self.accelerator.process_index))
+            save_atomic(torch.save, self.ssb.state_dict(), path)
+
+    def load_resume_state(self, folder: str) -> None:
+        super().load_resume_state(folder)
+        if self.args.ssb_enabled:
+            path = os.path.join(folder, BUFFER_FILE.format(rank=self.accelerator.process_index))
+            self.ssb.load_state_dict(torch.load(path, weights_only=True))
 
 
 def _loss_mask(output: dict[str, Any]) -> torch.Tensor:

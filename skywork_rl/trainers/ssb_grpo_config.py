@@ -78,3 +78,11 @@ class SkyworkGRPOConfig(GRPOConfig):
             raise ValueError(
                 f"training.ssb_advantage_threshold must be >= 0, got {self.ssb_advantage_threshold}"
             )
+        if self.ssb_enabled and self.sync_ref_model:
+            # A replayed sample carries the reference log-probs of the step that generated it; a synced
+            # reference moves every `ref_model_sync_steps`, so its KL term would compare against a stale one.
+            raise ValueError(
+                "training.sync_ref_model: true cannot be combined with training.ssb_enabled: true: samples the "
+                "Selective Sample Buffer replays keep the reference log-probs of the step that generated them, "
+                "and a synced reference model moves; set sync_ref_model: false (R1V2's setting) or ssb_enabled: false"
+            )

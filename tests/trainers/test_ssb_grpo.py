@@ -107,6 +107,52 @@ def test_plain_grpo_has_zero_loss_on_the_same_zero_std_batch(tiny_internvl, tmp_
     assert "ssb/injected" not in logs
 
 
+def completion_parity(completions: list, **kwargs) -> list[float]:
+    """A reward of the completion's text alone, so every step's loss depends on what was generated."""
+    return [float(sum(map(ord, str(c))) % 2) for c in completions]
+
+
+def test_ssb_off_trains_exactly_like_trl_grpo(tiny_internvl, tmp_path):
+    """Our trainer with the buffer off is TRL's GRPO: same weights after steps that cross an epoch."""
+    from data_prep.synthetic import build_dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
+
+    dataset = build_dataset(2, seed=0).select_columns(["prompt", "images", "solution"])  # 2 steps per epoch
+    options = dict(
+        max_steps=3,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        learning_rate=1e-2,
+        lr_scheduler_type="constant",
+        bf16=False,
+        use_cpu=True,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        seed=0,
+    )
+    weights = []
+    for trainer_class, config in ((GRPOTrainer, GRPOConfig), (SSBGRPOTrainer, SkyworkGRPOConfig)):
+        extra = {"ssb_enabled": False} if config is SkyworkGRPOConfig else {}
+        model, processor = load_model_and_processor(str(tiny_internvl))
+        trainer = trainer_class(
+            model=model,
+            reward_funcs=completion_parity,
+            args=config(output_dir=str(tmp_path / trainer_class.__name__), **options, **extra),
+            train_dataset=dataset,
+            processing_class=processor,
+        )
+        trainer.train()
+        assert any(h.get("grad_norm") for h in trainer.state.log_history)  # the steps had signal
+        weights.append({k: v.clone() for k, v in model.state_dict().items()})
+    trl_weights, ours = weights
+    assert all(torch.equal(trl_weights[k], ours[k]) for k in trl_weights)
+
+
 def test_replay_with_gradient_accumulation_and_steps_per_generation(tiny_internvl, tmp_path):
     # One generation of 8 samples per process feeds 2 micro-batches; generations at steps 0 and 1.
     trainer = _trainer(
