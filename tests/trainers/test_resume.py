@@ -22,7 +22,7 @@ def constant_reward(completions: list, **kwargs) -> list[float]:
 
 
 def _rows(kind: str) -> object:
-    from data_prep.synthetic import build_dataset
+    from skywork_rl.synthetic import build_dataset
 
     data = build_dataset(2, seed=0)
     if kind == "grpo":

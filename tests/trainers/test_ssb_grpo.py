@@ -114,10 +114,10 @@ def completion_parity(completions: list, **kwargs) -> list[float]:
 
 def test_ssb_off_trains_exactly_like_trl_grpo(tiny_internvl, tmp_path):
     """Our trainer with the buffer off is TRL's GRPO: same weights after steps that cross an epoch."""
-    from data_prep.synthetic import build_dataset
     from trl import GRPOConfig, GRPOTrainer
 
     from skywork_rl.models import load_model_and_processor
+    from skywork_rl.synthetic import build_dataset
     from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
 
     dataset = build_dataset(2, seed=0).select_columns(["prompt", "images", "solution"])  # 2 steps per epoch
