@@ -12,50 +12,10 @@ from skywork_rl.errors import SkyworkError  # noqa: E402
 from skywork_rl.rewards.config import RewardArguments, build_reward_funcs  # noqa: E402
 from skywork_rl.rewards.reward_model import RewardModelReward, VLMRewardModel, normalize_scores  # noqa: E402
 
-CHATML = "{%- for m in messages -%}{{- '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' -}}{%- endfor -%}"
-
 
 @pytest.fixture(scope="module")
-def text_rm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random Qwen2 sequence classifier with a locally trained BPE tokenizer, saved to disk."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForSequenceClassification
-
-    corpus = [
-        "What is 2 + 2? <think> add </think> The answer is \\boxed{4}.",
-        "0123456789 abcdefghijklmnopqrstuvwxyz",
-    ] * 20
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        corpus,
-        trainers.BpeTrainer(
-            vocab_size=300,
-            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        ),
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
-    tokenizer.chat_template = CHATML
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        num_labels=1,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    out = tmp_path_factory.mktemp("text-rm")
-    Qwen2ForSequenceClassification(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+def text_rm_dir(tiny_text_rm: Path) -> Path:
+    return tiny_text_rm
 
 
 PROMPTS = [[{"role": "user", "content": "What is 2 + 2?"}]] * 2 + ["What is 3 + 3?"]
