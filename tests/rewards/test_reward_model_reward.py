@@ -275,3 +275,75 @@ def test_rm_hub_id_loads_from_the_local_cache_with_its_value_head(
     assert by_id == pytest.approx(by_folder, abs=1e-6)
     with pytest.raises(SkyworkError, match=r"'fake-org/absent'.*not in the HF cache.*HF_HUB_OFFLINE is set"):
         RewardModelReward("fake-org/absent", device="cpu").load()
+
+
+def test_rewards_load_outside_zero3_init_while_a_zero3_trainer_is_configured() -> None:
+    pytest.importorskip("deepspeed")
+    from transformers.integrations import HfDeepSpeedConfig, is_deepspeed_zero3_enabled
+
+    from skywork_rl.rewards.loading import outside_zero3_init
+
+    trainer_config = HfDeepSpeedConfig({"zero_optimization": {"stage": 3}, "train_batch_size": 1})
+    assert is_deepspeed_zero3_enabled()
+    with outside_zero3_init():
+        assert not is_deepspeed_zero3_enabled()  # from_pretrained here does not partition
+    assert is_deepspeed_zero3_enabled()
+    del trainer_config
+
+
+_ZERO3_SCRIPT = """
+import json, sys
+from skywork_rl.rewards.reward_model import RewardModelReward
+
+rm_dir, out = sys.argv[1], sys.argv[2]
+prompts = [[{"role": "user", "content": f"What is {i} + {i}?"}] for i in range(5)]
+completions = [f"<think> add </think> The answer is \\\\boxed{{{2 * i + (i % 2)}}}." for i in range(5)]
+alone = RewardModelReward(rm_dir, device="cpu", batch_size=2).score(prompts, completions)
+
+from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+from transformers.integrations import is_deepspeed_zero3_enabled
+
+# A trainer under `accelerate launch` with a ZeRO-3 config: it registers the process-wide DeepSpeed
+# config that from_pretrained reads and the accelerator state TRL places reward models by. Its own
+# model (the "policy") loads partitioned by zero.Init, as a training stage's does.
+args = TrainingArguments(output_dir=out, report_to=[], per_device_train_batch_size=2, use_cpu=True)
+args.device  # sets up the process group, so the DeepSpeed config gets the world size (as trainers do)
+assert is_deepspeed_zero3_enabled()
+trainer = Trainer(model=AutoModelForSequenceClassification.from_pretrained(rm_dir), args=args)
+accelerator = trainer.accelerator
+reward = RewardModelReward(rm_dir, batch_size=2)
+sharded = reward.score(prompts, completions)
+local = [p.ds_tensor.numel() for p in reward._model.module.parameters()]
+full = [p.ds_numel for p in reward._model.module.parameters()]
+with open(f"{out}/rank{accelerator.process_index}.json", "w") as f:
+    json.dump({"alone": alone, "sharded": sharded, "is_sharded": reward.sharded,
+               "engine": type(reward._model).__name__, "local": sum(local), "full": sum(full)}, f)
+"""
+
+
+@pytest.mark.slow
+def test_text_rm_under_zero3_is_partitioned_by_a_deepspeed_engine_and_scores_as_unsharded(
+    text_rm_dir: Path, tmp_path: Path
+) -> None:
+    """Two CPU processes under recipes/accelerate/zero3.yaml: the RM loads (outside zero.Init) and is
+    placed by TRL's prepare_deepspeed, each rank holding part of its weights, with the same scores."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("deepspeed")
+    repo = Path(__file__).resolve().parents[2]
+    script = tmp_path / "zero3_rm.py"
+    script.write_text(_ZERO3_SCRIPT)
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
+    command += [str(repo / "recipes" / "accelerate" / "zero3.yaml"), "--num_processes", "2"]
+    command += ["--mixed_precision", "no", str(script), str(text_rm_dir), str(tmp_path)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(repo))
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=repo)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for rank in (0, 1):
+        record = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert record["engine"] == "DeepSpeedEngine" and record["is_sharded"]
+        assert record["local"] < record["full"]  # this rank holds only its partition of the weights
+        assert record["sharded"] == pytest.approx(record["alone"], abs=1e-5)
