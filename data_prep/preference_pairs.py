@@ -40,6 +40,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from data_prep.pair_selection import margin_candidates, normalized, rule_candidates
 from data_prep.refusals import EmptyOutputError
 from skywork_rl.errors import DataError
 
@@ -227,28 +228,6 @@ def _row_where(row: dict[str, Any], index: int) -> str:
     return f"scored rollouts row {index} (source={row.get('source')!r}, id={row.get('id')!r})"
 
 
-def _is_chosen(correct: bool | None, score: float | None, rules: PairRules) -> bool:
-    if rules.criterion == "verified":
-        return correct is True
-    if rules.criterion == "reward":
-        return score is not None and score >= rules.min_chosen_score  # type: ignore[operator]
-    high_enough = rules.min_chosen_score is None or (score is not None and score >= rules.min_chosen_score)
-    return correct is True and high_enough
-
-
-def _is_rejected(correct: bool | None, score: float | None, rules: PairRules) -> bool:
-    low = rules.max_rejected_score is not None and score is not None and score <= rules.max_rejected_score
-    if rules.criterion == "verified":
-        return correct is False
-    if rules.criterion == "reward":
-        return low
-    return correct is False or low
-
-
-def _normalized(text: str) -> str:
-    return " ".join(text.split())
-
-
 def build_pairs(rows: Iterable[dict[str, Any]], rules: PairRules) -> tuple[list[PreferencePair], PairStats]:
     """Select chosen/rejected responses per scored row, dedup the pairs and count every drop.
 
@@ -256,7 +235,7 @@ def build_pairs(rows: Iterable[dict[str, Any]], rules: PairRules) -> tuple[list[
     rejected candidates by `PairRules.rejected_pick`. The k-th chosen is paired with the k-th
     rejected, up to ``pairs_per_prompt``. A response that qualifies for both sides (possible under
     ``verified_and_reward``: correct but low-scored) is only used as chosen. Under ``margin`` see
-    `_margin_candidates`.
+    `data_prep.pair_selection.margin_candidates`.
     """
     stats = PairStats()
     pairs: list[PreferencePair] = []
@@ -288,19 +267,19 @@ def build_pairs(rows: Iterable[dict[str, Any]], rules: PairRules) -> tuple[list[
             continue
         texts = [response_text(r, f"{where}, response {i}") for i, r in enumerate(responses)]
         if rules.criterion == "margin":
-            candidates = _margin_candidates(texts, scores, rules, stats)
+            candidates = margin_candidates(texts, scores, rules, stats.dropped)
         else:
-            candidates = _rule_candidates(correct, scores, rules, stats)
+            candidates = rule_candidates(correct, scores, rules, stats.dropped)
         prompt_key = _prompt_key(row)
         for k, (c, r) in enumerate(candidates):
-            if _normalized(texts[c]) == _normalized(texts[r]):
+            if normalized(texts[c]) == normalized(texts[r]):
                 stats.dropped["identical_chosen_rejected"] += 1
                 continue
             if scores[c] is not None and scores[r] is not None and scores[c] - scores[r] < rules.min_margin:
                 stats.dropped["margin_below_min"] += 1
                 continue
             key = hashlib.sha1(
-                prompt_key + b"\0" + _normalized(texts[c]).encode() + b"\0" + _normalized(texts[r]).encode()
+                prompt_key + b"\0" + normalized(texts[c]).encode() + b"\0" + normalized(texts[r]).encode()
             ).digest()
             if key in seen:
                 stats.dropped["duplicate_pair"] += 1
@@ -309,63 +288,6 @@ def build_pairs(rows: Iterable[dict[str, Any]], rules: PairRules) -> tuple[list[
             pairs.append(PreferencePair(index, k, texts[c], texts[r], scores[c], scores[r]))
     stats.pairs = len(pairs)
     return pairs, stats
-
-
-def _rule_candidates(
-    correct: list[bool | None], scores: list[float | None], rules: PairRules, stats: PairStats
-) -> list[tuple[int, int]]:
-    """(chosen, rejected) index pairs under the verdict/threshold criteria, best chosen first."""
-    n = len(correct)
-    chosen_idx = [i for i in range(n) if _is_chosen(correct[i], scores[i], rules)]
-    rejected_idx = [i for i in range(n) if i not in chosen_idx and _is_rejected(correct[i], scores[i], rules)]
-    if not chosen_idx:
-        stats.dropped["no_chosen_candidate"] += 1
-        return []
-    if not rejected_idx:
-        stats.dropped["no_rejected_candidate"] += 1
-        return []
-    chosen_idx.sort(key=lambda i: (scores[i] is None, -(scores[i] or 0.0), i))
-    sign = -1.0 if rules.rejected_pick == "hardest" else 1.0
-    rejected_idx.sort(key=lambda i: (scores[i] is None, sign * (scores[i] or 0.0), i))
-    return list(zip(chosen_idx, rejected_idx, strict=False))[: rules.pairs_per_prompt]
-
-
-def _margin_candidates(
-    texts: list[str], scores: list[float | None], rules: PairRules, stats: PairStats
-) -> list[tuple[int, int]]:
-    """R1V2's pairs: the best-scored responses, each against a response at least ``min_margin`` lower.
-
-    Chosen are taken best first; each gets, among the unused responses with a different text scored
-    at least ``min_margin`` below it, the highest-scored one (``hardest``) or the lowest (``worst``).
-    A chosen without such a response ends the prompt (lower chosen ones have fewer) and counts as
-    ``margin_below_min``. Unscored responses (the reward model failed on them) take no part.
-    """
-    ranked = sorted((i for i, s in enumerate(scores) if s is not None), key=lambda i: (-scores[i], i))  # type: ignore[operator]
-    if len(ranked) < 2:
-        stats.dropped["no_chosen_candidate" if not ranked else "no_rejected_candidate"] += 1
-        return []
-    used: set[int] = set()
-    pairs: list[tuple[int, int]] = []
-    for c in ranked:
-        if len(pairs) >= rules.pairs_per_prompt:
-            break
-        if c in used:
-            continue
-        below = [
-            r
-            for r in ranked
-            if r != c
-            and r not in used
-            and scores[c] - scores[r] >= rules.min_margin  # type: ignore[operator]
-            and _normalized(texts[r]) != _normalized(texts[c])
-        ]
-        if not below:
-            stats.dropped["margin_below_min"] += 1
-            break
-        r = below[0] if rules.rejected_pick == "hardest" else below[-1]
-        pairs.append((c, r))
-        used.update((c, r))
-    return pairs
 
 
 def build_preference_dataset(scored: Any, rules: PairRules) -> tuple[Any, PairStats]:

@@ -5,7 +5,7 @@
   schedules it itself), greedy, so a question always gets the same reply and its verdict can be cached.
 - **Cached** per rendered question (for the default prompt: per (answer, gold, options)), LRU-bounded.
   Unparsable replies are cached too: a greedy judge would give them again.
-- **Bounded in time.** With a budget the backend call runs on one worker thread and the caller waits
+- **Bounded in time.** With a budget the backend call runs on a worker thread and the caller waits
   at most the budget; questions still open then are "out of budget" for this call. The call keeps
   running and its verdicts fill the cache; the next call waits for it (within its own budget) before
   asking anything, so at most one backend call is in flight. A backend call that raises is a broken
@@ -25,7 +25,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,8 +84,7 @@ class Judge:
         )
         self._cache: OrderedDict[str, bool | None] = OrderedDict()
         self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
-        self._in_flight: Future[None] | None = None
+        self._in_flight: Future[dict[str, bool | None]] | None = None
 
     def load(self) -> None:
         """Build the backend now (a no-op when built)."""
@@ -159,9 +158,18 @@ class Judge:
     def _ask_within(self, prompts: list[str], deadline: float | None) -> dict[str, bool | None]:
         if deadline is None:
             return self._wrap(self._ask, prompts)
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"judge-{self.name}")
-        future = self._executor.submit(self._ask, prompts)
+        future: Future[dict[str, bool | None]] = Future()
+        future.set_running_or_notify_cancel()
+
+        def run() -> None:
+            try:
+                future.set_result(self._ask(prompts))
+            except BaseException as error:  # noqa: BLE001 - handed to whoever waits for the call
+                future.set_exception(error)
+
+        # A daemon thread, not an executor: a judge call stuck in native code must not keep the
+        # training process from exiting (executors join their threads at exit).
+        threading.Thread(target=run, name=f"judge-{self.name}", daemon=True).start()
         self._in_flight = future
         try:
             return self._wrap(future.result, timeout=max(0.0, deadline - time.monotonic()))
