@@ -27,9 +27,9 @@ from typing import Any
 from skywork_rl.rewards.accuracy import (
     DEFAULT_BATCH_BUDGET_S,
     DEFAULT_TIMEOUT_S,
-    completion_text,
     score_accuracy_detailed,
 )
+from skywork_rl.rewards.completions import completion_text
 from skywork_rl.rewards.judge import DEFAULT_JUDGE_BUDGET_S, OUT_OF_BUDGET, UNPARSABLE, Judge
 from skywork_rl.rewards.judge_prompt import DEFAULT_JUDGE_PROMPT, JudgeQuery, check_template, judge_query
 
