@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from trl import SFTTrainer
 
+from skywork_rl.trainers.prefix_lm import PrefixLMCollatorMixin
 from skywork_rl.trainers.resume import ExactResumeMixin
 
 
-class SkyworkSFTTrainer(ExactResumeMixin, SFTTrainer):
+class SkyworkSFTTrainer(PrefixLMCollatorMixin, ExactResumeMixin, SFTTrainer):
     """`SFTTrainer` that resumes a checkpoint's weights (not the input's) and refuses an incomplete checkpoint."""

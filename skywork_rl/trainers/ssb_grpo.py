@@ -44,6 +44,7 @@ from skywork_rl.atomic import save_atomic
 from skywork_rl.buffer import SelectiveSampleBuffer
 from skywork_rl.trainers.grpo_resume import GRPOResumeMixin
 from skywork_rl.trainers.grpo_rows import collate_rows, rows_to, sample_fields, split_rows
+from skywork_rl.trainers.prefix_lm import PrefixLMGRPOMixin
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 
 BUFFER_FILE = "ssb_buffer_rank{rank}.pt"
@@ -62,7 +63,7 @@ _FORWARD_FIELDS = (
 )
 
 
-class SSBGRPOTrainer(GRPOResumeMixin, GRPOTrainer):
+class SSBGRPOTrainer(PrefixLMGRPOMixin, GRPOResumeMixin, GRPOTrainer):
     """GRPO whose updates keep a learning signal: zero-advantage samples are swapped for buffered ones."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
