@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def run_family(arch: str, out: Path, steps: dict[str, int] | None) -> dict[str, 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "pipeline.yaml"
     path.write_text(yaml.safe_dump(family_pipeline(arch, steps), sort_keys=False))
-    started = time.time()
+    started, cpu = time.time(), _children_cpu()
     result: dict[str, Any] = {"arch": arch}
     try:
         report = run_pipeline(path, output_root=str(folder / "run"), quiet=True)
@@ -97,6 +98,7 @@ def run_family(arch: str, out: Path, steps: dict[str, int] | None) -> dict[str, 
     else:
         result["status"] = "ran"
     result["seconds"] = round(time.time() - started, 1)
+    result["cpu_seconds"] = round(_children_cpu() - cpu, 1)  # the stage processes' CPU time, load-proof
     result["stages"] = {
         s["id"]: {"status": s["status"], "seconds": s.get("seconds")} for s in report["stages"]
     }
@@ -106,6 +108,11 @@ def run_family(arch: str, out: Path, steps: dict[str, int] | None) -> dict[str, 
         if not result["connector"]["holds"]:
             result["status"] = "connector isolation broken"
     return result
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _error_line(message: str) -> str:
@@ -133,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run_family(arch, args.out, steps)
         results.append(result)
         print(
-            f"{arch:16s} {result['status']:10s} {result['seconds']:7.1f} s  {result.get('error', '')}",
+            f"{arch:16s} {result['status']:10s} {result['seconds']:7.1f} s wall, "
+            f"{result['cpu_seconds']:6.1f} s CPU  {result.get('error', '')}",
             flush=True,
         )
         (args.out / "families_pipeline.json").write_text(
