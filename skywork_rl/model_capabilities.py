@@ -9,7 +9,7 @@ on the wrong tokens. A stage that needs such a thing checks it before training o
 capability is missing, why, and what to do, instead of a traceback from inside a collator.
 
 What could be fixed is fixed instead of refused: PaliGemma's prefix-LM attention (`is_prefix_lm`)
-is handled by `skywork_rl.trainers.prefix_lm`, which tokenizes completions as the causal suffix in
+is handled by `skywork_rl.trainers.family_inputs`, which tokenizes completions as the causal suffix in
 SFT / connector / MPO and scores GRPO completions causally.
 
 The limits were found by running each family's tiny checkpoint (`skywork_rl.tiny`) through the

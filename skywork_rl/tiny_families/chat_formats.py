@@ -73,7 +73,7 @@ MISTRAL = ChatFormat(
 # conversation out that way: images first, the system and user texts as the prefix, the answer as
 # the suffix right after it. `<bos>` and the separating "\n" are left to the processor, which inserts
 # them itself; the rendered prompt is the processor's `text`, the rendered answer the suffix that
-# `skywork_rl.trainers.prefix_lm` tokenizes as such, so SFT trains the layout generation produces.
+# `skywork_rl.trainers.family_inputs` tokenizes as such, so SFT trains the layout generation produces.
 PALIGEMMA = ChatFormat(
     name="paligemma",
     bos="<bos>",

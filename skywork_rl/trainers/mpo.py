@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from trl import DPOTrainer
 
-from skywork_rl.trainers.prefix_lm import PrefixLMCollatorMixin
+from skywork_rl.trainers.family_inputs import FamilyCollatorMixin
 from skywork_rl.trainers.resume import ExactResumeMixin
 
 logger = logging.getLogger("skywork_rl")
@@ -31,7 +31,7 @@ logger = logging.getLogger("skywork_rl")
 LOGGED_TERMS = ("sigmoid", "bco_pair", "sft", "hinge")
 
 
-class MPOTrainer(PrefixLMCollatorMixin, ExactResumeMixin, DPOTrainer):
+class MPOTrainer(FamilyCollatorMixin, ExactResumeMixin, DPOTrainer):
     """`DPOTrainer` with multi-loss MPO and a metric per loss term (see the module doc)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -42,9 +42,9 @@ from trl.models.utils import disable_gradient_checkpointing
 
 from skywork_rl.atomic import save_atomic
 from skywork_rl.buffer import SelectiveSampleBuffer
+from skywork_rl.trainers.family_inputs import FamilyGRPOMixin
 from skywork_rl.trainers.grpo_resume import GRPOResumeMixin
 from skywork_rl.trainers.grpo_rows import collate_rows, rows_to, sample_fields, split_rows
-from skywork_rl.trainers.prefix_lm import PrefixLMGRPOMixin
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 
 BUFFER_FILE = "ssb_buffer_rank{rank}.pt"
@@ -63,7 +63,7 @@ _FORWARD_FIELDS = (
 )
 
 
-class SSBGRPOTrainer(PrefixLMGRPOMixin, GRPOResumeMixin, GRPOTrainer):
+class SSBGRPOTrainer(FamilyGRPOMixin, GRPOResumeMixin, GRPOTrainer):
     """GRPO whose updates keep a learning signal: zero-advantage samples are swapped for buffered ones."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

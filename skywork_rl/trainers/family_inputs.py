@@ -1,23 +1,25 @@
-"""Prefix-LM models (PaliGemma) in TRL's trainers: the completion is the causal suffix, never the prefix.
+"""Where a family's processor or attention differs from what TRL's trainers assume, and the fix.
 
-PaliGemma attends bidirectionally over its prefix (the images, `<bos>`, the prompt and the newline
-its processor appends) and causally over the suffix, and tells them apart by `token_type_ids`
-(0 = prefix, 1 = suffix). TRL builds prompt + completion sequences for every model the same way,
-which goes wrong for a prefix-LM in two places:
+TRL builds prompt + completion batches the same way for every VLM. Three families' inputs need more,
+found by running every family's tiny checkpoint through the stages (`tests/families`):
 
-* SFT / connector / MPO: TRL's vision collators tokenize each completion with
-  ``processor(text=completions)``, which PaliGemma's processor refuses (it needs images). Tokenized
-  by the tokenizer instead, the completion would still need token type 1;
-* GRPO: TRL extends the prompt's `token_type_ids` over the completion with 0, so the log-prob of
-  each completion token is computed with the tokens after it in view (a leak the loss trains on);
-  and it tokenizes the prompts as one unpadded batch, on which PaliGemma's processor raises when
-  their lengths differ (it builds `labels` with `np.array`).
+* PaliGemma is a prefix-LM: it attends bidirectionally over its prefix (the images, `<bos>`, the
+  prompt and the newline its processor appends) and causally over the suffix, told apart by
+  `token_type_ids` (0 = prefix, 1 = suffix).
+  - SFT / connector / MPO: TRL's vision collators tokenize each completion with
+    ``processor(text=completions)``, which PaliGemma's processor refuses (it needs images); the
+    collators here run with a processor view that tokenizes text without images as the suffix
+    (token type 1, no BOS): the batch is exactly PaliGemma's own ``suffix=`` encoding.
+  - GRPO: TRL extends the prompt's `token_type_ids` over the completion with 0, so each completion
+    token's log-prob would be computed with the tokens after it in view (a leak the loss trains
+    on); the log-prob forward here marks the completion 1, as PaliGemma's `generate` does for the
+    tokens it generates. Its processor also raises on TRL's unpadded batch of prompts of different
+    lengths (it builds `labels` with `np.array`), so its prompts are tokenized one at a time.
+* Mistral 3's PixtralProcessor returns tensors by default, so TRL's unpadded GRPO prompt batch
+  fails on prompts of different lengths: the prompt text is asked for as lists (what TRL expects;
+  it pads itself), its images still come batched as the processor pads them.
 
-The two mixins below fix exactly that and leave TRL's logic otherwise untouched: the collators run
-with a processor view that tokenizes text without images as a suffix (type 1, no BOS, as PaliGemma's
-own ``suffix=`` encoding does); GRPO tokenizes the prompts one at a time and its log-prob forward
-marks the completion columns 1 (what PaliGemma's `generate` itself does for generated tokens).
-For any other model both are no-ops.
+For any other family the mixins change nothing.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class SuffixCompletions:
         return output
 
 
-class PrefixLMCollatorMixin:
+class FamilyCollatorMixin:
     """For SFTTrainer / DPOTrainer subclasses: a prefix-LM's completions are tokenized as its suffix."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -68,15 +70,26 @@ class PrefixLMCollatorMixin:
             collator.processor = SuffixCompletions(processor)
 
 
-class PrefixLMGRPOMixin:
-    """For GRPOTrainer subclasses: a prefix-LM's prompts tokenize, and its completions score causally."""
+class FamilyGRPOMixin:
+    """For GRPOTrainer subclasses: prompts tokenize for every family, a prefix-LM scores causally."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # TRL's prompt tokenization wants lists (it pads them itself); a user's own setting wins.
+        template_kwargs = dict(self.chat_template_kwargs)  # type: ignore[has-type]
+        processor_kwargs = dict(template_kwargs.get("processor_kwargs") or {})
+        processor_kwargs["text_kwargs"] = {
+            "return_tensors": None,
+            **(processor_kwargs.get("text_kwargs") or {}),
+        }
+        template_kwargs["processor_kwargs"] = processor_kwargs
+        self.chat_template_kwargs = template_kwargs
 
     def _tokenize_prompts(self, prompts: list[Any]) -> tuple[Any, Any, dict[str, Any]]:
         if not is_prefix_lm(self.model):  # type: ignore[attr-defined]
             return super()._tokenize_prompts(prompts)  # type: ignore[misc]
-        # PaliGemmaProcessor computes `labels` with np.array over the unpadded batch TRL asks for: prompts of
-        # different lengths make it raise, and equal ones would hand `generate` the prefix's labels. So
-        # one prompt at a time, without labels, merged as TRL merges its per-environment prompts.
+        # One prompt at a time, without the processor's prefix `labels`, merged as TRL merges its
+        # per-environment prompts (image tensors concatenated, per-token lists kept per prompt).
         prompt_ids: list[Any] = []
         images: list[Any] = []
         fields: dict[str, list[Any]] = {}

@@ -1,5 +1,6 @@
-"""PaliGemma (a prefix-LM) in TRL's trainers: it trains on its own prefix/suffix layout and its GRPO
-completions are scored causally, as `skywork_rl.trainers.prefix_lm` makes them."""
+"""The families whose inputs TRL's trainers get wrong, as `skywork_rl.trainers.family_inputs` fixes them:
+PaliGemma (a prefix-LM) trains on its own prefix/suffix layout and its GRPO completions are scored
+causally; PaliGemma's and Mistral 3's processors tokenize GRPO prompts of different lengths."""
 
 from __future__ import annotations
 
@@ -155,8 +156,9 @@ def test_paligemma_grpo_scores_each_completion_token_without_seeing_the_later_on
     assert not torch.allclose(logps(trls, completion), logps(trls, changed))
 
 
-def test_paligemma_grpo_tokenizes_prompts_of_different_lengths_one_by_one(paligemma, rows, tmp_path):
-    model, processor = paligemma
+@pytest.mark.parametrize("arch", ["paligemma", "mistral3"])
+def test_grpo_tokenizes_prompts_of_different_lengths_as_each_alone(arch, tiny_model_dir, rows, tmp_path):
+    model, processor = load_model_and_processor(str(tiny_model_dir[arch]), dtype="float32")
     trainer = _grpo(model, processor, rows, tmp_path / "grpo")
     # As TRL hands them over: the images placed into the messages.
     prompts = [prepare_multimodal_messages(r["prompt"], images=r["images"]) for r in rows]
@@ -164,6 +166,8 @@ def test_paligemma_grpo_tokenizes_prompts_of_different_lengths_one_by_one(palige
     assert len({len(i) for i in ids}) > 1 and "labels" not in fields
     for i, row in enumerate(rows):
         text = processor.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=False)
-        alone = processor(text=[text], images=[row["images"]])
-        assert ids[i] == alone["input_ids"][0] and fields["token_type_ids"][i] == alone["token_type_ids"][0]
+        alone = processor(text=[text], images=[row["images"]], return_tensors="pt")
+        assert ids[i] == alone["input_ids"][0].tolist()
+        if "token_type_ids" in fields:
+            assert fields["token_type_ids"][i] == alone["token_type_ids"][0].tolist()
     assert len(images) == len(fields["pixel_values"]) == len(rows)
