@@ -53,8 +53,13 @@ def _resolve(target: str) -> Callable[[list[str]], int]:
 def stage_main(argv: list[str]) -> int:
     """`skywork-rl stage NAME --config FILE [--group.key value ...] [--force] [--num_processes N ...]`."""
     from skywork_rl.launch import launch_stage, split_run_options
-    from skywork_rl.stages.base import RecipeError, load_stage, refuse_if_finished, run_stage
-    from skywork_rl.stages.parsing import build_parser, parse_namespace, run_options_help
+    from skywork_rl.stages.base import RecipeError, refuse_if_finished, run_stage
+    from skywork_rl.stages.parsing import (
+        build_parser,
+        parse_namespace,
+        run_options_help,
+        stage_from_namespace,
+    )
     from skywork_rl.stages.registry import STAGES, get_stage_class
 
     options = run_options_help()
@@ -77,12 +82,12 @@ def stage_main(argv: list[str]) -> int:
         return 0
     launch_args, force, rest = split_run_options(rest)
     source = _config_source(rest)
+    # Parse and check the output folder before anything heavy runs (or any process is launched).
+    parser, namespace = parse_namespace(stage_class, rest, source)
+    refuse_if_finished(stage_class, namespace[stage_class.output_dir_key], force)
     if launch_args:
-        # Parse (and check the output folder) once here, before any process starts.
-        _, namespace = parse_namespace(stage_class, rest, source)
-        refuse_if_finished(stage_class, namespace[stage_class.output_dir_key], force)
         return launch_stage(name, launch_args, [*rest, *(["--force"] if force else [])])
-    run_stage(load_stage(stage_class, rest, source, force=force), force=force)
+    run_stage(stage_from_namespace(stage_class, parser, namespace, source, force), force=force)
     return 0
 
 

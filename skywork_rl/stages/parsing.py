@@ -147,14 +147,21 @@ def _instantiate(stage_class: type[Stage], parser: Any, namespace: Any, source: 
 def load_stage(
     stage_class: type[Stage], argv: Sequence[str], source: str = "command line", force: bool = False
 ) -> Stage:
-    """Parse, apply the stage's force overrides when `force`, and build the stage.
+    """Parse, apply the stage's force overrides when `force`, and build the stage."""
+    parser, namespace = parse_namespace(stage_class, argv, source)
+    return stage_from_namespace(stage_class, parser, namespace, source, force)
+
+
+def stage_from_namespace(
+    stage_class: type[Stage], parser: Any, namespace: Any, source: str, force: bool = False
+) -> Stage:
+    """Build the stage from parsed values (with the force overrides applied when `force`).
 
     The stage keeps the resolved values (`Stage.resolved_config`): `run_stage` fingerprints them, and
     the pipeline runner, which resolves the same recipe, compares its own fingerprint with that one.
     """
     from skywork_rl.stages.base import force_overrides_for
 
-    parser, namespace = parse_namespace(stage_class, argv, source)
     if force:
         for key, value in _flat(force_overrides_for(stage_class)).items():
             namespace[key] = value
