@@ -87,8 +87,9 @@ def test_missing_model_path_says_it_is_resolved_from_the_current_directory(tmp_p
 
 @pytest.mark.slow
 def test_finished_stage_refuses_by_hand_and_force_retrains(
-    tmp_path, tiny_internvl, synthetic_dataset_dir, capsys
+    tmp_path, tiny_internvl, synthetic_dataset_dir, capsys, monkeypatch
 ):
+    monkeypatch.setenv("SKYWORK_RL_DEBUG", "0")
     out = tmp_path / "sft"
     argv = [
         "stage",
