@@ -38,6 +38,8 @@ class Decision:
 def select(stages: list[PlannedStage], start: str | None, only: list[str] | None) -> set[str]:
     """The ids `--from ID` / `--only ID ...` pick (all stages by default)."""
     ids = [s.id for s in stages]
+    if start is not None and only:
+        raise RecipeError("give --from ID or --only ID, not both")
     for sid in [start, *(only or [])]:
         if sid is not None and sid not in ids:
             raise RecipeError(f"no stage {sid!r} in this pipeline; its stages: {ids}")
