@@ -57,7 +57,8 @@ def run_pipeline(
         _print_plan(stages, decisions, verbose)
         return {
             "dry_run": True,
-            "stages": [{"id": s.id, **vars(d)} for s, d in zip(stages, decisions, strict=True)],
+            "stages": [s.id for s in stages],
+            "decisions": [{"id": s.id, **vars(d)} for s, d in zip(stages, decisions, strict=True)],
         }
     root = stages[0].output_dir.parent
     root.mkdir(parents=True, exist_ok=True)

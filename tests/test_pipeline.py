@@ -101,7 +101,7 @@ def test_interrupted_stage_with_unchanged_fingerprint_resumes_without_force(fini
     out = _copy_finished(finished_run, tmp_path)
     (out / "c" / COMPLETE_MARKER).unlink()  # as if c had been killed after its last write
     report = run_pipeline(_data_pipeline(tmp_path), dry_run=True)
-    c = report["stages"][2]
+    c = report["decisions"][2]
     assert (c["action"], c["reason"], c["fresh"]) == ("resume", "incomplete (no completion marker)", False)
 
 
@@ -133,7 +133,7 @@ def test_from_and_only_select_stages_and_read_earlier_outputs_from_disk(finished
         ("run", "ran"),
     ]
     report = run_pipeline(pipe, dry_run=True, only=["c"], force=True)
-    assert [s["action"] for s in report["stages"]] == ["not selected", "not selected", "run"]
+    assert [s["action"] for s in report["decisions"]] == ["not selected", "not selected", "run"]
     with pytest.raises(RecipeError, match="no stage 'zz' in this pipeline"):
         run_pipeline(pipe, dry_run=True, start="zz")
 
@@ -231,7 +231,7 @@ def test_tiny_pipeline_recipe_resolves():
 def test_force_reruns_completed_stages(finished_run, tmp_path):
     _copy_finished(finished_run, tmp_path)
     report = run_pipeline(_data_pipeline(tmp_path), dry_run=True, force=True)
-    assert [(s["action"], s["reason"], s["fresh"]) for s in report["stages"]] == [
+    assert [(s["action"], s["reason"], s["fresh"]) for s in report["decisions"]] == [
         ("run", "forced (--force)", True)
     ] * 3
 
