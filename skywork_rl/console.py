@@ -7,7 +7,7 @@ of lines, every tqdm refresh one of them. The console shows instead, per stage:
 - in a terminal, one live line where progress bars redraw in place (carriage returns passed
   through, the line cleared when the stage ends);
 - warnings and errors, each distinct message once per pipeline run (a FutureWarning that every
-  stage's process repeats is shown once);
+  stage's process repeats is shown once), without the time stamp and source path that vary;
 - one closing line (printed by the runner).
 
 `verbose` passes every byte through unchanged; `quiet` shows nothing of the stage's output.
@@ -104,7 +104,8 @@ class StageConsole:
         self.seen.add(key)
         if self._bar and self.live:
             self.out.write("\r\x1b[K")
-        self.out.write(f"  {text.strip()[: max(self._width - 2, 20)] if self.live else text.strip()}\n")
+        shown = key[: max(self._width - 2, 20)] if self.live else key  # the message first, not its path
+        self.out.write(f"  {shown}\n")
         if self._bar and self.live:
             self.out.write(self._bar)
 

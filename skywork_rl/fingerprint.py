@@ -8,6 +8,7 @@ inputs. `run_stage` records both in ``stage.json`` under ``"fingerprint"``:
   (their content is fingerprinted under ``inputs``) and its force overrides (``--force`` changes how
   a run starts, not what it makes).
 - ``inputs``: one fingerprint per input (``model``, ``data``), see `input_fingerprint`.
+- ``processes``: how many processes ran it (``WORLD_SIZE``); the global batch depends on it.
 - ``output`` (written at completion only): an id of this finished run, hashed from the two above,
   the end time and a random nonce. A later stage that reads this folder records ``stage:<output>``
   as its input, so re-making a stage (even with the same config) invalidates every stage after it.

@@ -66,6 +66,17 @@ class PlannedStage:
     def __post_init__(self) -> None:
         self.recipe_file = self.output_dir / "recipe.yaml"
 
+    def expected_processes(self) -> int | None:
+        """How many processes the stage will run on (None: accelerate's default config decides)."""
+        if self.launcher == "python":
+            return 1
+        if self.num_processes is not None:
+            return int(self.num_processes)
+        if self.accelerate_config is not None and self.accelerate_config.is_file():
+            found = (yaml.safe_load(self.accelerate_config.read_text()) or {}).get("num_processes")
+            return int(found) if found is not None else 1
+        return None
+
     def command(self, force: bool = False) -> list[str]:
         """The stage's command line; `force` makes it redo a finished or changed stage from scratch."""
         stage_cmd = ["-m", "skywork_rl.cli", "stage", self.stage, "--config", str(self.recipe_file)]

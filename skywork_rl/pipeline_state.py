@@ -5,8 +5,9 @@ Per stage, in pipeline order:
 - **skip** when its folder is finished (``.stage_complete``) and both its config fingerprint and its
   inputs' fingerprints equal what this run would use;
 - **run** from scratch (the stage gets ``--force``) when it never ran (``new``), its config changed,
-  an input changed, or an earlier stage of this run re-makes one of its inputs (every stage after a
-  re-made one is invalidated that way, through the ``stage:<output id>`` fingerprints);
+  it will run on another number of processes, an input changed, or an earlier stage of this run
+  re-makes one of its inputs (every stage after a re-made one is invalidated that way, through the
+  ``stage:<output id>`` fingerprints);
 - **resume** (no ``--force``: training continues from its last complete checkpoint, data stages from
   their saved chunks) when it started with the same fingerprints but did not finish.
 
@@ -98,6 +99,9 @@ def _decide_one(stage: PlannedStage, remade: dict[str, str], force: bool) -> Dec
     config = fingerprint.config_hash(stage.stage_class, stage.resolved)
     if recorded["config"] != config:
         return Decision("run", f"config changed ({_config_diff(stage, record)})", fresh=True)
+    processes, was = stage.expected_processes(), recorded.get("processes")
+    if processes is not None and was is not None and processes != was:
+        return Decision("run", f"processes changed ({was} -> {processes})", fresh=True)
     for name, location in _inputs(stage).items():
         if location and _norm(location) in remade:
             return Decision(

@@ -69,7 +69,7 @@ def test_pipeline_runs_stages_and_writes_provenance(finished_run):
     assert record["metrics"]["rows"] == 6.0
     assert record["config"]["demo"]["output_dir"] == str(finished_run / "a")
     assert {"started_at", "ended_at", "duration_s", "input_model", "pid"} <= set(record)
-    assert set(record["fingerprint"]) == {"config", "inputs", "output"}
+    assert set(record["fingerprint"]) == {"config", "inputs", "processes", "output"}
     # b read a: its input fingerprint is a's finished run
     b = json.loads((finished_run / "b" / "stage.json").read_text())
     assert b["fingerprint"]["inputs"]["data"] == f"stage:{record['fingerprint']['output']}"
@@ -119,6 +119,10 @@ def test_dry_run_says_skip_run_or_resume_and_why(finished_run, tmp_path, capsys)
     assert "[5/5] e (demo-data): run, new" in shown
     assert "stage demo-data --config" in shown and "--force" in shown
     assert not (out / "e").exists()
+    record = out / "c" / "stage.json"
+    record.write_text(record.read_text().replace('"processes": 1', '"processes": 2'))
+    run_pipeline(_data_pipeline(tmp_path), dry_run=True)
+    assert "[3/3] c (demo-data): run, processes changed (2 -> 1)" in capsys.readouterr().out
 
 
 def test_from_and_only_select_stages_and_read_earlier_outputs_from_disk(finished_run, tmp_path):

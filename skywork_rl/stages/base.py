@@ -163,12 +163,15 @@ def refuse_if_finished(stage_class: type[Stage], output_dir: str | Path, force: 
 
 
 def stage_fingerprint(stage: Stage) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The stage's fingerprint (config hash, input fingerprints) and the resolved config it hashes."""
+    """The stage's fingerprint (config hash, input fingerprints, process count) and the resolved config
+    it hashes. The process count is part of what a run computes (a global batch is per-device batch x
+    processes); launchers set WORLD_SIZE, a plain process is one."""
     resolved = stage.resolved_config if stage.resolved_config is not None else _jsonable(stage.config)
     return (
         {
             "config": fingerprint.config_hash(type(stage), resolved),
             "inputs": fingerprint.stage_inputs(stage.input_model, stage.input_data),
+            "processes": int(os.environ.get("WORLD_SIZE", "1")),
         },
         fingerprint.redacted(resolved),
     )
