@@ -78,12 +78,12 @@ def _short_tiny_pipeline(tmp_path: Path) -> Path:
     spec = yaml.safe_load((REPO / "recipes" / "tiny" / "pipeline.yaml").read_text())
     spec["output_root"] = str(tmp_path / "out")
     spec["accelerate_config"] = str(REPO / "recipes" / "tiny" / spec["accelerate_config"])
-    steps = {"sft": 12, "mpo": 2, "grpo": 3, "connector": 2}
+    steps = {"sft": 4, "mpo": 1, "grpo": 2, "connector": 1}
     for entry in spec["stages"]:
         if "recipe" in entry:
             entry["recipe"] = str(REPO / "recipes" / "tiny" / entry["recipe"])
         if entry["id"] == "data":
-            entry["config"]["demo"]["num_examples"] = 32
+            entry["config"]["demo"]["num_examples"] = 16
         if entry["stage"] in steps:
             n = steps[entry["stage"]]
             training = {"max_steps": n, "save_steps": n, "logging_steps": 1}
@@ -108,4 +108,4 @@ def test_tiny_pipeline_in_a_terminal_stays_under_100_lines_with_live_progress(tm
     assert "%|" in shown and shown.count("\r") > shown.count("\n")  # bars drawn, redrawn in place
     # the full output is in the logs: the SFT log has every logged step and the bar's refreshes
     sft_log = (tmp_path / "out" / "sft" / "stage.log").read_bytes()
-    assert sft_log.count(b"'loss'") == 12 and sft_log.count(b"\r") > 12
+    assert sft_log.count(b"'loss'") == 4 and sft_log.count(b"\r") > 4
