@@ -131,6 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(_resolve(COMMANDS[command][0])(rest) or 0)
     except SkyworkError as exc:
         return report_error(exc)
+    except KeyboardInterrupt:  # Ctrl-C: what was running has been stopped (a stage resumes next time)
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print("interrupted", file=sys.stderr, flush=True)
+        return 130
 
 
 def report_error(exc: SkyworkError) -> int:
