@@ -33,6 +33,17 @@ from skywork_rl.stage_process import run_streaming
 __all__ = ["PipelineError", "PlannedStage", "main", "plan_pipeline", "run_pipeline"]
 
 
+def _preflight(path: str | Path, spec: dict[str, Any], stages: list[Any]) -> None:
+    """`skywork-rl preflight`'s checks on the plan, with this machine's GPUs (none: only the checks
+    that need no hardware, e.g. vLLM's tensor-parallel rule, can refuse); raises what cannot run."""
+    from skywork_rl.preflight import preflight_pipeline
+
+    report = preflight_pipeline(path, planned=(spec, stages))
+    print("\npreflight (`skywork-rl preflight` for other hardware):")
+    print(report.render())
+    report.raise_if_refused()
+
+
 class PipelineError(SkyworkError, RuntimeError):
     """A stage of the pipeline failed; the runner has shown the end of its log, the message names it."""
 
@@ -55,6 +66,7 @@ def run_pipeline(
     decisions = decide(stages, select(stages, start, only), force=force)
     if dry_run:
         _print_plan(stages, decisions, verbose)
+        _preflight(path, spec, stages)
         return {
             "dry_run": True,
             "stages": [s.id for s in stages],

@@ -184,3 +184,11 @@ def test_cpu_stages_are_not_sized_against_gpus(capsys):
     assert code == 0, out
     for stage in ("sft", "mpo", "grpo", "connector"):
         assert f"{stage}: on CPU, nothing to check" in out
+
+
+def test_pipeline_dry_run_refuses_a_vllm_tp_that_does_not_divide_the_heads(hub_cache, tmp_path):
+    from skywork_rl.pipeline import run_pipeline
+
+    with pytest.raises(PreflightRefused, match=r"tensor_parallel_size"):
+        run_pipeline(_pipeline_with_tp(tmp_path, 8), dry_run=True)
+    assert run_pipeline(_pipeline_with_tp(tmp_path, 4), dry_run=True)["dry_run"]
