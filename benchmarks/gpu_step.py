@@ -18,9 +18,10 @@ The model, one of:
                                   --vision-layers, --image-size, --vocab (the CPU check does)
   --model PATH_OR_HUB_ID          a real checkpoint
   --tiny                          the tiny random InternVL (CPU smoke run)
-e.g. on one H100:
+e.g. on one H100 (the commands benchmarks/RESULTS.md asks for):
     python benchmarks/gpu_step.py --arch-config internvl3-8b-hf --bf16 --gradient-checkpointing \\
-        --optim adamw_8bit --batch-size 4 --max-length 4096 --out benchmarks/results
+        --batch-size 2 --max-length 4096 --tiles 6 --prompts 1 --num-generations 8 \\
+        --max-completion-length 1024 --out benchmarks/results/h100-internvl3-8b
 Writes `gpu_step.json` into --out; benchmarks/RESULTS.md says which figures were measured where.
 """
 
@@ -73,10 +74,10 @@ def _common(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "bf16": args.bf16,
         "use_cpu": not torch.cuda.is_available(),
         "gradient_checkpointing": args.gradient_checkpointing,
-        "optim": args.optim,
         "learning_rate": 1e-6,
         "seed": 0,
         "dataloader_num_workers": 0,
+        **({"optim": args.optim} if args.optim else {}),  # default: TrainingArguments' (as the stages)
     }
 
 
@@ -189,7 +190,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stages", nargs="+", default=["sft", "grpo"], choices=["sft", "grpo"])
     parser.add_argument("--bf16", action="store_true", help="bf16 weights and autocast (GPU runs)")
     parser.add_argument("--gradient-checkpointing", action="store_true")
-    parser.add_argument("--optim", default="adamw_torch", help="transformers optimizer name")
+    parser.add_argument("--optim", help="transformers optimizer name (default: TrainingArguments')")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--steps", type=int, default=3, help="timed steps")
     parser.add_argument("--batch-size", type=int, default=4, help="SFT sequences per step")

@@ -61,20 +61,21 @@ def test_procedure_measures_an_sft_and_a_grpo_ssb_step_on_cpu(tmp_path):
 @pytest.mark.slow
 def test_the_8b_architecture_scaled_down_runs_and_splits_grpo_into_rollout_and_training(tmp_path):
     """The real-size path on CPU: InternVL3-8B's config with 1 LLM layer of 256, 1 ViT layer, 112 px
-    tiles (16 image tokens each) and a 2048-token vocabulary."""
+    tiles (16 image tokens each) and a 2048-token vocabulary; images two tiles wide (+ thumbnail)."""
     gpu_step = _module()
     argv = ["--arch-config", "internvl3-8b-hf", "--layers", "1", "--hidden", "256", "--vision-layers", "1"]
-    argv += ["--image-size", "112", "--vocab", "2048", "--warmup", "1", "--steps", "1", "--rows", "16"]
-    argv += ["--batch-size", "2", "--max-length", "256", "--max-completion-length", "8", "--peak-tflops", "2"]
+    argv += ["--image-size", "112", "--tiles", "2", "--vocab", "2048", "--warmup", "1", "--steps", "1"]
+    argv += ["--rows", "16", "--batch-size", "2", "--max-length", "256", "--max-completion-length", "8"]
+    argv += ["--peak-tflops", "2"]
     results = gpu_step.main([*argv, "--out", str(tmp_path)])
     assert results["attention"] == "sdpa" and results["peak_tflops"] == 2
     sft, grpo = results["sft"]["phases"], results["grpo"]["phases"]
-    assert sft["image_tiles_per_step"] == 2  # two single-tile rows
+    assert sft["image_tiles_per_step"] == 2 * 3  # two rows of 2 tiles and a thumbnail
     assert sft["step"]["mfu"] == pytest.approx(
         sft["step"]["tflops_per_step"] / sft["step"]["seconds_per_step"] / 2
     )
     # 8 rollouts: each row's image goes through the tower once to generate, once in the loss forward
-    assert grpo["image_tiles_per_step"] == 16
+    assert grpo["image_tiles_per_step"] == 2 * 8 * 3
     assert grpo["rollout"]["seconds_per_step"] + grpo["train"]["seconds_per_step"] == pytest.approx(
         grpo["step"]["seconds_per_step"]
     )
