@@ -88,3 +88,14 @@ def test_the_8b_architecture_scaled_down_runs_and_splits_grpo_into_rollout_and_t
     assert train["connector"] == pytest.approx(3 * rollout["connector"])
     total = grpo["rollout"]["tflops_per_step"] + grpo["train"]["tflops_per_step"]
     assert grpo["step"]["tflops_per_step"] == pytest.approx(total)
+
+
+def test_auto_attention_is_flash_attention_only_on_a_gpu_in_bf16_with_flash_attn_installed(monkeypatch):
+    gpu_step = _module()
+    monkeypatch.setattr(gpu_step.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(gpu_step.importlib.util, "find_spec", lambda name: object())
+    assert gpu_step.pick_attention("auto", bf16=True) == "flash_attention_2"
+    assert gpu_step.pick_attention("auto", bf16=False) == "sdpa"
+    assert gpu_step.pick_attention("eager", bf16=True) == "eager"
+    monkeypatch.setattr(gpu_step.importlib.util, "find_spec", lambda name: None)
+    assert gpu_step.pick_attention("auto", bf16=True) == "sdpa"
