@@ -99,7 +99,6 @@ def sft_step(args: argparse.Namespace, data: Any, out: Path, peak: float | None)
     phases = phase_report({"step": meter.step_seconds}, flops, args.warmup, peak)
     result = {**summarize(meter, args.warmup), **_peak_memory_gib(), "phases": phases}
     counter.remove()
-    _release(trainer, model)
     return result
 
 
@@ -149,15 +148,7 @@ def grpo_step(args: argparse.Namespace, data: Any, out: Path, peak: float | None
         phases["step"].update(tflops_per_step=None, mfu=None)
     result = {**summarize(meter, args.warmup), **_peak_memory_gib(), "phases": phases}
     counter.remove()
-    _release(trainer, model)
     return result
-
-
-def _release(trainer: Any, model: Any) -> None:
-    del trainer, model
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def pick_attention(requested: str, bf16: bool) -> str:
@@ -242,6 +233,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
         runners = {"sft": sft_step, "grpo": grpo_step}
         for stage in args.stages:
+            gc.collect()  # the previous stage's model and optimizer
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
             results[stage] = runners[stage](args, data, Path(tmp) / stage, peak)
             print(f"{stage}: {json.dumps(results[stage])}", flush=True)
     (out / "gpu_step.json").write_text(json.dumps(results, indent=2))
