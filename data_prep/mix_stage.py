@@ -8,6 +8,8 @@ picked per domain before the (expensive) trace generation. The rows of ``input.p
 ``<mapping>/<domain>`` when the load-data mapping names a domain column), and drawn with
 `skywork_rl.mixing.mix_domains`: ``mix.caps`` bound a domain, ``mix.total`` with ``mix.proportions``
 gives exact quotas (a domain with proportion 0 is left out). Without ``mix`` options every row is kept.
+``stack.drop_unlisted`` leaves out the domains the ``mix`` options do not name (a source with more
+domains than a recipe uses), counting them; a named domain the inputs lack is always an error.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ class StackOptions:
     )
     domain_column: str = field(
         default="source", metadata={"help": "Column naming each row's domain (what mix.* options key on)."}
+    )
+    drop_unlisted: bool = field(
+        default=False,
+        metadata={
+            "help": "Leave out (and count as not_listed) the domains that mix.proportions (or mix.caps) does "
+            "not name, instead of refusing them; a named domain the inputs lack is still an error."
+        },
     )
 
 
@@ -101,13 +110,20 @@ class MixDataStage(DataStage):
             )
         values = [str(v) for v in stacked[column]]
         names = sorted(set(values))
-        domains = {name: stacked.select([i for i, v in enumerate(values) if v == name]) for name in names}
+        listed = set(cfg.mix.proportions or cfg.mix.caps or names)
+        if cfg.stack.drop_unlisted:
+            unlisted = [i for i, v in enumerate(values) if v not in listed]
+            manifest.drop("not_listed", len(unlisted))
+            manifest.extra["domains_not_listed"] = sorted(set(names) - listed)
+        kept = [n for n in names if n in listed or not cfg.stack.drop_unlisted]
+        domains = {name: stacked.select([i for i, v in enumerate(values) if v == name]) for name in kept}
         with manifest.timed("mix"):
             try:
                 result = mix_domains(domains, cfg.mix)
             except MixingError as exc:
                 raise DataError(f"{exc} (the inputs hold domains {names})") from exc
-        manifest.drop("not_drawn", max(0, len(stacked) - len(result.dataset)))
+        offered = sum(len(ds) for ds in domains.values())
+        manifest.drop("not_drawn", max(0, offered - len(result.dataset)))
         manifest.extra.update(domains_available=result.available, domains_drawn=result.counts)
         metrics = self.finish(result.dataset, manifest)
         return {**metrics, **result.as_metrics()}

@@ -222,8 +222,8 @@ def test_mathv360k_rows_take_their_domain_from_the_image_folder(tmp_path):
     assert out["id"] == ["identity_0", "identity_1", "identity_2"] and out["solution"] == ["0", "0", "0"]
 
 
-def mix_data(inputs: list[Path], out: Path, mix: dict) -> dict:
-    argv = ["--input.path", str(inputs[0]), "--output.output_dir", str(out), "--mix", json.dumps(mix)]
+def mix_data(inputs: list[Path], out: Path, mix: dict, *extra: str) -> dict:
+    argv = ["--input.path", str(inputs[0]), "--output.output_dir", str(out), "--mix", json.dumps(mix), *extra]
     argv += ["--stack.more", json.dumps([str(p) for p in inputs[1:]])]
     stage_class = get_stage_class("mix-data")
     return run_stage(stage_class(parse_stage_config(stage_class, argv)))
@@ -252,3 +252,15 @@ def test_mix_data_with_a_domain_the_inputs_lack_names_the_domains_they_hold(tmp_
     load_data(scienceqa_file(tmp_path / "sqa.parquet"), tmp_path / "sqa", "scienceqa")
     with pytest.raises(DataError, match=r"unknown domain\(s\) \['physics'\].*hold domains \['scienceqa'\]"):
         mix_data([tmp_path / "sqa"], tmp_path / "mix", {"proportions": {"physics": 1, "scienceqa": 1}})
+
+
+def test_mix_data_leaves_out_the_domains_a_recipe_does_not_name_when_asked(tmp_path):
+    extra = {"source.image_root": str(tmp_path / "raw" / "data_images")}
+    source = mathv360k_files(tmp_path / "raw", {"ScienceQA": 2, "DocVQA": 2, "VizWiz": 3})
+    load_data(source, tmp_path / "mathv", "mathv360k", MATHV360K_DOMAINS, **extra)
+    named = {"proportions": {"mathv360k/ScienceQA": 1, "mathv360k/DocVQA": 1}, "total": 4}
+    with pytest.raises(DataError, match=r"no weight for domain\(s\) \['mathv360k/VizWiz'\]"):
+        mix_data([tmp_path / "mathv"], tmp_path / "refused", named)
+    metrics = mix_data([tmp_path / "mathv"], tmp_path / "mix", named, "--stack.drop_unlisted=true")
+    assert metrics["rows"] == 4 and metrics["dropped/not_listed"] == 3 and metrics["dropped/not_drawn"] == 0
+    assert "mathv360k/VizWiz" not in load_stage_dataset(str(tmp_path / "mix"))["source"]
