@@ -122,7 +122,10 @@ def _final_step(run_dir: Path) -> int | None:
 
 def candidates(options: SelectOptions) -> list[tuple[str, int]]:
     """``(folder, step)`` of every candidate, in step order: the run's checkpoints, the extra folders,
-    and the final model when no checkpoint holds its step."""
+    and the final model when no checkpoint holds its step. A run's checkpoint without a complete model
+    (a save cut off by a kill) is skipped with a warning; a folder named in select.checkpoints must be
+    complete."""
+    from eval.checkpoint_files import CheckpointFilesError, model_files
     from eval.select import SelectionError
 
     found: list[tuple[str, int]] = []
@@ -132,11 +135,18 @@ def candidates(options: SelectOptions) -> list[tuple[str, int]]:
             raise SelectionError(f"select.run_dir: no such folder {run}")
         for folder in run.glob("checkpoint-*"):
             suffix = folder.name.removeprefix("checkpoint-")
-            if folder.is_dir() and suffix.isdigit() and (folder / "config.json").is_file():
-                found.append((str(folder), int(suffix)))
+            if not (folder.is_dir() and suffix.isdigit()):
+                continue
+            try:
+                model_files(folder)
+            except CheckpointFilesError as exc:
+                logger.warning("select: skipping %s", exc)
+                continue
+            found.append((str(folder), int(suffix)))
     for index, extra in enumerate(options.checkpoints or []):
         if not Path(extra).is_dir():
             raise SelectionError(f"select.checkpoints: no such folder {extra}")
+        model_files(extra)
         found.append((extra, _step_of(Path(extra), index)))
     if run is not None and options.include_final and (run / "config.json").is_file():
         final = _final_step(run)

@@ -148,6 +148,19 @@ def test_a_new_selection_removes_the_files_of_the_previous_one(grpo_run, tmp_pat
     )  # tie: later step
 
 
+def test_a_checkpoint_cut_off_while_saving_is_not_a_candidate(grpo_run, tmp_path):
+    from eval.select_stage import SelectOptions, candidates
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for step in (2, 4):
+        (run / f"checkpoint-{step}").mkdir()
+        for name in ("config.json", "model.safetensors"):
+            (run / f"checkpoint-{step}" / name).write_bytes((grpo_run / "checkpoint-2" / name).read_bytes())
+    (run / "checkpoint-4" / "model.safetensors").unlink()  # killed before its weights were written
+    assert candidates(SelectOptions(run_dir=str(run))) == [(str(run / "checkpoint-2"), 2)]
+
+
 def test_a_run_without_checkpoints_names_save_steps(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(SelectionError, match="no candidate model .* training.save_steps"):
