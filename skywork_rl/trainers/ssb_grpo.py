@@ -43,7 +43,14 @@ from trl.models.utils import disable_gradient_checkpointing
 from skywork_rl.atomic import save_atomic
 from skywork_rl.buffer import SelectiveSampleBuffer
 from skywork_rl.trainers.grpo_resume import GRPOResumeMixin
-from skywork_rl.trainers.grpo_rows import collate_rows, rows_to, sample_fields, split_rows
+from skywork_rl.trainers.grpo_rows import (
+    collate_rows,
+    informative_samples,
+    loss_mask,
+    rows_to,
+    sample_fields,
+    split_rows,
+)
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 
 BUFFER_FILE = "ssb_buffer_rank{rank}.pt"
@@ -89,7 +96,7 @@ class SSBGRPOTrainer(GRPOResumeMixin, GRPOTrainer):
         device = output["prompt_ids"].device
         step = self.state.global_step
         advantages = output["advantages"]
-        informative = self._informative(advantages, output)
+        informative = informative_samples(output, self.args.ssb_advantage_threshold)
         uninformative_slots = (~informative).nonzero().flatten().tolist()
         # Buffered rows always carry behaviour log-probs, so the kind counts that field in.
         kind = tuple(sorted({*sample_fields(output), "old_per_token_logps"}))
@@ -135,14 +142,9 @@ class SSBGRPOTrainer(GRPOResumeMixin, GRPOTrainer):
                     device=device,
                 )
         # dapo / cispo / vespo normalise by the loss tokens of the whole generation batch on all processes.
-        output["num_items_in_batch"] = self.accelerator.gather(_loss_mask(output).sum()).sum()
+        output["num_items_in_batch"] = self.accelerator.gather(loss_mask(output).sum()).sum()
         self._log_ssb_metrics(output, n_inject, device)
         return output
-
-    def _informative(self, advantages: torch.Tensor, output: dict[str, Any]) -> torch.Tensor:
-        """Samples with |advantage| above threshold and at least one token in the loss."""
-        has_tokens = _loss_mask(output).sum(-1) > 0
-        return (advantages.abs() > self.args.ssb_advantage_threshold) & has_tokens
 
     @torch.no_grad()
     def _behaviour_logps(self, output: dict[str, Any]) -> torch.Tensor:
@@ -161,7 +163,7 @@ class SSBGRPOTrainer(GRPOResumeMixin, GRPOTrainer):
         return logps
 
     def _log_ssb_metrics(self, output: dict[str, Any], n_inject: int, device: torch.device) -> None:
-        effective = self._informative(output["advantages"], output)
+        effective = informative_samples(output, self.args.ssb_advantage_threshold)
         local = torch.tensor(
             [float(effective.sum()), float(effective.numel()), float(n_inject), float(len(self.ssb))],
             device=device,
@@ -187,8 +189,3 @@ class SSBGRPOTrainer(GRPOResumeMixin, GRPOTrainer):
         if self.args.ssb_enabled:
             path = os.path.join(folder, BUFFER_FILE.format(rank=self.accelerator.process_index))
             self.ssb.load_state_dict(torch.load(path, weights_only=True))
-
-
-def _loss_mask(output: dict[str, Any]) -> torch.Tensor:
-    mask = output["completion_mask"]
-    return mask * output["tool_mask"] if "tool_mask" in output else mask
