@@ -38,7 +38,15 @@ class FirstBatchInformative:
         return [1.0] * len(completions)
 
 
-def _trainer(model_dir: Path, out: Path, *, max_steps: int = 2, only_rank: int | None = None, **overrides):
+def _trainer(
+    model_dir: Path,
+    out: Path,
+    *,
+    max_steps: int = 2,
+    only_rank: int | None = None,
+    trainer_class: type | None = None,
+    **overrides,
+):
     from skywork_rl.models import load_model_and_processor
     from skywork_rl.synthetic import build_dataset
     from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
@@ -62,7 +70,7 @@ def _trainer(model_dir: Path, out: Path, *, max_steps: int = 2, only_rank: int |
     )
     options.update(overrides)
     dataset = build_dataset(16, seed=0).select_columns(["prompt", "images", "solution"])
-    return SSBGRPOTrainer(
+    return (trainer_class or SSBGRPOTrainer)(
         model=model,
         reward_funcs=FirstBatchInformative(only_rank),
         args=SkyworkGRPOConfig(**options),
