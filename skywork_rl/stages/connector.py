@@ -118,7 +118,7 @@ def refuse_text_only_rows(domains: dict[str, Any], data: ConnectorDataArguments)
                 if data.domains
                 else f"data.train ({data.train})"
             )
-            shown = ds.select(rows[:5])["id"] if "id" in ds.column_names else rows[:5]
+            shown = list(ds.select(rows[:5])["id"]) if "id" in ds.column_names else rows[:5]
             raise DataError(
                 f"connector stage: domain {name!r} of {where} has {len(rows)} of {len(ds)} rows without an image "
                 f"(e.g. {shown}); their loss has no path to the connector, the only part this stage trains. Drop "

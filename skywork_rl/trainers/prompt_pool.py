@@ -73,16 +73,18 @@ def write_prompt_pool(train: Any, counts: dict[int, int], folder: str | Path) ->
     """
     from datasets import Value
 
+    if POOL_COUNT_COLUMN in train.column_names:
+        train = train.remove_columns(POOL_COUNT_COLUMN)
+    # The column goes onto every row before the selection: `datasets` cannot add one to zero rows.
+    every = [counts.get(i, 0) for i in range(len(train))]
     rows = sorted(counts)
-    pool = train.select(rows)
-    if POOL_COUNT_COLUMN in pool.column_names:
-        pool = pool.remove_columns(POOL_COUNT_COLUMN)
-    pool = pool.add_column(POOL_COUNT_COLUMN, [counts[r] for r in rows], feature=Value("int64"))
+    pool = train.add_column(POOL_COUNT_COLUMN, every, feature=Value("int64")).select(rows)
     target = Path(folder)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        pool.save_to_disk(str(tmp))
+        # `datasets` writes zero rows as zero shards, which it then cannot load: one shard at least.
+        pool.save_to_disk(str(tmp), num_shards=1 if len(pool) == 0 else None)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
