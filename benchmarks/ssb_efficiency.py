@@ -38,7 +38,10 @@ from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 
 VARIANTS = ("plain", "ssb", "dynamic_sampling")
-SSB_LOGGED = ("effective_token_ratio", "replay_age_mean", "buffer_bytes")
+SSB_LOGGED = ("effective_token_ratio", "replay_age_mean", "buffer_size", "buffer_bytes")
+# What SSB adds to a step: the generation hook (buffer draw and push, row copies) and the loss-path
+# bookkeeping (behaviour log-probs for the buffer, the clipped-token count).
+SSB_HOOKS = ("_apply_selective_sample_buffer", "_take_behaviour_logps", "_log_effective_tokens")
 
 
 def contains_answer(completions: list, solution: list[str], **kwargs: Any) -> list[float]:
@@ -50,7 +53,8 @@ def contains_answer(completions: list, solution: list[str], **kwargs: Any) -> li
 
 
 class Recording:
-    """Mixin: counts generated rollouts and their reward, and the informative samples of each update."""
+    """Mixin: counts generated rollouts and their reward, the informative samples of each update, and
+    the CPU time spent in the buffer's own hooks (`SSB_HOOKS`, those the trainer has)."""
 
     def __init__(self, *args: Any, budget: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -59,6 +63,20 @@ class Recording:
         self.reward_curve: list[tuple[int, float]] = []  # (rollouts generated so far, mean reward of a batch)
         self.informative_per_update: list[int] = []
         self.update_sizes: list[int] = []
+        self.ssb_hook_cpu_s = 0.0
+        for name in SSB_HOOKS:
+            if hasattr(self, name):
+                setattr(self, name, self._timed(getattr(self, name)))
+
+    def _timed(self, method: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.ssb_hook_cpu_s += time.process_time() - started
+
+        return timed
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # noqa: ANN001
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -185,6 +203,7 @@ def run_variant(
         "final_reward": sum(tail) / len(tail) if tail else None,
         "sec_per_step": elapsed / max(trainer.state.global_step, 1),
         "cpu_sec_per_step": cpu / max(trainer.state.global_step, 1),
+        "ssb_hook_cpu_sec_per_step": trainer.ssb_hook_cpu_s / max(trainer.state.global_step, 1),
         "wall_s": elapsed,
         # The trainer's own SSB metrics, averaged over the run (one log at its end).
         **{key: final_log.get(f"ssb/{key}") for key in SSB_LOGGED},
@@ -268,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             f"updates={r['updates']} sec/step median={t['sec_per_step']['median']:.4f} "
             f"[{t['sec_per_step']['min']:.4f}, {t['sec_per_step']['max']:.4f}] "
             f"cpu_sec/step median={t['cpu_sec_per_step']['median']:.4f} "
-            f"[{t['cpu_sec_per_step']['min']:.4f}, {t['cpu_sec_per_step']['max']:.4f}]"
+            f"[{t['cpu_sec_per_step']['min']:.4f}, {t['cpu_sec_per_step']['max']:.4f}] "
+            f"ssb_hook_cpu_sec/step median={t['ssb_hook_cpu_sec_per_step']['median']:.4f}"
         )
     if "ratio_to_plain" in results["timing"]:
         print("ratio of medians to plain:", json.dumps(results["timing"]["ratio_to_plain"]))
@@ -280,7 +300,7 @@ def timing(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for variant, repeats in runs.items():
         out[variant] = {}
-        for key in ("sec_per_step", "cpu_sec_per_step"):
+        for key in ("sec_per_step", "cpu_sec_per_step", "ssb_hook_cpu_sec_per_step"):
             values = [r[key] for r in repeats]
             out[variant][key] = {
                 "values": values,

@@ -45,13 +45,14 @@ def effective_token_counts(
     """
     logps = per_token_logps.detach()
     old = logps if old_per_token_logps is None else old_per_token_logps
-    mask = mask.to(logps.dtype)
+    mask = mask.float()  # counts in float32 (bf16 would round them); the ratio in TRL's own dtype
     adv = advantages.unsqueeze(1) if advantages.dim() == 1 else advantages
     informative = adv.abs() > advantage_threshold
     if loss_type in CLIPPED_LOSS_TYPES:
         log_ratio = logps - old
         if importance_sampling_level == "sequence":
-            log_ratio = ((log_ratio * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).unsqueeze(-1)
+            seq_mask = mask.to(log_ratio.dtype)
+            log_ratio = ((log_ratio * seq_mask).sum(-1) / seq_mask.sum(-1).clamp(min=1.0)).unsqueeze(-1)
         ratio = torch.exp(log_ratio)
         clipped = ((ratio < 1 - epsilon_low) & (adv < 0)) | ((ratio > 1 + epsilon_high) & (adv > 0))
         if delta is not None:
@@ -59,4 +60,4 @@ def effective_token_counts(
         carries = informative & ~clipped
     else:
         carries = informative
-    return (carries.to(mask.dtype) * mask).sum(), mask.sum()
+    return (carries.float() * mask).sum(), mask.sum()
