@@ -8,6 +8,7 @@ tests/fixtures/model_configs, laid out as `hf download` leaves them; nothing is 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def test_the_38b_pipeline_command_prints_a_table_from_the_hub_cache(hub_cache):
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 node(s) x 8 GPUs x 80.0 GB" in result.stdout
-    assert "grpo        GPU: training step" in result.stdout
+    assert re.search(r"grpo-8k +GPU: training step", result.stdout)
     assert "local Hugging Face cache" in result.stdout  # the configs came from the cache
 
 
@@ -122,7 +123,9 @@ def _refusals(report) -> dict[str, str]:
 
 
 def test_38b_grpo_with_eight_16k_sequences_per_gpu_is_refused_with_the_batch_that_fits(hub_cache, tmp_path):
-    recipe = _recipe(tmp_path, "recipes/skywork-r1v3/grpo.yaml", per_device_train_batch_size=8)
+    recipe = _recipe(
+        tmp_path, "recipes/skywork-r1v3/grpo.yaml", per_device_train_batch_size=8, max_completion_length=16384
+    )
     hw = Hardware(8, 80 * 10**9, 4, 10**12, 4 * 10**12)
     report = preflight_recipe(
         recipe,
@@ -156,7 +159,8 @@ def test_r1v2_one_gpu_per_38b_engine_is_refused_by_the_vllm_budget(hub_cache, tm
 
 
 def test_buffer_and_checkpoints_that_outgrow_host_and_disk_are_refused(hub_cache, tmp_path):
-    recipe = _recipe(tmp_path, "recipes/skywork-r1v3/grpo.yaml", ssb_max_age=None, save_total_limit=None)
+    # R1V3 itself runs without the buffer: its named variant with R1V2's buffer
+    recipe = _recipe(tmp_path, "recipes/skywork-r1v3/grpo_ssb.yaml", ssb_max_age=None, save_total_limit=None)
     report = preflight_recipe(
         recipe,
         "grpo",
@@ -184,3 +188,11 @@ def test_cpu_stages_are_not_sized_against_gpus(capsys):
     assert code == 0, out
     for stage in ("sft", "mpo", "grpo", "connector"):
         assert f"{stage}: on CPU, nothing to check" in out
+
+
+def test_pipeline_dry_run_refuses_a_vllm_tp_that_does_not_divide_the_heads(hub_cache, tmp_path):
+    from skywork_rl.pipeline import run_pipeline
+
+    with pytest.raises(PreflightRefused, match=r"tensor_parallel_size"):
+        run_pipeline(_pipeline_with_tp(tmp_path, 8), dry_run=True)
+    assert run_pipeline(_pipeline_with_tp(tmp_path, 4), dry_run=True)["dry_run"]

@@ -142,7 +142,7 @@ class VerifierReward:
         if solution is None:
             raise ValueError(
                 f"reward '{self.__name__}': the dataset has no 'solution' column; the verifier reward "
-                "needs the gold answer (see data_prep/schema.py)"
+                "needs the gold answer (see skywork_rl/schema.py)"
             )
         rules = score_accuracy_detailed(
             completions, solution, choices, self.timeout_s, self.num_workers, True, self.batch_budget_s

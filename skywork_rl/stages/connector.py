@@ -21,6 +21,7 @@ from typing import Any
 
 from skywork_rl.callbacks.config import MonitorArguments
 from skywork_rl.data import DataArguments, load_stage_dataset, load_train_eval
+from skywork_rl.errors import DataError
 from skywork_rl.mixing import MixOptions, mix_domains
 from skywork_rl.models import ModelArguments, resolve_parts
 from skywork_rl.schema import require_columns
@@ -105,6 +106,26 @@ def load_domains(data: ConnectorDataArguments) -> dict[str, Any]:
     return {name: train.select([i for i, v in enumerate(values) if str(v) == name]) for name in names}
 
 
+def refuse_text_only_rows(domains: dict[str, Any], data: ConnectorDataArguments) -> None:
+    """Every row must have an image: a text-only row's loss has no path to the connector (all this stage trains)."""
+    from skywork_rl.trainers.vision_batches import text_only_rows
+
+    for name, ds in domains.items():
+        rows = text_only_rows(ds)
+        if rows:
+            where = (
+                f"data.domains.{name} ({data.domains[name]})"
+                if data.domains
+                else f"data.train ({data.train})"
+            )
+            shown = list(ds.select(rows[:5])["id"]) if "id" in ds.column_names else rows[:5]
+            raise DataError(
+                f"connector stage: domain {name!r} of {where} has {len(rows)} of {len(ds)} rows without an image "
+                f"(e.g. {shown}); their loss has no path to the connector, the only part this stage trains. Drop "
+                "them (clean.require_images: true) or leave the domain out"
+            )
+
+
 class ConnectorStage(TrainingStage):
     """Connector-only SFT on a balanced multi-domain set (R1V3); every other weight stays bitwise fixed."""
 
@@ -122,7 +143,9 @@ class ConnectorStage(TrainingStage):
     def load_data(self) -> tuple[Any, Any]:
         """The balanced mix of the domains (its sizes go into the metrics) and the optional eval set."""
         data = self.config.data
-        self.mixed = mix_domains(load_domains(data), self.config.mix)
+        domains = load_domains(data)
+        refuse_text_only_rows(domains, data)
+        self.mixed = mix_domains(domains, self.config.mix)
         keep = [c for c in self.trainer_columns if c in self.mixed.dataset.column_names]
         evaluation = None
         if data.eval:

@@ -4,11 +4,15 @@ The stage loads the model by recipe, builds the reward functions from the `rewar
 rewards such as answer accuracy and format, plus reward-model scores, combined by weight: R1V2's
 hybrid reward signal) and trains with `SSBGRPOTrainer`, TRL's `GRPOTrainer` plus R1V2's Selective
 Sample Buffer. `training.ssb_enabled: false` is plain TRL GRPO with the same recipe.
+`training.save_prompt_pool: true` also writes R1V2's filtered prompt pool to
+`<output_dir>/prompt_pool` (see `skywork_rl.trainers.prompt_pool`).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from skywork_rl.callbacks.config import MonitorArguments
@@ -18,6 +22,10 @@ from skywork_rl.rewards.config import RewardArguments, build_reward_funcs
 from skywork_rl.schema import REQUIRED_COLUMNS
 from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
+
+logger = logging.getLogger("skywork_rl")
+
+PROMPT_POOL_DIR = "prompt_pool"
 
 
 @dataclass
@@ -40,7 +48,9 @@ class GRPOStage(TrainingStage):
         "final_reward",
         "final_frac_reward_zero_std",
         "final_ssb/effective_ratio",
+        "final_ssb/effective_token_ratio",
         "final_ssb/injected",
+        "prompt_pool/rows",
         *MONITOR_REPORT_KEYS,
     )
     required_columns = REQUIRED_COLUMNS
@@ -48,8 +58,11 @@ class GRPOStage(TrainingStage):
         "reward",
         "frac_reward_zero_std",
         "ssb/effective_ratio",
+        "ssb/effective_token_ratio",
         "ssb/injected",
+        "ssb/replay_age_mean",
         "ssb/buffer_size",
+        "ssb/buffer_bytes",
         "critical_entropy/mean",
     )
 
@@ -57,6 +70,11 @@ class GRPOStage(TrainingStage):
         # Rewards first: a reward recipe error (unknown name, bad weights) fails before the model loads.
         self.reward_funcs, weights = build_reward_funcs(self.config.rewards)
         _set_reward_weights(self.config.training, weights, len(self.reward_funcs))
+
+    def load_data(self) -> tuple[Any, Any]:
+        train, evaluation = super().load_data()
+        self.train_rows = train  # the rows the prompt pool selects from
+        return train, evaluation
 
     def build_trainer(self, model: Any, processor: Any, train: Any, evaluation: Any) -> Any:
         from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
@@ -69,6 +87,21 @@ class GRPOStage(TrainingStage):
             eval_dataset=evaluation,
             processing_class=processor,
         )
+
+    def stage_metrics(self, trainer: Any) -> dict[str, float]:
+        if not self.config.training.save_prompt_pool:
+            return {}
+        from skywork_rl.trainers.prompt_pool import write_prompt_pool
+
+        counts = trainer.prompt_pool_counts  # equal on every process (gathered as counted)
+        if trainer.accelerator.is_main_process:
+            folder = Path(self.config.training.output_dir) / PROMPT_POOL_DIR
+            write_prompt_pool(self.train_rows, counts, folder)
+            logger.info("prompt pool: %d of %d train rows -> %s", len(counts), len(self.train_rows), folder)
+            if not counts:
+                logger.warning("prompt pool: no group carried a non-zero advantage; %s holds no rows", folder)
+        trainer.accelerator.wait_for_everyone()
+        return {"prompt_pool/rows": len(counts), "prompt_pool/informative_groups": sum(counts.values())}
 
 
 def _set_reward_weights(training: SkyworkGRPOConfig, weights: list[float] | None, count: int) -> None:

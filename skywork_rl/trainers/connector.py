@@ -94,8 +94,17 @@ class ConnectorOnlyTrainer(SkyworkSFTTrainer):
         return optimizer
 
     def connector_report(self) -> dict[str, float]:
-        """Trainable/frozen parameter counts and optimizer state bytes, for logs and `stage.json`."""
+        """Trainable/frozen parameter counts and optimizer state bytes, for logs and `stage.json`.
+
+        Every process calls it (the byte counts are reduced over processes). The state bytes are
+        summed over processes: under ZeRO each holds its partition, so one process's count would be
+        a fraction of the state; under DDP each holds a full copy, and the sum is what the job holds.
+        ``..._per_process`` is the most any one process holds.
+        """
         report = {k: float(v) for k, v in self.connector_counts.items()}
         if self.optimizer is not None:
-            report["connector/optimizer_state_bytes"] = float(optimizer_state_bytes(self.optimizer))
+            local = torch.tensor(float(optimizer_state_bytes(self.optimizer)), device=self.accelerator.device)
+            report["connector/optimizer_state_bytes"] = self.accelerator.reduce(local, reduction="sum").item()
+            per_process = self.accelerator.gather(local.unsqueeze(0)).max().item()
+            report["connector/optimizer_state_bytes_per_process"] = per_process
         return report

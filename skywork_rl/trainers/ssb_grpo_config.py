@@ -31,7 +31,8 @@ class SkyworkGRPOConfig(GRPOConfig):
         default=512,
         metadata={
             "help": "Most samples the buffer holds per process; beyond it the oldest are evicted (they are the "
-            "most off-policy). Each sample keeps its image tensors, so size this to host memory."
+            "most off-policy). Samples keep their image tensors (one copy per group, in the vision tower's "
+            "dtype), so size this to host memory: ssb/buffer_bytes logs what it holds."
         },
     )
     ssb_priority_exponent: float = field(
@@ -61,6 +62,15 @@ class SkyworkGRPOConfig(GRPOConfig):
         metadata={
             "help": "A sample with |advantage| at or below this is uninformative: never buffered, replaceable by a "
             "buffered sample, and not counted in ssb/effective_ratio. Above float noise of zero-std groups."
+        },
+    )
+
+    save_prompt_pool: bool = field(
+        default=False,
+        metadata={
+            "help": "Write <output_dir>/prompt_pool at the end: the train rows whose groups carried non-zero "
+            "advantage at least once, with the int column informative_groups (how often). R1V2's filtered "
+            "prompt pool for a later RL stage (data.train: <this output_dir>/prompt_pool); kept in checkpoints."
         },
     )
 
