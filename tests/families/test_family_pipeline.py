@@ -1,6 +1,6 @@
 """`benchmarks/families_pipeline.py` runs the real tiny pipeline per family: its copy differs from
-`recipes/tiny/pipeline.yaml` only in the tiny model's `arch` and the training step counts, and it
-resolves and validates as a pipeline from any folder."""
+`recipes/tiny/pipeline.yaml` only in the tiny model's `arch` (with `--short`, also the training step
+counts), and it resolves and validates as a pipeline from any folder."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from skywork_rl.pipeline import run_pipeline
@@ -27,11 +28,13 @@ def _script():
     return module
 
 
-def test_family_pipeline_is_the_tiny_pipeline_with_only_arch_and_step_counts_changed():
+@pytest.mark.parametrize("short", [False, True], ids=["recipe-steps", "short"])
+def test_family_pipeline_is_the_tiny_pipeline_with_only_arch_changed(short):
     script = _script()
     original = yaml.safe_load(TINY.read_text())
+    steps = script.SHORT_STEPS if short else None
     for arch in TINY_ARCHS:
-        spec = script.family_pipeline(arch, script.SHORT_STEPS)
+        spec = script.family_pipeline(arch, steps)
         assert [(e["id"], e["stage"]) for e in spec["stages"]] == [
             (e["id"], e["stage"]) for e in original["stages"]
         ]
@@ -43,10 +46,13 @@ def test_family_pipeline_is_the_tiny_pipeline_with_only_arch_and_step_counts_cha
             if theirs["stage"] == "tiny-model":
                 assert mine["config"]["tiny"].pop("arch") == arch
                 theirs["config"]["tiny"].pop("arch", None)
-            if theirs["stage"] in script.SHORT_STEPS:
+            if short and theirs["stage"] in script.SHORT_STEPS:
                 n = script.SHORT_STEPS[theirs["stage"]]
                 assert mine.pop("overrides") == {"training": {"max_steps": n, "save_steps": n}}
             assert mine == theirs
+        assert {k: v for k, v in spec.items() if k not in ("stages", "accelerate_config")} == {
+            k: v for k, v in original.items() if k not in ("stages", "accelerate_config")
+        }
         assert Path(spec["accelerate_config"]) == (TINY.parent / original["accelerate_config"]).resolve()
 
 
@@ -54,6 +60,7 @@ def test_family_pipeline_resolves_from_another_folder(tmp_path, capsys):
     script = _script()
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(script.family_pipeline("paligemma", script.SHORT_STEPS)))
-    plan = run_pipeline(path, dry_run=True, output_root=str(tmp_path / "run"))  # parses every stage's config
+    # parses and validates every stage's config; verbose prints each one
+    plan = run_pipeline(path, dry_run=True, verbose=True, output_root=str(tmp_path / "run"))
     assert plan["stages"] == [e["id"] for e in yaml.safe_load(TINY.read_text())["stages"]]
     assert "arch: paligemma" in capsys.readouterr().out
