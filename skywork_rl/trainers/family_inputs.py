@@ -17,7 +17,8 @@ found by running every family's tiny checkpoint through the stages (`tests/famil
     lengths (it builds `labels` with `np.array`), so its prompts are tokenized one at a time.
 * Mistral 3's PixtralProcessor returns tensors by default, so TRL's unpadded GRPO prompt batch
   fails on prompts of different lengths: the prompt text is asked for as lists (what TRL expects;
-  it pads itself), its images still come batched as the processor pads them.
+  it pads itself), its images still come batched as the processor pads them. Only processors whose
+  defaults return text tensors are asked (`returns_text_tensors`).
 
 For any other family the mixins change nothing.
 """
@@ -70,12 +71,27 @@ class FamilyCollatorMixin:
             collator.processor = SuffixCompletions(processor)
 
 
+def returns_text_tensors(processor: Any) -> bool:
+    """Whether the processor's own defaults return its text as tensors (Pixtral's: `text_kwargs`).
+
+    Only such a processor is asked for lists. Asking every processor breaks the ones whose
+    `apply_chat_template` passes `return_tensors` itself (SmolVLM's passes None, and a value given
+    twice, top-level and in `text_kwargs`, is an error), and they return lists already.
+    """
+    defaults = getattr(type(processor), "text_kwargs", None)
+    return isinstance(defaults, dict) and defaults.get("return_tensors") is not None
+
+
 class FamilyGRPOMixin:
     """For GRPOTrainer subclasses: prompts tokenize for every family, a prefix-LM scores causally."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # TRL's prompt tokenization wants lists (it pads them itself); a user's own setting wins.
+        if returns_text_tensors(self.processing_class):  # type: ignore[attr-defined]
+            self._ask_for_prompt_lists()
+
+    def _ask_for_prompt_lists(self) -> None:
+        """TRL's prompt tokenization wants lists (it pads them itself); a user's own setting wins."""
         template_kwargs = dict(self.chat_template_kwargs)  # type: ignore[has-type]
         processor_kwargs = dict(template_kwargs.get("processor_kwargs") or {})
         processor_kwargs["text_kwargs"] = {

@@ -156,7 +156,7 @@ def test_paligemma_grpo_scores_each_completion_token_without_seeing_the_later_on
     assert not torch.allclose(logps(trls, completion), logps(trls, changed))
 
 
-@pytest.mark.parametrize("arch", ["paligemma", "mistral3"])
+@pytest.mark.parametrize("arch", ["paligemma", "mistral3", "smolvlm"])
 def test_grpo_tokenizes_prompts_of_different_lengths_as_each_alone(arch, tiny_model_dir, rows, tmp_path):
     model, processor = load_model_and_processor(str(tiny_model_dir[arch]), dtype="float32")
     trainer = _grpo(model, processor, rows, tmp_path / "grpo")
