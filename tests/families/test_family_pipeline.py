@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -64,3 +65,13 @@ def test_family_pipeline_resolves_from_another_folder(tmp_path, capsys):
     plan = run_pipeline(path, dry_run=True, verbose=True, output_root=str(tmp_path / "run"))
     assert plan["stages"] == [e["id"] for e in yaml.safe_load(TINY.read_text())["stages"]]
     assert "arch: paligemma" in capsys.readouterr().out
+
+
+def test_a_run_of_some_families_adds_to_the_earlier_results_with_the_same_steps(tmp_path):
+    script = _script()
+    path = tmp_path / "families_pipeline.json"
+    earlier = [{"arch": "internvl", "status": "ran"}, {"arch": "gemma3", "status": "failed"}]
+    path.write_text(json.dumps({"steps": None, "families": earlier}))
+    assert script.earlier_results(path, None, keep_out=["gemma3"]) == earlier[:1]  # re-run: replaced
+    assert script.earlier_results(path, script.SHORT_STEPS, keep_out=[]) == []  # other steps: not mixed
+    assert script.earlier_results(tmp_path / "none.json", None, keep_out=[]) == []
