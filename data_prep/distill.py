@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from data_prep.chunks import ChunkStore, run_chunked
-from data_prep.pass_rate import SamplingOptions, ScoreFn, sample_and_score
+from data_prep.pass_rate import SamplingOptions, ScoreFn, chunk_records
 
 
 @dataclass
@@ -85,20 +85,15 @@ def distill_chunk(
     score_fn: ScoreFn | None = None,
 ) -> list[dict[str, Any]]:
     """Sample and score one chunk's candidates; records keep them all (judged later, see `distill`)."""
-    from skywork_rl.generation import not_generated
-
-    rows = [dataset[i] for i in indices]
-    candidates, scores = sample_and_score(rows, chunk, backend, options, score_fn)
-    skipped = not_generated(candidates)
-    records = []
-    for position, (i, row, texts, row_scores) in enumerate(
-        zip(indices, rows, candidates, scores, strict=True)
-    ):
-        record = {"index": i, "id": row["id"], "candidates": list(texts), "scores": list(row_scores)}
-        if position in skipped:  # the teacher never saw the prompt (e.g. longer than max_model_len)
-            record["not_generated"] = skipped[position]
-        records.append(record)
-    return records
+    return chunk_records(
+        dataset,
+        indices,
+        chunk,
+        backend,
+        options,
+        score_fn,
+        lambda texts, scores: {"candidates": texts, "scores": scores},
+    )
 
 
 def distill(

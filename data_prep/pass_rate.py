@@ -104,6 +104,41 @@ def sample_and_score(
     return completions, score_rows(rows, completions, score_fn)
 
 
+def chunk_records(
+    dataset: Any,
+    indices: list[int],
+    chunk: int,
+    backend: Any,
+    options: SamplingOptions,
+    score_fn: ScoreFn | None,
+    summarize: Callable[[list[str], list[float]], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Sample and score one chunk's rows; one record per row: ``index``, ``id``, what `summarize` makes
+    of its completions and their scores, and ``not_generated`` (the reason) for a row the backend
+    could not generate for (e.g. a prompt longer than vLLM's ``max_model_len``)."""
+    from skywork_rl.generation import not_generated
+
+    rows = [dataset[i] for i in indices]
+    completions, scores = sample_and_score(rows, chunk, backend, options, score_fn)
+    skipped = not_generated(completions)
+    records = []
+    for position, (i, row, texts, row_scores) in enumerate(
+        zip(indices, rows, completions, scores, strict=True)
+    ):
+        record = {"index": i, "id": row["id"], **summarize(list(texts), list(row_scores))}
+        if position in skipped:
+            record["not_generated"] = skipped[position]
+        records.append(record)
+    return records
+
+
+def _pass_rate_record(texts: list[str], scores: list[float]) -> dict[str, Any]:
+    # a prompt the backend could not generate for has no pass rate: None, counted as `not_generated`
+    # by `cut`, never a 0.0 that reads as too hard
+    rate = sum(scores) / len(scores) if scores else None
+    return {"num_correct": int(sum(scores)), "num_generations": len(scores), "pass_rate": rate}
+
+
 def pass_rate_chunk(
     dataset: Any,
     indices: list[int],
@@ -113,21 +148,7 @@ def pass_rate_chunk(
     score_fn: ScoreFn | None = None,
 ) -> list[dict[str, Any]]:
     """Sample k rollouts for each row of one chunk and score them; one record per row."""
-    from skywork_rl.generation import not_generated
-
-    rows = [dataset[i] for i in indices]
-    completions, scores = sample_and_score(rows, chunk, backend, options, score_fn)
-    skipped = not_generated(completions)
-    records = []
-    for position, (i, row, s) in enumerate(zip(indices, rows, scores, strict=True)):
-        record = {"index": i, "id": row["id"], "num_correct": int(sum(s)), "num_generations": len(s)}
-        # a prompt the backend could not generate for (e.g. longer than vLLM's max_model_len) has no
-        # pass rate: None, counted as `not_generated` by `cut`, never a 0.0 that reads as too hard
-        record["pass_rate"] = sum(s) / len(s) if s else None
-        if position in skipped:
-            record["not_generated"] = skipped[position]
-        records.append(record)
-    return records
+    return chunk_records(dataset, indices, chunk, backend, options, score_fn, _pass_rate_record)
 
 
 def compute_pass_rates(
