@@ -66,6 +66,11 @@ def stage_main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     run_stage(stage_class(config))
+    # Last, with the trainer gone: join the process group's threads before Python exits (a gloo
+    # worker still freeing tensors at interpreter shutdown aborts the process; see process_group.py).
+    from skywork_rl.process_group import close_process_group
+
+    close_process_group()
     return 0
 
 
