@@ -5,11 +5,11 @@ finished): gloo runs each collective on one of the process group's worker thread
 drops its reference to the finished collective, with its input and output tensors, a moment
 *after* the caller has been told the collective is done. When the caller has already let go of
 those tensors, the worker's reference is the last one and freeing the tensors' Python objects
-takes the GIL. If the main thread has meanwhile reached interpreter shutdown, CPython (< 3.14)
+takes the GIL. If the main thread has meanwhile reached interpreter shutdown, CPython (3.11 here)
 ends the worker with `pthread_exit`; the unwinding runs into the noexcept tensor destructor and
-calls `std::terminate`: SIGABRT, exit code -6, after everything was saved. Rank 0 does the most
-work last, so it loses the race most often, and more so on a loaded machine where the worker
-waits longest to be scheduled (stack of a caught abort: `ProcessGroupGloo::runLoop` ->
+calls `std::terminate`: SIGABRT, exit code -6, after everything was saved. It happens when the
+worker waits to be scheduled, so more on a loaded machine (every abort caught here was on rank 0;
+stack of one: `ProcessGroupGloo::runLoop` ->
 `~AsyncAllgatherWork` -> `TensorImpl::decref_pyobject` -> `take_gil` -> `PyThread_exit_thread`
 -> `_Unwind_ForcedUnwind` -> `std::terminate`, main thread in `Py_FinalizeEx`).
 
