@@ -22,6 +22,7 @@ from data_prep.manifest import Manifest
 from data_prep.pass_rate import SamplingOptions
 from data_prep.preference_pairs import SCORE_CRITERIA, PairRules, build_preference_dataset
 from data_prep.stage_config import DataInput, DataOutput, GeneratorModel
+from skywork_rl.model_capabilities import check_generator_family
 from skywork_rl.schema import REQUIRED_COLUMNS
 
 
@@ -141,6 +142,8 @@ class PreferencePairsStage(DataStage):
             f"input.path ({self.config.input.path})",
             can_score=bool(self.config.reward_model.name_or_path),
         )
+        if self.config.pairs.completions_column not in dataset.column_names:  # rollouts will be sampled
+            check_generator_family(self.config.model, dataset, where=f"stage {self.name}")
 
     def _scores_here(self, dataset: Any) -> bool:
         """A reward model is set and the input has no scores of its own (given scores are kept)."""

@@ -18,6 +18,7 @@ from data_prep.manifest import Manifest
 from data_prep.refusals import format_drops
 from data_prep.stage_config import CleanConfig, DedupConfig, DistillConfig, PassRateFilterConfig
 from skywork_rl.errors import DataError
+from skywork_rl.model_capabilities import check_generator_family
 
 __all__ = [
     "CleanStage",
@@ -110,7 +111,9 @@ class PassRateFilterStage(DataStage):
         from data_prep.chunks import ChunkStore, job_fingerprint
         from data_prep.pass_rate import compute_pass_rates
 
-        dataset, manifest = self.start()
+        dataset, manifest = self.start(
+            check=lambda ds: check_generator_family(cfg.model, ds, where=f"stage {self.name}")
+        )
         sampling = {k: v for k, v in config_dict(cfg.filter).items() if k not in ("low", "high", "recut")}
         fingerprint = job_fingerprint(cfg.model.name_or_path, dataset, sampling)
         # Replacing a finished output regenerates: rates depend on more than the fingerprint can see
@@ -176,7 +179,9 @@ class DistillStage(DataStage):
         from data_prep.distill import distill, sampling_settings, sft_rows
 
         cfg: DistillConfig = self.config
-        dataset, manifest = self.start()
+        dataset, manifest = self.start(
+            check=lambda ds: check_generator_family(cfg.model, ds, where=f"stage {self.name}")
+        )
         # Chunks hold raw scored candidates, so a finished output is replaced by re-judging them
         # (new length/format rules need no teacher); only a different sampling job starts over.
         fingerprint = job_fingerprint(cfg.model.name_or_path, dataset, sampling_settings(cfg.distill))

@@ -2,16 +2,19 @@
 
 Every family the part registry names trains through the same TRL code paths, but a few processors
 cannot serve some of them. PaliGemma's, for one, is a prefix/suffix captioning processor: it
-refuses text without an image, which TRL's prompt-completion collators need (they tokenize the
-completion alone), and it rewrites the text (`<bos>` after the images, a newline after the prefix),
-so the chat template's assistant mask lands on the wrong tokens; and its prefix-LM attention reads
-TRL's zero `token_type_ids` over a GRPO completion as prefix, so the completion's log-probs see
-its future tokens. A stage that needs such a thing
-calls `check_family_capabilities` before loading data or training and the user reads, in one line,
-which capability is missing, why, and what to do, instead of a traceback from inside a collator.
+refuses text without an image, so rows without an image cannot reach it, and it rewrites the text
+(`<bos>` after the images, a newline after the prefix), so a chat template's assistant mask lands
+on the wrong tokens. A stage that needs such a thing checks it before training or generating
+(`TrainingStage.check_family`, `check_generator_family`), and the user reads, in one line, which
+capability is missing, why, and what to do, instead of a traceback from inside a collator.
+
+What could be fixed is fixed instead of refused: PaliGemma's prefix-LM attention (`is_prefix_lm`)
+is handled by `skywork_rl.trainers.family_inputs`, which tokenizes completions as the causal suffix in
+SFT / connector / MPO and scores GRPO completions causally.
 
 The limits were found by running each family's tiny checkpoint (`skywork_rl.tiny`) through the
-trainers; a family not listed here has shown no limit.
+stages; `tests/families` checks that each recorded limit still holds in the installed
+transformers/TRL. A family not listed here has shown no limit.
 """
 
 from __future__ import annotations
@@ -24,17 +27,14 @@ from skywork_rl.errors import SkyworkError
 
 # Capability -> what it lets a stage do (completes "cannot ...").
 CAPABILITIES: dict[str, str] = {
-    "text_only_inputs": (
-        "tokenize text without an image through its processor (TRL's SFT/connector/MPO collators "
-        "tokenize each completion that way; text-only rows need it too)"
-    ),
+    "text_only_inputs": "take a prompt without an image (rows whose `images` list is empty)",
     "multi_image": "take several images in one sample",
     "assistant_only_loss": "mark the assistant's tokens from its chat template (training.assistant_only_loss)",
     "chat_template": "render conversational rows (its processor has no chat template)",
-    "causal_completion_scoring": (
-        "have its completions scored causally by TRL's GRPO (the loss forward over prompt + completion)"
-    ),
 }
+
+# Families whose LLM attends bidirectionally over a prefix marked by token_type_ids == 0.
+PREFIX_LM_MODEL_TYPES = frozenset({"paligemma"})
 
 
 @dataclass(frozen=True)
@@ -48,22 +48,19 @@ class Limit:
 FAMILY_LIMITS: dict[str, dict[str, Limit]] = {
     "paligemma": {
         "text_only_inputs": Limit(
-            reason="PaliGemmaProcessor raises unless images are passed (it is a prefix/suffix processor)",
-            fix="train PaliGemma with GRPO (prompts with an image), or pick a chat VLM family for SFT",
+            reason=(
+                "PaliGemmaProcessor raises on a batch without images and, in a batch with some, inserts its "
+                "<bos> into the middle of a prompt that has none"
+            ),
+            fix="give every row an image (drop the text-only rows) or pick a chat VLM family for text-only data",
         ),
         "assistant_only_loss": Limit(
             reason=(
                 "PaliGemmaProcessor inserts <bos> after the images and a newline after the prefix, so the "
                 "template's assistant offsets fall on the wrong tokens"
             ),
-            fix="leave training.assistant_only_loss off and train on prompt-completion rows",
-        ),
-        "causal_completion_scoring": Limit(
-            reason=(
-                "TRL extends token_type_ids over the completion with 0, which PaliGemma reads as its "
-                "bidirectional prefix, so each completion token's log-prob sees the tokens after it"
-            ),
-            fix="use a family without a prefix-LM (e.g. gemma3) for GRPO until the trainer marks completions 1",
+            fix="leave training.assistant_only_loss off and train on prompt-completion rows (the loss is then "
+            "on the completion only)",
         ),
     },
 }
@@ -71,6 +68,15 @@ FAMILY_LIMITS: dict[str, dict[str, Limit]] = {
 
 class FamilyCapabilityError(SkyworkError, ValueError):
     """The model's family cannot do something the stage needs."""
+
+
+def is_prefix_lm(model: Any) -> bool:
+    """Whether `model` (a model, possibly wrapped by DDP / DeepSpeed, or a `model_type`) is a prefix-LM."""
+    if isinstance(model, str) or model is None:
+        return model in PREFIX_LM_MODEL_TYPES
+    while getattr(model, "config", None) is None and hasattr(model, "module"):
+        model = model.module
+    return getattr(getattr(model, "config", None), "model_type", None) in PREFIX_LM_MODEL_TYPES
 
 
 def missing_capabilities(
@@ -103,3 +109,56 @@ def check_family_capabilities(
     raise FamilyCapabilityError(
         f"{where}: {model_type} models cannot {CAPABILITIES[need]}: {limit.reason}. Fix: {limit.fix}.{more}"
     )
+
+
+def data_needs(dataset: Any) -> list[str]:
+    """What the rows of `dataset` need of a model family: `chat_template` when they are conversational,
+    `text_only_inputs` when a row has no image, `multi_image` when one has several (an `images` list
+    or an `image` column). Reads the features and the image counts from Arrow: no image is decoded."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from datasets import Value
+
+    if dataset is None or len(dataset) == 0:
+        return []
+    needs = []
+    text = next((c for c in ("prompt", "messages") if c in dataset.column_names), None)
+    if text is not None and not isinstance(dataset.features[text], Value):
+        needs.append("chat_template")
+    image_column = next((c for c in ("images", "image") if c in dataset.column_names), None)
+    if image_column is None:
+        return [*needs, "text_only_inputs"]
+    column = dataset.with_format("arrow")[image_column]
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+        column = pa.chunked_array([pc.if_else(pc.is_null(c), None, pa.scalar([0])) for c in column.chunks])
+    counts = pc.fill_null(pc.list_value_length(column), 0)
+    if pc.min(counts).as_py() == 0:
+        needs.append("text_only_inputs")
+    if pc.max(counts).as_py() > 1:
+        needs.append("multi_image")
+    return needs
+
+
+def model_type_of(name_or_path: str, trust_remote_code: bool = False) -> str | None:
+    """The `config.model_type` of a checkpoint, read from its config alone (no weights are loaded)."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code).model_type
+
+
+def check_generator_family(model: Any, dataset: Any, *, where: str) -> None:
+    """For a stage that generates with a checkpoint (rollouts, distillation): refuse, before any row is
+    generated, rows its family cannot take (e.g. PaliGemma and rows without an image).
+
+    `model` is the stage's `model:` group (`name_or_path`, `backend`, `trust_remote_code`). A user
+    backend (``module:Class``, e.g. an API-served teacher) is not a checkpoint: nothing to check. A
+    config that cannot be read is left to the backend, whose model load then names the problem."""
+    # Only what the family's limits can refuse: a chat template is the processor's (not loaded here).
+    needs = [n for n in data_needs(dataset) if n != "chat_template"]
+    if not needs or ":" in getattr(model, "backend", "transformers"):
+        return
+    try:
+        model_type = model_type_of(model.name_or_path, getattr(model, "trust_remote_code", False))
+    except (OSError, ValueError):
+        return
+    check_family_capabilities(model_type, needs, where=where)

@@ -61,6 +61,24 @@ class TrainingStage(Stage):
             evaluation = evaluation.select_columns([c for c in keep if c in evaluation.column_names])
         return train, evaluation
 
+    def needed_capabilities(self, train: Any, evaluation: Any) -> list[str]:
+        """What this run needs of the model's family (`skywork_rl.model_capabilities`): what its rows need
+        (a chat template, prompts without an image, several images) and `training.assistant_only_loss`."""
+        from skywork_rl.model_capabilities import data_needs
+
+        needs = [*data_needs(train), *data_needs(evaluation)]
+        if getattr(self.config.training, "assistant_only_loss", False):
+            needs.append("assistant_only_loss")
+        return list(dict.fromkeys(needs))
+
+    def check_family(self, model: Any, processor: Any, train: Any, evaluation: Any) -> None:
+        """Refuse, in one line and before the trainer is built, what the model's family cannot do."""
+        from skywork_rl.model_capabilities import check_family_capabilities
+
+        needs = self.needed_capabilities(train, evaluation)
+        where = f"stage {self.name}"
+        check_family_capabilities(model.config.model_type, needs, where=where, processor=processor)
+
     @abstractmethod
     def build_trainer(self, model: Any, processor: Any, train: Any, evaluation: Any) -> Any:
         """The stage's TRL trainer, built with `self.config.training` as its args."""
@@ -75,6 +93,7 @@ class TrainingStage(Stage):
         self.setup()
         model, processor = self.load_model()
         train, evaluation = self.load_data()
+        self.check_family(model, processor, train, evaluation)
         trainer = self.build_trainer(model, processor, train, evaluation)
         attach_monitors(trainer, self.config.monitor, train)
         metrics = train_and_save(trainer, processor)

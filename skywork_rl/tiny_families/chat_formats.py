@@ -71,7 +71,9 @@ MISTRAL = ChatFormat(
 # PaliGemma has no chat template: `<image>`s, then the prefix (the processor inserts `<bos>` after the
 # last image and a "\n" at the end), then the suffix the model generates. This template lays a
 # conversation out that way: images first, the system and user texts as the prefix, the answer as
-# the suffix. `<bos>` is left to the processor, which inserts it itself.
+# the suffix right after it. `<bos>` and the separating "\n" are left to the processor, which inserts
+# them itself; the rendered prompt is the processor's `text`, the rendered answer the suffix that
+# `skywork_rl.trainers.family_inputs` tokenizes as such, so SFT trains the layout generation produces.
 PALIGEMMA = ChatFormat(
     name="paligemma",
     bos="<bos>",
@@ -80,7 +82,7 @@ PALIGEMMA = ChatFormat(
     pad="<pad>",
     specials=("<bos>", "<eos>", "<pad>"),
     roles={"system": ("", "\n"), "user": ("", "")},
-    assistant=("\n", "", ""),
+    assistant=("", "", ""),
     generation_prompt="",
     images_first=True,
 )

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from trl import DPOTrainer
 
+from skywork_rl.trainers.family_inputs import FamilyCollatorMixin
 from skywork_rl.trainers.resume import ExactResumeMixin
 from skywork_rl.trainers.vision_batches import VisionBatchGuardMixin
 
@@ -31,7 +32,7 @@ logger = logging.getLogger("skywork_rl")
 LOGGED_TERMS = ("sigmoid", "bco_pair", "sft", "hinge")
 
 
-class MPOTrainer(VisionBatchGuardMixin, ExactResumeMixin, DPOTrainer):
+class MPOTrainer(VisionBatchGuardMixin, FamilyCollatorMixin, ExactResumeMixin, DPOTrainer):
     """`DPOTrainer` with multi-loss MPO and a metric per loss term (see the module doc)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

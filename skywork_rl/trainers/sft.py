@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from trl import SFTTrainer
 
+from skywork_rl.trainers.family_inputs import FamilyCollatorMixin
 from skywork_rl.trainers.resume import ExactResumeMixin
 from skywork_rl.trainers.vision_batches import VisionBatchGuardMixin
 
 
-class SkyworkSFTTrainer(VisionBatchGuardMixin, ExactResumeMixin, SFTTrainer):
+class SkyworkSFTTrainer(VisionBatchGuardMixin, FamilyCollatorMixin, ExactResumeMixin, SFTTrainer):
     """`SFTTrainer` that resumes a checkpoint's weights (not the input's) and refuses an incomplete checkpoint."""

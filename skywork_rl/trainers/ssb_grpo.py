@@ -54,6 +54,7 @@ from trl import GRPOTrainer
 from skywork_rl.atomic import save_atomic
 from skywork_rl.buffer import SelectiveSampleBuffer
 from skywork_rl.trainers.clipped_tokens import effective_token_counts
+from skywork_rl.trainers.family_inputs import FamilyGRPOMixin
 from skywork_rl.trainers.grpo_resume import GRPOResumeMixin
 from skywork_rl.trainers.grpo_rows import (
     SplitBatch,
@@ -84,7 +85,7 @@ class _Pending:
     kind: tuple[str, ...]
 
 
-class SSBGRPOTrainer(VisionBatchGuardMixin, PromptPoolMixin, GRPOResumeMixin, GRPOTrainer):
+class SSBGRPOTrainer(VisionBatchGuardMixin, FamilyGRPOMixin, PromptPoolMixin, GRPOResumeMixin, GRPOTrainer):
     """GRPO whose updates keep a learning signal: zero-advantage samples are swapped for buffered ones."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
