@@ -23,7 +23,7 @@ import random
 import re
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +132,7 @@ def main() -> None:
         print(f"speed-up of {runs[-1]['workers']} workers over {runs[0]['workers']}: {speedup:.2f}x")
     result = {
         "benchmark": "reward_throughput",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "usable_cores": all_cores, "platform": platform.platform()},
         "python": platform.python_version(),
         "data": str(args.data),

@@ -8,11 +8,16 @@ Runs, on the tiny InternVL and the rendered synthetic problems, with one budget 
   are dropped and more prompts are generated until the update is full of informative groups (or
   the budget runs out).
 
-Writes ``ssb_efficiency.json`` ({"plain": {...}, "ssb": {...}, "dynamic_sampling": {...}}) and
-``ssb_efficiency.png`` into ``--out``. The reward is verifiable and cheap: 1 when the completion
-contains the gold answer, so a random tiny model solves some rollouts of a group but not all.
+Writes ``ssb_efficiency.json`` ({"plain": {...}, "ssb": {...}, "dynamic_sampling": {...}, "timing":
+{...}}) and ``ssb_efficiency.png`` into ``--out``. The reward is verifiable and cheap: 1 when the
+completion contains the gold answer, so a random tiny model solves some rollouts of a group but not all.
 
-    python benchmarks/ssb_efficiency.py --out outputs/benchmarks
+Time per step is noisy on a shared machine, so ``--repeats N`` runs the variants N times,
+interleaved (plain, ssb, ..., plain, ssb, ...), each from a fresh model, and ``timing`` holds every
+repeat's wall and CPU seconds per step with their median and range (CPU time, summed over the
+process's threads, moves less with other load). The other figures come from the first repeat.
+
+    python benchmarks/ssb_efficiency.py --out outputs/benchmarks --repeats 5
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -27,11 +33,15 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from skywork_rl.trainers.grpo_rows import collate_rows, split_rows
-from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer, _loss_mask
+from skywork_rl.trainers.grpo_rows import collate_rows, loss_mask, split_rows
+from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 
 VARIANTS = ("plain", "ssb", "dynamic_sampling")
+SSB_LOGGED = ("effective_token_ratio", "replay_age_mean", "buffer_size", "buffer_bytes")
+# What SSB adds to a step: the generation hook (buffer draw and push, row copies) and the loss-path
+# bookkeeping (behaviour log-probs for the buffer, the clipped-token count).
+SSB_HOOKS = ("_apply_selective_sample_buffer", "_take_behaviour_logps", "_log_effective_tokens")
 
 
 def contains_answer(completions: list, solution: list[str], **kwargs: Any) -> list[float]:
@@ -43,7 +53,8 @@ def contains_answer(completions: list, solution: list[str], **kwargs: Any) -> li
 
 
 class Recording:
-    """Mixin: counts generated rollouts and their reward, and the informative samples of each update."""
+    """Mixin: counts generated rollouts and their reward, the informative samples of each update, and
+    the CPU time spent in the buffer's own hooks (`SSB_HOOKS`, those the trainer has)."""
 
     def __init__(self, *args: Any, budget: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -52,6 +63,20 @@ class Recording:
         self.reward_curve: list[tuple[int, float]] = []  # (rollouts generated so far, mean reward of a batch)
         self.informative_per_update: list[int] = []
         self.update_sizes: list[int] = []
+        self.ssb_hook_cpu_s = 0.0
+        for name in SSB_HOOKS:
+            if hasattr(self, name):
+                setattr(self, name, self._timed(getattr(self, name)))
+
+    def _timed(self, method: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.ssb_hook_cpu_s += time.process_time() - started
+
+        return timed
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # noqa: ANN001
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -63,7 +88,7 @@ class Recording:
         output = super()._generate_and_score_completions(inputs)
         if self.model.training:
             informative = (output["advantages"].abs() > self.args.ssb_advantage_threshold) & (
-                _loss_mask(output).sum(-1) > 0
+                loss_mask(output).sum(-1) > 0
             )
             self.informative_per_update.append(int(informative.sum()))
             self.update_sizes.append(informative.numel())
@@ -100,7 +125,7 @@ class DynamicSamplingGRPOTrainer(SSBGRPOTrainer):
         output = collate_rows(
             rows, split, pad_token_id=self._tokenizer.pad_token_id, pad_to_multiple_of=self.pad_to_multiple_of
         )
-        output["num_items_in_batch"] = self.accelerator.gather(_loss_mask(output).sum()).sum()
+        output["num_items_in_batch"] = self.accelerator.gather(loss_mask(output).sum()).sum()
         return output
 
 
@@ -161,10 +186,11 @@ def run_variant(
         budget=args.rollouts,
     )
     stop.trainer = trainer
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     trainer.train()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     informative = sum(trainer.informative_per_update)
+    final_log = next((h for h in reversed(trainer.state.log_history) if "ssb/effective_ratio" in h), {})
     curve = trainer.reward_curve
     tail = [reward for generated, reward in curve if generated > 0.75 * trainer.generated]
     return {
@@ -176,7 +202,11 @@ def run_variant(
         "rollouts_per_informative_sample": trainer.generated / informative if informative else None,
         "final_reward": sum(tail) / len(tail) if tail else None,
         "sec_per_step": elapsed / max(trainer.state.global_step, 1),
+        "cpu_sec_per_step": cpu / max(trainer.state.global_step, 1),
+        "ssb_hook_cpu_sec_per_step": trainer.ssb_hook_cpu_s / max(trainer.state.global_step, 1),
         "wall_s": elapsed,
+        # The trainer's own SSB metrics, averaged over the run (one log at its end).
+        **{key: final_log.get(f"ssb/{key}") for key in SSB_LOGGED},
         "reward_curve": curve,
         "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"},
     }
@@ -227,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-problems", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved runs per variant, for timing")
     args = parser.parse_args(argv)
 
     from skywork_rl.synthetic import build_dataset
@@ -239,18 +270,54 @@ def main(argv: list[str] | None = None) -> int:
     dataset = build_dataset(args.num_problems, seed=args.seed).select_columns(
         ["prompt", "images", "solution"]
     )
-    results = {
-        variant: run_variant(variant, Path(model_dir), dataset, args, args.out) for variant in args.variants
-    }
-    (args.out / "ssb_efficiency.json").write_text(json.dumps(results, indent=2))
+    runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in args.variants}
+    for _ in range(args.repeats):  # interleaved, so load on a shared machine hits every variant alike
+        for variant in args.variants:
+            runs[variant].append(run_variant(variant, Path(model_dir), dataset, args, args.out))
+    results: dict[str, Any] = {variant: repeats[0] for variant, repeats in runs.items()}
     plot(results, args.out / "ssb_efficiency.png")
-    for name, r in results.items():
+    results["timing"] = timing(runs)
+    (args.out / "ssb_efficiency.json").write_text(json.dumps(results, indent=2))
+    for name in args.variants:
+        r, t = results[name], results["timing"][name]
         print(
             f"{name:17s} effective_ratio={r['effective_ratio']:.3f} "
+            f"effective_token_ratio={r['effective_token_ratio']} replay_age_mean={r['replay_age_mean']} "
             f"rollouts/informative={r['rollouts_per_informative_sample']} final_reward={r['final_reward']:.3f} "
-            f"sec/step={r['sec_per_step']:.3f} updates={r['updates']}"
+            f"updates={r['updates']} sec/step median={t['sec_per_step']['median']:.4f} "
+            f"[{t['sec_per_step']['min']:.4f}, {t['sec_per_step']['max']:.4f}] "
+            f"cpu_sec/step median={t['cpu_sec_per_step']['median']:.4f} "
+            f"[{t['cpu_sec_per_step']['min']:.4f}, {t['cpu_sec_per_step']['max']:.4f}] "
+            f"ssb_hook_cpu_sec/step median={t['ssb_hook_cpu_sec_per_step']['median']:.4f}"
         )
+    if "ratio_to_plain" in results["timing"]:
+        print("ratio of medians to plain:", json.dumps(results["timing"]["ratio_to_plain"]))
     return 0
+
+
+def timing(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per variant: every repeat's wall and CPU seconds per step, their median and range; medians over plain's."""
+    out: dict[str, Any] = {}
+    for variant, repeats in runs.items():
+        out[variant] = {}
+        for key in ("sec_per_step", "cpu_sec_per_step", "ssb_hook_cpu_sec_per_step"):
+            values = [r[key] for r in repeats]
+            out[variant][key] = {
+                "values": values,
+                "median": statistics.median(values),
+                "min": min(values),
+                "max": max(values),
+            }
+    if "plain" in runs:
+        out["ratio_to_plain"] = {
+            variant: {
+                key: out[variant][key]["median"] / out["plain"][key]["median"]
+                for key in ("sec_per_step", "cpu_sec_per_step")
+            }
+            for variant in runs
+            if variant != "plain"
+        }
+    return out
 
 
 if __name__ == "__main__":

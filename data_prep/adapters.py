@@ -102,10 +102,15 @@ def adapt_row(
     if mapping.image_token:
         question = question.replace(mapping.image_token, " ")
     question = re.sub(r"[ \t]+\n", "\n", question).strip()
+    context = _text(row.get(mapping.context)).strip() if mapping.context else ""
+    if question and context:
+        question = f"Context: {context}\n\n{question}"
     choices = [_text(c) for c in _as_list(row.get(mapping.choices))] if mapping.choices else []
     if choices and mapping.append_choices:
         options = "\n".join(f"{chr(ord('A') + i)}. {c}" for i, c in enumerate(choices))
         question = f"{question}\nChoices:\n{options}"
+    if mapping.answer_index:
+        answer = _option_letter(row.get(mapping.answer), len(choices), index, mapping)
     images: list[dict[str, Any] | None] = []
     reason = "" if question else "missing_question"
     detail = "" if question else f"row {index}: column {mapping.question or mapping.conversations!r} is empty"
@@ -128,7 +133,7 @@ def adapt_row(
         "prompt": user_prompt(question, len(images), system_prompt),
         "images": images,
         "solution": _gold(answer, mapping),
-        "source": mapping.source,
+        "source": _source(row, mapping),
         "id": _text(raw_id) if raw_id not in (None, "") else f"{mapping.source}-{split}-{index}",
         DROP: reason,
         DROP_DETAIL: detail,
@@ -136,6 +141,32 @@ def adapt_row(
     if mapping.choices:
         out["choices"] = choices
     return out
+
+
+def _option_letter(value: Any, options: int, index: int, mapping: ColumnMapping) -> str:
+    """The letter of option `value` (a 0-based index), or a `DataError` naming the row and column."""
+    try:
+        position = int(value)
+    except (TypeError, ValueError):
+        position = -1
+    if not 0 <= position < options or isinstance(value, bool):
+        raise DataError(
+            f"row {index}, column {mapping.answer!r} (source.columns.answer): {value!r} is not the index of one "
+            f"of its {options} options (source.columns.answer_index is set); map the column holding the "
+            "option index, or unset answer_index if it holds the answer itself"
+        )
+    return chr(ord("A") + position)
+
+
+def _source(row: dict[str, Any], mapping: ColumnMapping) -> str:
+    """``<source>/<domain>`` when the mapping reads a domain and the row has one, else ``<source>``."""
+    if not mapping.domain:
+        return mapping.source
+    value = _text(row.get(mapping.domain)).strip()
+    if mapping.domain_regex and value:
+        match = re.search(mapping.domain_regex, value)
+        value = match.group(1).strip() if match and match.groups() else ""
+    return f"{mapping.source}/{value}" if value else mapping.source
 
 
 def _undecoded(dataset: Any, column: str | None) -> Any:
@@ -165,7 +196,7 @@ def check_columns(column_names: Sequence[str], mapping: ColumnMapping, where: st
         )
     wanted = {
         name: getattr(mapping, name)
-        for name in ("question", "answer", "images", "id", "choices", "conversations")
+        for name in ("question", "answer", "images", "id", "choices", "conversations", "context", "domain")
         if getattr(mapping, name)
     }
     if mapping.conversations:

@@ -85,6 +85,7 @@ class DataStage(Stage):
     distributed: ClassVar[bool] = False
     # `skywork-rl run --force` re-runs a finished data stage by letting it replace its output.
     force_overrides: ClassVar[dict[str, Any]] = {"output": {"overwrite": True}}
+    report_keys: ClassVar[tuple[str, ...]] = ("rows_in", "rows")  # the closing report of `skywork-rl run`
     # Set by `start`: a finished output is being replaced (generation stages then discard their chunks).
     replacing: bool = False
     # Canonical columns the stage reads; a dataset without one is refused before a row is dropped.

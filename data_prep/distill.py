@@ -85,12 +85,20 @@ def distill_chunk(
     score_fn: ScoreFn | None = None,
 ) -> list[dict[str, Any]]:
     """Sample and score one chunk's candidates; records keep them all (judged later, see `distill`)."""
+    from skywork_rl.generation import not_generated
+
     rows = [dataset[i] for i in indices]
     candidates, scores = sample_and_score(rows, chunk, backend, options, score_fn)
-    return [
-        {"index": i, "id": row["id"], "candidates": list(texts), "scores": list(row_scores)}
-        for i, row, texts, row_scores in zip(indices, rows, candidates, scores, strict=True)
-    ]
+    skipped = not_generated(candidates)
+    records = []
+    for position, (i, row, texts, row_scores) in enumerate(
+        zip(indices, rows, candidates, scores, strict=True)
+    ):
+        record = {"index": i, "id": row["id"], "candidates": list(texts), "scores": list(row_scores)}
+        if position in skipped:  # the teacher never saw the prompt (e.g. longer than max_model_len)
+            record["not_generated"] = skipped[position]
+        records.append(record)
+    return records
 
 
 def distill(
@@ -100,8 +108,9 @@ def distill(
     store: ChunkStore,
     score_fn: ScoreFn | None = None,
     progress: bool = True,
-) -> tuple[list[tuple[int, list[str]]], Counter[str], int]:
-    """Traces per row index (rows with none included, empty), candidate rejections, chunks run now.
+) -> tuple[list[tuple[int, list[str] | None]], Counter[str], int]:
+    """Traces per row index (rows with none included, empty; None for a row the teacher got no
+    candidate for), candidate rejections, chunks run now.
 
     Chunks missing from `store` are sampled and scored; then every row's saved candidates are judged
     with the current `options`.
@@ -123,14 +132,18 @@ def distill(
             raise RuntimeError(
                 f"{store.directory}: saved row {i} is {record['id']!r}, dataset has {ids[i]!r}"
             )
+        if not record["candidates"]:
+            traces.append((i, None))
+            continue
         kept, row_rejected = judge_candidates(record["candidates"], record["scores"], options)
         rejected.update(row_rejected)
         traces.append((i, kept))
     return traces, rejected, ran
 
 
-def sft_rows(dataset: Any, traces: list[tuple[int, list[str]]]) -> tuple[Any, int]:
-    """The SFT dataset (one row per kept trace, ``completion`` added) and how many prompts got none."""
+def sft_rows(dataset: Any, traces: list[tuple[int, list[str] | None]]) -> tuple[Any, int]:
+    """The SFT dataset (one row per kept trace, ``completion`` added) and how many prompts got none
+    although candidates were sampled (those without candidates, None, are counted by the caller)."""
     from datasets import List, Value
 
     from skywork_rl.schema import assistant_message
@@ -140,6 +153,8 @@ def sft_rows(dataset: Any, traces: list[tuple[int, list[str]]]) -> tuple[Any, in
     indices, completions, ids = [], [], []
     no_trace = 0
     for i, kept in traces:
+        if kept is None:
+            continue
         if not kept:
             no_trace += 1
         for n, text in enumerate(kept):

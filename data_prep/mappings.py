@@ -41,6 +41,15 @@ class ColumnMapping:
             canonical prompt carries one ``{"type": "image"}`` part per image instead.
         append_choices: write the options under the question (``A. ...``) when the source keeps
             them only in a separate column.
+        answer_index: the answer column holds the 0-based index of the right option; the gold is
+            its letter (index 2 -> ``C``), as the options are written.
+        context: column of text the question refers to (a passage, a table, a hint); written
+            before the question as ``Context: ...`` when not empty.
+        domain: column whose value names the row's domain; the canonical ``source`` becomes
+            ``<source>/<value>`` (ids keep the plain ``source`` prefix), so a stage can balance
+            the domains of one multi-domain set (`mix-data`, the connector stage's ``mix``).
+        domain_regex: take the domain from the first group of this regex over the domain column
+            (e.g. the first folder of an image path); a row it does not match keeps plain ``source``.
         source: the canonical ``source`` value (also the id prefix).
     """
 
@@ -55,6 +64,10 @@ class ColumnMapping:
     gold_from_solution: bool = False
     image_token: str | None = "<image>"
     append_choices: bool = False
+    answer_index: bool = False
+    context: str | None = None
+    domain: str | None = None
+    domain_regex: str | None = None
     source: str = "custom"
 
 
@@ -97,6 +110,39 @@ BUILTIN_MAPPINGS: dict[str, ColumnMapping] = {
     # hendrycks MATH (e.g. DigitalLearningGmbH/MATH-lighteval, HuggingFaceH4/MATH-500): `problem`,
     # `solution` (worked, final answer in \boxed{}), `level`, `type`. Text only.
     "math": ColumnMapping(question="problem", answer="solution", gold_from_solution=True, source="math"),
+    # Science sets (R1V3's cold start distils science questions). derek-thomas/ScienceQA card (and its
+    # lmms-lab/ScienceQA mirror): `image` (null for text-only items), `question`, `choices` (list of
+    # str), `answer` (int8: index of the right choice), `hint` (the context the question refers to),
+    # `task`, `grade`, `subject` (natural / social / language science), `topic`, `category`, `skill`,
+    # `lecture`, `solution`; splits train 12,726 / validation 4,241 / test 4,241; no id column.
+    "scienceqa": ColumnMapping(
+        question="question",
+        answer="answer",
+        images="image",
+        choices="choices",
+        append_choices=True,
+        answer_index=True,
+        context="hint",
+        source="scienceqa",
+    ),
+    # allenai/sciq card: `question`, `distractor1..3`, `correct_answer`, `support` (a passage that
+    # states the answer: not shown, it would give the answer away); train 11,679. Text only; the gold
+    # is the answer text (the options are not written, so the model must produce it).
+    "sciq": ColumnMapping(question="question", answer="correct_answer", images=None, source="sciq"),
+    # LightChen2333/M3CoT card: `id`, `category`, `image_id`, `question`, `choices` (list of str),
+    # `context`, `answer` (the letter), `rationale`, `split`, `image`, `domain` (science,
+    # commonsense, mathematics), `topic`; train 7,863. Rows are grouped by `domain`.
+    "m3cot": ColumnMapping(
+        question="question",
+        answer="answer",
+        images="image",
+        id="id",
+        choices="choices",
+        append_choices=True,
+        context="context",
+        domain="domain",
+        source="m3cot",
+    ),
 }
 
 
@@ -126,6 +172,10 @@ def resolve_mapping(
     if "images" in overrides and not overrides["images"]:
         overrides["ignore_images"] = True
     mapping = dataclasses.replace(base, **overrides)
+    if mapping.domain_regex and not mapping.domain:
+        raise RecipeError(f"{where}.columns.domain_regex needs columns.domain (the column it reads)")
+    if mapping.answer_index and not mapping.choices:
+        raise RecipeError(f"{where}.columns.answer_index needs columns.choices (the options it indexes)")
     return dataclasses.replace(mapping, images=None) if mapping.ignore_images else mapping
 
 

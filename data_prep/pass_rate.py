@@ -113,18 +113,21 @@ def pass_rate_chunk(
     score_fn: ScoreFn | None = None,
 ) -> list[dict[str, Any]]:
     """Sample k rollouts for each row of one chunk and score them; one record per row."""
+    from skywork_rl.generation import not_generated
+
     rows = [dataset[i] for i in indices]
-    _, scores = sample_and_score(rows, chunk, backend, options, score_fn)
-    return [
-        {
-            "index": i,
-            "id": row["id"],
-            "num_correct": int(sum(s)),
-            "num_generations": len(s),
-            "pass_rate": (sum(s) / len(s)) if s else 0.0,
-        }
-        for i, row, s in zip(indices, rows, scores, strict=True)
-    ]
+    completions, scores = sample_and_score(rows, chunk, backend, options, score_fn)
+    skipped = not_generated(completions)
+    records = []
+    for position, (i, row, s) in enumerate(zip(indices, rows, scores, strict=True)):
+        record = {"index": i, "id": row["id"], "num_correct": int(sum(s)), "num_generations": len(s)}
+        # a prompt the backend could not generate for (e.g. longer than vLLM's max_model_len) has no
+        # pass rate: None, counted as `not_generated` by `cut`, never a 0.0 that reads as too hard
+        record["pass_rate"] = sum(s) / len(s) if s else None
+        if position in skipped:
+            record["not_generated"] = skipped[position]
+        records.append(record)
+    return records
 
 
 def compute_pass_rates(
@@ -134,8 +137,9 @@ def compute_pass_rates(
     store: ChunkStore,
     score_fn: ScoreFn | None = None,
     progress: bool = True,
-) -> tuple[list[float], int]:
-    """Pass rate of every row (resuming from `store`), and how many chunks ran now."""
+) -> tuple[list[float | None], int]:
+    """Pass rate of every row (resuming from `store`; None for a row that got no completion), and
+    how many chunks ran now."""
     records, ran = run_chunked(
         len(dataset),
         options.chunk_size,
@@ -152,17 +156,21 @@ def compute_pass_rates(
             raise RuntimeError(
                 f"{store.directory}: saved row {i} is {record['id']!r}, dataset has {ids[i]!r}"
             )
-        rates.append(float(record["pass_rate"]))
+        rate = record["pass_rate"]
+        rates.append(None if rate is None else float(rate))
     return rates, ran
 
 
-def cut(pass_rates: Sequence[float], low: float, high: float) -> tuple[list[int], Counter[str]]:
-    """Indices with ``low <= rate <= high``, and the others counted as ``too_hard`` / ``too_easy``."""
+def cut(pass_rates: Sequence[float | None], low: float, high: float) -> tuple[list[int], Counter[str]]:
+    """Indices with ``low <= rate <= high``, and the others counted as ``too_hard`` / ``too_easy``, or
+    ``not_generated`` for a row without a rate (the backend skipped it; the log says why)."""
     check_band(low, high)
     kept: list[int] = []
     dropped: Counter[str] = Counter()
     for i, rate in enumerate(pass_rates):
-        if rate < low:
+        if rate is None:
+            dropped["not_generated"] += 1
+        elif rate < low:
             dropped["too_hard"] += 1
         elif rate > high:
             dropped["too_easy"] += 1
@@ -171,7 +179,8 @@ def cut(pass_rates: Sequence[float], low: float, high: float) -> tuple[list[int]
     return kept, dropped
 
 
-def histogram(pass_rates: Sequence[float]) -> dict[str, int]:
-    """Counts per distinct pass rate (k+1 values at most), for the manifest."""
-    counts = Counter(round(r, 4) for r in pass_rates)
+def histogram(pass_rates: Sequence[float | None]) -> dict[str, int]:
+    """Counts per distinct pass rate (k+1 values at most), for the manifest; rows without a rate are
+    left out (`cut` counts them)."""
+    counts = Counter(round(r, 4) for r in pass_rates if r is not None)
     return {f"{rate:.4f}": n for rate, n in sorted(counts.items())}

@@ -13,6 +13,7 @@ STAGES: dict[str, str] = {
     "pass-rate-filter": "data_prep.stages:PassRateFilterStage",
     "distill": "data_prep.stages:DistillStage",
     "preference-pairs": "data_prep.preference_stage:PreferencePairsStage",
+    "mix-data": "data_prep.mix_stage:MixDataStage",
 }
 
 

@@ -17,8 +17,12 @@ Which response is *chosen* and which *rejected* is decided by `PairRules.criteri
 
 - ``verified``: chosen = verified correct, rejected = verified wrong;
 - ``reward``: chosen = score >= ``min_chosen_score``, rejected = score <= ``max_rejected_score``;
-- ``verified_and_reward`` (R1V2's hybrid): chosen = correct *and* (if set) score >= ``min_chosen_score``;
-  rejected = wrong *or* (if set) score <= ``max_rejected_score``.
+- ``verified_and_reward``: chosen = correct *and* (if set) score >= ``min_chosen_score``;
+  rejected = wrong *or* (if set) score <= ``max_rejected_score``;
+- ``margin`` (R1V2's calibrated threshold): chosen = the highest-scored responses, each paired with
+  a response scored at least ``min_margin`` below it. R1V2 compares margins of 7, 10 and 15 on the
+  Skywork-VL reward model's score: 15 trains stably, 10 peaks and then collapses (reward hacking
+  seen as visual hallucination), 7 is worse.
 
 Nothing is silently lost: every prompt or pair that produces no output row is counted under one
 reason in `PairStats.dropped` (prompt-level: ``no_rollouts``, ``no_chosen_candidate``,
@@ -36,10 +40,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from data_prep.pair_selection import margin_candidates, normalized, rule_candidates
 from data_prep.refusals import EmptyOutputError
 from skywork_rl.errors import DataError
 
-Criterion = Literal["verified", "reward", "verified_and_reward"]
+Criterion = Literal["verified", "reward", "verified_and_reward", "margin"]
+SCORE_CRITERIA = ("reward", "margin")  # decided by reward-model scores alone, no verifier verdict
 
 PROMPT_DROP_REASONS: tuple[str, ...] = ("no_rollouts", "no_chosen_candidate", "no_rejected_candidate")
 PAIR_DROP_REASONS: tuple[str, ...] = ("identical_chosen_rejected", "margin_below_min", "duplicate_pair")
@@ -64,7 +70,8 @@ class PairRules:
     criterion: Criterion = field(
         default="verified",
         metadata={
-            "help": "'verified' (rule check), 'reward' (RM score) or 'verified_and_reward' (R1V2 hybrid)."
+            "help": "'verified' (rule check), 'reward' (RM score thresholds), 'verified_and_reward' (both) or "
+            "'margin' (R1V2: best-scored responses against ones at least min_margin lower)."
         },
     )
     min_chosen_score: float | None = field(
@@ -75,14 +82,18 @@ class PairRules:
     )
     min_margin: float = field(
         default=0.0,
-        metadata={"help": "When both responses are scored, chosen_score - rejected_score must be >= this."},
+        metadata={
+            "help": "When both responses are scored, chosen_score - rejected_score must be >= this: R1V2's "
+            "calibrated threshold on the reward-model score (the paper compares 7, 10 and 15)."
+        },
     )
     pairs_per_prompt: int = field(default=1, metadata={"help": "At most this many pairs per prompt."})
     rejected_pick: Literal["hardest", "worst"] = field(
         default="hardest",
         metadata={
             "help": "Order of rejected candidates: 'hardest' = highest RM score first (a convincing wrong "
-            "answer is the most informative negative), 'worst' = lowest first."
+            "answer is the most informative negative; under 'margin', the highest still min_margin below "
+            "the chosen), 'worst' = lowest first."
         },
     )
     completions_column: str = "completions"
@@ -90,8 +101,15 @@ class PairRules:
     score_column: str = "rm_scores"
 
     def __post_init__(self) -> None:
-        if self.criterion not in ("verified", "reward", "verified_and_reward"):
+        if self.criterion not in ("verified", "reward", "verified_and_reward", "margin"):
             raise ValueError(f"pairs.criterion: unknown value {self.criterion!r}")
+        if self.criterion == "margin" and (
+            self.min_chosen_score is not None or self.max_rejected_score is not None
+        ):
+            raise ValueError(
+                "pairs: criterion 'margin' pairs responses by their score difference (pairs.min_margin); "
+                "min_chosen_score / max_rejected_score belong to 'reward' and 'verified_and_reward'"
+            )
         if self.criterion == "reward" and (self.min_chosen_score is None or self.max_rejected_score is None):
             raise ValueError(
                 "pairs: criterion 'reward' needs both min_chosen_score and max_rejected_score "
@@ -103,19 +121,21 @@ class PairRules:
             raise ValueError(f"pairs.rejected_pick: unknown value {self.rejected_pick!r}")
 
 
-def check_scores_available(rules: PairRules, columns: Sequence[str], where: str) -> None:
-    """Fail before any rollout is sampled when the rules use reward-model scores the data lacks.
+def check_scores_available(
+    rules: PairRules, columns: Sequence[str], where: str, can_score: bool = False
+) -> None:
+    """Fail before any rollout is sampled when the rules use reward-model scores nothing provides.
 
-    The pairs stage verifies rollouts but never scores them with a reward model, so scores can only
-    come from the input's ``score_column``. Without it a score threshold would silently reject every
-    candidate (or, under ``reward``, fail only after all generation).
+    Scores come from the input's ``score_column`` or from the stage's reward model (``can_score``).
+    Without either, a score threshold would silently reject every candidate (or, under the score
+    criteria, fail only after all generation).
     """
-    if rules.score_column in columns:
+    if rules.score_column in columns or can_score:
         return
     uses = [
         name
         for name, used in (
-            ("pairs.criterion='reward'", rules.criterion == "reward"),
+            (f"pairs.criterion={rules.criterion!r}", rules.criterion in SCORE_CRITERIA),
             ("pairs.min_chosen_score", rules.min_chosen_score is not None),
             ("pairs.max_rejected_score", rules.max_rejected_score is not None),
             ("pairs.min_margin", rules.min_margin > 0),
@@ -125,9 +145,9 @@ def check_scores_available(rules: PairRules, columns: Sequence[str], where: str)
     if uses:
         raise PairRulesError(
             f"{where}: {', '.join(uses)} need(s) reward-model scores, but the input has no "
-            f"{rules.score_column!r} column (pairs.score_column) and this stage does not compute them; "
-            "score the rollouts first (e.g. with a reward-model job) or use pairs.criterion: verified "
-            "without score thresholds"
+            f"{rules.score_column!r} column (pairs.score_column) and no reward model is set; set "
+            "reward_model.name_or_path (the stage then scores every rollout), or use pairs.criterion: "
+            "verified without score thresholds"
         )
 
 
@@ -208,35 +228,14 @@ def _row_where(row: dict[str, Any], index: int) -> str:
     return f"scored rollouts row {index} (source={row.get('source')!r}, id={row.get('id')!r})"
 
 
-def _is_chosen(correct: bool | None, score: float | None, rules: PairRules) -> bool:
-    if rules.criterion == "verified":
-        return correct is True
-    if rules.criterion == "reward":
-        return score is not None and score >= rules.min_chosen_score  # type: ignore[operator]
-    high_enough = rules.min_chosen_score is None or (score is not None and score >= rules.min_chosen_score)
-    return correct is True and high_enough
-
-
-def _is_rejected(correct: bool | None, score: float | None, rules: PairRules) -> bool:
-    low = rules.max_rejected_score is not None and score is not None and score <= rules.max_rejected_score
-    if rules.criterion == "verified":
-        return correct is False
-    if rules.criterion == "reward":
-        return low
-    return correct is False or low
-
-
-def _normalized(text: str) -> str:
-    return " ".join(text.split())
-
-
 def build_pairs(rows: Iterable[dict[str, Any]], rules: PairRules) -> tuple[list[PreferencePair], PairStats]:
     """Select chosen/rejected responses per scored row, dedup the pairs and count every drop.
 
     Chosen candidates are ranked by score (highest first; unscored last, then rollout order);
     rejected candidates by `PairRules.rejected_pick`. The k-th chosen is paired with the k-th
     rejected, up to ``pairs_per_prompt``. A response that qualifies for both sides (possible under
-    ``verified_and_reward``: correct but low-scored) is only used as chosen.
+    ``verified_and_reward``: correct but low-scored) is only used as chosen. Under ``margin`` see
+    `data_prep.pair_selection.margin_candidates`.
     """
     stats = PairStats()
     pairs: list[PreferencePair] = []
@@ -248,12 +247,14 @@ def build_pairs(rows: Iterable[dict[str, Any]], rules: PairRules) -> tuple[list[
         n = len(responses)
         correct = row.get(rules.correct_column)
         scores = row.get(rules.score_column)
-        if correct is None and rules.criterion != "reward":
+        if correct is None and rules.criterion not in SCORE_CRITERIA:
             raise PreferencePairError(
                 f"{where}: criterion {rules.criterion!r} needs column {rules.correct_column!r}"
             )
-        if scores is None and rules.criterion == "reward":
-            raise PreferencePairError(f"{where}: criterion 'reward' needs column {rules.score_column!r}")
+        if scores is None and rules.criterion in SCORE_CRITERIA:
+            raise PreferencePairError(
+                f"{where}: criterion {rules.criterion!r} needs column {rules.score_column!r}"
+            )
         correct = list(correct) if correct is not None else [None] * n
         scores = list(scores) if scores is not None else [None] * n
         if not (len(correct) == len(scores) == n):
@@ -265,31 +266,20 @@ def build_pairs(rows: Iterable[dict[str, Any]], rules: PairRules) -> tuple[list[
             stats.dropped["no_rollouts"] += 1
             continue
         texts = [response_text(r, f"{where}, response {i}") for i, r in enumerate(responses)]
-        chosen_idx = [i for i in range(n) if _is_chosen(correct[i], scores[i], rules)]
-        rejected_idx = [
-            i for i in range(n) if i not in chosen_idx and _is_rejected(correct[i], scores[i], rules)
-        ]
-        if not chosen_idx:
-            stats.dropped["no_chosen_candidate"] += 1
-            continue
-        if not rejected_idx:
-            stats.dropped["no_rejected_candidate"] += 1
-            continue
-        chosen_idx.sort(key=lambda i: (scores[i] is None, -(scores[i] or 0.0), i))
-        sign = -1.0 if rules.rejected_pick == "hardest" else 1.0
-        rejected_idx.sort(key=lambda i: (scores[i] is None, sign * (scores[i] or 0.0), i))
+        if rules.criterion == "margin":
+            candidates = margin_candidates(texts, scores, rules, stats.dropped)
+        else:
+            candidates = rule_candidates(correct, scores, rules, stats.dropped)
         prompt_key = _prompt_key(row)
-        for k, (c, r) in enumerate(zip(chosen_idx, rejected_idx, strict=False)):
-            if k >= rules.pairs_per_prompt:
-                break
-            if _normalized(texts[c]) == _normalized(texts[r]):
+        for k, (c, r) in enumerate(candidates):
+            if normalized(texts[c]) == normalized(texts[r]):
                 stats.dropped["identical_chosen_rejected"] += 1
                 continue
             if scores[c] is not None and scores[r] is not None and scores[c] - scores[r] < rules.min_margin:
                 stats.dropped["margin_below_min"] += 1
                 continue
             key = hashlib.sha1(
-                prompt_key + b"\0" + _normalized(texts[c]).encode() + b"\0" + _normalized(texts[r]).encode()
+                prompt_key + b"\0" + normalized(texts[c]).encode() + b"\0" + normalized(texts[r]).encode()
             ).digest()
             if key in seen:
                 stats.dropped["duplicate_pair"] += 1

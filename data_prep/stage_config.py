@@ -44,7 +44,9 @@ class SourceOptions:
 
     mapping: str | None = field(
         default=None,
-        metadata={"help": "Built-in mapping: mmk12, thinklite-vl, geometry3k, mathv360k, gsm8k, math."},
+        metadata={
+            "help": "Built-in mapping: mmk12, thinklite-vl, geometry3k, mathv360k, gsm8k, math, scienceqa, sciq, m3cot."
+        },
     )
     columns: dict[str, Any] | None = field(
         default=None,

@@ -158,7 +158,8 @@ class PassRateFilterStage(DataStage):
             f"generating: --filter.recut true (the rates are saved in {self.output_dir / 'scored'})."
         )
         metrics = self.finish(scored.select(kept), manifest, hint)
-        metrics["pass_rate/mean"] = sum(rates) / len(rates) if rates else 0.0
+        rated = [r for r in rates if r is not None]
+        metrics["pass_rate/mean"] = sum(rated) / len(rated) if rated else 0.0
         return metrics
 
 
@@ -185,6 +186,9 @@ class DistillStage(DataStage):
             traces, rejected, ran = distill(dataset, backend, cfg.distill, store)
         out, no_trace = sft_rows(dataset, traces)
         manifest.drop("no_verified_trace", no_trace)
+        not_generated = sum(kept is None for _, kept in traces)  # the backend skipped the prompt
+        if not_generated:
+            manifest.drop("not_generated", not_generated)
         manifest.extra.update(candidates_rejected=dict(rejected), chunks_run_now=ran)
         hint = (
             f"No candidate trace was kept (rejected: {format_drops(rejected)}); loosen distill.require_format / "

@@ -240,7 +240,8 @@ def score_records(
     progress: Callable[[int], None] | None = None,
 ) -> BenchmarkResult:
     """Score saved response records ``{id, response | responses, meta, subject, category}`` of one
-    benchmark, every comparison under a ``timeout_s`` deadline (`eval.deadline`).
+    benchmark, every comparison under a ``timeout_s`` deadline (`eval.deadline`); a record with
+    ``not_generated`` instead of responses counts as a failure of each of its ``num_samples``.
 
     With k ``responses`` per record, sample s (every record's s-th response) is scored as one run
     (MMMU: its own seeded official run) and the verdicts of all samples are summarised together
@@ -250,6 +251,12 @@ def score_records(
         missing = [key for key in ("id", "meta") if key not in record]
         if missing:
             raise DataError(f"{name} record {record.get('id', '?')!r}: lacks {missing}")
+    # an item the backend could not generate for is a failure with its reason (every sample of it),
+    # never an empty answer scored wrong
+    unseen = [item for record in records if "not_generated" in record for item in _not_generated(record)]
+    records = [record for record in records if "not_generated" not in record]
+    if unseen and progress is not None:
+        progress(len(unseen))
     samples = [sample_responses(record) for record in records]
     k = len(samples[0]) if samples else 1
     uneven = [record["id"] for record, texts in zip(records, samples, strict=True) if len(texts) != k]
@@ -274,7 +281,7 @@ def score_records(
                 progress=progress,
             )
             items.extend(result.items)
-        return summarize("mmmu", items)
+        return summarize("mmmu", items + unseen)
     assert spec.score_item is not None
     jobs = [(texts[s], r["meta"]) for s in range(k) for r, texts in zip(records, samples, strict=True)]
     scored = score_with_deadline(name, jobs, timeout_s=timeout_s, num_workers=num_workers, progress=progress)
@@ -293,4 +300,22 @@ def score_records(
                 sample=position // len(records),
             )
         )
-    return summarize(name, items)
+    return summarize(name, items + unseen)
+
+
+def _not_generated(record: dict[str, Any]) -> list[ItemResult]:
+    """The failures of a record saved without responses (`eval.runner.response_record`)."""
+    meta = record["meta"]
+    return [
+        ItemResult(
+            id=record["id"],
+            parsed_pred=None,
+            gold=meta.get("answer", meta.get("final_answer")),
+            correct=False,
+            subject=record.get("subject", ""),
+            category=record.get("category", ""),
+            error=f"not generated: {record['not_generated']}",
+            sample=s,
+        )
+        for s in range(int(record.get("num_samples", 1)))
+    ]

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from eval.benchmarks import EvalItem, get_benchmark, load_items, score_records
 from eval.deadline import DEFAULT_TIMEOUT_S
 from eval.loading import find_local
-from skywork_rl.generation import GenerationBackend, SamplingParams
+from skywork_rl.generation import GenerationBackend, SamplingParams, not_generated
 
 logger = logging.getLogger("skywork_rl.eval")
 
@@ -94,17 +94,23 @@ def _append(path: Path, records: Sequence[dict[str, Any]]) -> None:
         os.fsync(handle.fileno())
 
 
-def response_record(item: EvalItem, responses: Sequence[str]) -> dict[str, Any]:
+def response_record(
+    item: EvalItem, responses: Sequence[str], not_generated: str | None = None, num_samples: int = 1
+) -> dict[str, Any]:
     """The saved form of one item's responses: what `score_records` reads back (id, the response —
-    or with k > 1 samples the list ``responses`` —, subject, category and the item's scoring meta)."""
-    texts_key = "response" if len(responses) == 1 else "responses"
-    return {
-        "id": item.id,
-        texts_key: responses[0] if len(responses) == 1 else list(responses),
-        "subject": item.subject,
-        "category": item.category,
-        "meta": item.meta,
-    }
+    or with k > 1 samples the list ``responses`` —, subject, category and the item's scoring meta).
+
+    An item the backend could not generate for (e.g. longer than vLLM's ``max_model_len``) is saved
+    with the reason in ``not_generated`` and its ``num_samples`` instead of responses: scoring counts
+    it as a failure with that reason, and a resumed run does not retry it (``--overwrite`` does)."""
+    record: dict[str, Any] = {"id": item.id}
+    if not_generated is not None:
+        record.update(not_generated=not_generated, num_samples=num_samples)
+    elif len(responses) == 1:
+        record["response"] = responses[0]
+    else:
+        record["responses"] = list(responses)
+    return {**record, "subject": item.subject, "category": item.category, "meta": item.meta}
 
 
 class ResumeMismatchError(ValueError):
@@ -217,7 +223,11 @@ def generate_missing(
             seed=sampling.seed + start,
         )
         # one sample keeps the single-response shape; k samples go to "responses" (avg@k)
-        records = [response_record(item, out) for item, out in zip(chunk, texts, strict=True)]
+        skipped = not_generated(texts)
+        records = [
+            response_record(item, out, skipped.get(position), settings.num_samples)
+            for position, (item, out) in enumerate(zip(chunk, texts, strict=True))
+        ]
         _append(responses_path, records)
         saved.update({r["id"]: r for r in records})
         bar.update(len(chunk))

@@ -24,7 +24,13 @@ from typing import Any
 from jsonargparse import ArgumentParser
 from tqdm.auto import tqdm
 
-from skywork_rl.entropy import DEFAULT_CRITICAL_WORDS
+from skywork_rl.atomic import write_atomic
+from skywork_rl.entropy import DEFAULT_CRITICAL_WORDS, CriticalEntropy
+from skywork_rl.errors import SkyworkError
+
+
+class SelectionError(SkyworkError):
+    """The candidates cannot be ranked as asked; the message says why and what to change."""
 
 
 @dataclass
@@ -45,11 +51,15 @@ def checkpoint_step(path: str, fallback: int) -> int:
     return int(match.group(1)) if match else fallback
 
 
+class NoCriticalTokens(SkyworkError, ValueError):
+    """No candidate generated a critical word on the probe set, so entropy cannot rank them."""
+
+
 def rank_checkpoints(scores: Sequence[CheckpointScore], entropy_ratio: float = 0.9) -> list[CheckpointScore]:
     """Best first, by the rule in the module docstring; checkpoints without critical tokens go last."""
     measured = [s for s in scores if s.entropy is not None]
     if not measured:
-        raise ValueError(
+        raise NoCriticalTokens(
             "select: no checkpoint generated any critical token on the probe set; use a larger probe set, "
             "more --num-generations or --max-new-tokens, or check --words"
         )
@@ -65,6 +75,69 @@ def rank_checkpoints(scores: Sequence[CheckpointScore], entropy_ratio: float = 0
         return (s.eligible, entropy)
 
     return sorted(scores, key=key, reverse=True)
+
+
+def rank_by_accuracy(scores: Sequence[CheckpointScore]) -> list[CheckpointScore]:
+    """Best first by eval accuracy alone (ties: the later step), for models that never say a critical word."""
+    missing = [s.checkpoint for s in scores if s.accuracy is None]
+    if missing:
+        raise SelectionError(
+            f"select: ranking by accuracy needs an eval report for every candidate; none for {', '.join(missing)} "
+            "(looked for <checkpoint>/eval/report.json and the given eval reports): run `skywork-rl eval` on them"
+        )
+    return sorted(scores, key=lambda s: (s.accuracy, s.step), reverse=True)
+
+
+def measure_checkpoint(
+    checkpoint: str,
+    rows: Sequence[dict[str, Any]],
+    *,
+    words: Sequence[str],
+    num_generations: int,
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float,
+    seed: int,
+    batch_size: int,
+    dtype: str = "auto",
+    device_map: Any = None,
+    trust_remote_code: bool = False,
+) -> tuple[CriticalEntropy, list[str]]:
+    """Load `checkpoint`, roll it out on `rows` and measure its critical-token entropy (the model is
+    released before returning, so candidates are measured one at a time in the memory of one)."""
+    import gc
+
+    from skywork_rl.entropy import rollout_critical_entropy
+    from skywork_rl.models import load_model_and_processor
+
+    model, processor = load_model_and_processor(
+        checkpoint, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code
+    )
+    try:
+        return rollout_critical_entropy(
+            model,
+            processor,
+            rows,
+            words=words,
+            num_generations=num_generations,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            batch_size=batch_size,
+            progress=f"{Path(checkpoint).name}: probes",
+        )
+    finally:
+        del model
+        gc.collect()
+        _empty_accelerator_cache()
+
+
+def _empty_accelerator_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def read_accuracy(report: Path) -> float:
@@ -159,27 +232,37 @@ def plot(scores: Sequence[CheckpointScore], chosen: str, path: Path) -> None:
     plt.close(fig)
 
 
+def selection_rule(ranked: Sequence[CheckpointScore], entropy_ratio: float) -> str:
+    """The rule `rank_checkpoints` applied to `ranked`, in words."""
+    if all(s.accuracy is not None for s in ranked if s.entropy is not None):
+        return f"most accurate among checkpoints with entropy >= {entropy_ratio} x best"
+    return "highest critical-token entropy"
+
+
+def write_selection_files(
+    ranked: Sequence[CheckpointScore], selection: dict[str, Any], output_dir: Path
+) -> None:
+    """checkpoints.json and the plot (when entropies were measured), then selection.json, each atomically:
+    selection.json last, so a folder that has it has the rest."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(output_dir / "checkpoints.json", json.dumps([asdict(s) for s in ranked], indent=2))
+    if any(s.entropy is not None for s in ranked):
+        plot(ranked, selection["chosen"], output_dir / "critical_entropy.png")
+    write_atomic(output_dir / "selection.json", json.dumps(selection, indent=2))
+
+
 def write_selection(
     scores: list[CheckpointScore], output_dir: Path, entropy_ratio: float, words: Sequence[str]
 ) -> dict[str, Any]:
     """Rank, then write selection.json, checkpoints.json and the plot; returns the selection."""
     ranked = rank_checkpoints(scores, entropy_ratio)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    chosen = ranked[0]
-    by_accuracy = all(s.accuracy is not None for s in ranked if s.entropy is not None)
     selection = {
-        "chosen": chosen.checkpoint,
-        "rule": (
-            f"most accurate among checkpoints with entropy >= {entropy_ratio} x best"
-            if by_accuracy
-            else "highest critical-token entropy"
-        ),
+        "chosen": ranked[0].checkpoint,
+        "rule": selection_rule(ranked, entropy_ratio),
         "critical_words": list(words),
         "ranking": [s.checkpoint for s in ranked],
     }
-    (output_dir / "selection.json").write_text(json.dumps(selection, indent=2))
-    (output_dir / "checkpoints.json").write_text(json.dumps([asdict(s) for s in ranked], indent=2))
-    plot(ranked, chosen.checkpoint, output_dir / "critical_entropy.png")
+    write_selection_files(ranked, selection, output_dir)
     return selection
 
 
@@ -221,8 +304,6 @@ def main(argv: list[str]) -> int:
     """Entry point for `skywork-rl select ...`."""
     args = build_parser().parse_args(argv)
     from skywork_rl.data import load_stage_dataset
-    from skywork_rl.entropy import rollout_critical_entropy
-    from skywork_rl.models import load_model_and_processor
 
     reports = eval_reports(args.eval_report, args.checkpoints)
     probe = load_stage_dataset(args.probe_data, split="train", key="--probe-data")
@@ -232,10 +313,8 @@ def main(argv: list[str]) -> int:
     if missing:  # before hours of probing the others
         raise SystemExit(f"select: --checkpoints {missing[0]}: no such folder")
     for index, checkpoint in enumerate(tqdm(args.checkpoints, desc="select", unit="checkpoint")):
-        model, processor = load_model_and_processor(checkpoint)
-        result, _ = rollout_critical_entropy(
-            model,
-            processor,
+        result, _ = measure_checkpoint(
+            checkpoint,
             rows,
             words=args.words,
             num_generations=args.num_generations,
@@ -244,7 +323,6 @@ def main(argv: list[str]) -> int:
             top_p=args.top_p,
             seed=args.seed,
             batch_size=args.batch_size,
-            progress=f"{Path(checkpoint).name}: probes",
         )
         report = Path(reports.get(checkpoint, Path(checkpoint) / "eval" / "report.json"))
         accuracy = read_accuracy(report) if report.is_file() else None

@@ -1,16 +1,30 @@
 """`skywork-rl`: one command for every stage, the pipeline runner, eval and tools.
 
 Subcommands dispatch to the module that owns them and import it only then, so `--help` is fast
-and a data-only command never loads TRL's trainers. Under `accelerate launch` use the module form:
+and a data-only command never loads TRL's trainers. `skywork-rl stage NAME --num_processes N
+--accelerate_config C` launches accelerate itself (as `trl sft` does); the module form under an
+explicit launcher works too:
 `accelerate launch --config_file recipes/accelerate/ddp.yaml -m skywork_rl.cli stage grpo --config X`.
+
+Errors a user can act on (`SkyworkError`: a bad recipe, a missing input, a refused re-run) print one
+line, `error: ...`, and exit non-zero (2 for a recipe that does not parse, 1 otherwise), whichever
+command raised them; `--debug` (anywhere on the line) or `SKYWORK_RL_DEBUG=1` shows the traceback.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
+import re
 import sys
+import traceback
 from collections.abc import Callable, Sequence
+
+from skywork_rl.errors import SkyworkError
+from skywork_rl.stage_process import DIE_WITH_PARENT_ENV, die_with_parent
+
+DEBUG_ENV = "SKYWORK_RL_DEBUG"
 
 # name -> (module:function taking argv, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -19,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run one stage from a YAML recipe (+ --group.key value overrides)",
     ),
     "run": ("skywork_rl.pipeline:main", "run a pipeline YAML: stages chained, finished ones skipped"),
+    "preflight": (
+        "skywork_rl.preflight:main",
+        "check a recipe or pipeline fits the hardware (vLLM TP, GPU/host memory, disk) before it runs",
+    ),
     "stages": ("skywork_rl.cli:list_stages_main", "list the registered stages"),
     "make-tiny-model": ("skywork_rl.tiny:main", "write a tiny random-weight VLM checkpoint folder"),
     "make-demo-data": ("skywork_rl.synthetic:main", "render the offline synthetic dataset"),
@@ -35,35 +53,43 @@ def _resolve(target: str) -> Callable[[list[str]], int]:
 
 
 def stage_main(argv: list[str]) -> int:
-    """`skywork-rl stage NAME --config FILE [--group.key value ...]`."""
-    from skywork_rl.stages.base import RecipeError, parse_stage_config, run_stage
+    """`skywork-rl stage NAME --config FILE [--group.key value ...] [--force] [--num_processes N ...]`."""
+    from skywork_rl.launch import launch_stage, split_run_options
+    from skywork_rl.stages.base import RecipeError, refuse_if_finished, run_stage
+    from skywork_rl.stages.parsing import (
+        build_parser,
+        parse_namespace,
+        run_options_help,
+        stage_from_namespace,
+    )
     from skywork_rl.stages.registry import get_stage_class, registered_stages
 
+    options = run_options_help()
     if not argv or argv[0] in ("-h", "--help"):
         print(
-            "usage: skywork-rl stage NAME --config FILE [--group.key value ...]\n"
+            "usage: skywork-rl stage NAME --config FILE [--group.key value ...] [--force]\n"
+            "                        [--num_processes N] [--accelerate_config C]\n"
             "       skywork-rl stage NAME --help   (every option of that stage, TRL's included)\n\n"
-            f"stages: {', '.join(sorted(registered_stages()))}"
+            f"{options}\n\nstages: {', '.join(sorted(registered_stages()))}"
         )
         return 0
     name, rest = argv[0], argv[1:]
     try:
         stage_class = get_stage_class(name)
     except (KeyError, ImportError) as exc:
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
+        raise RecipeError(exc.args[0] if exc.args else str(exc)) from exc
     if any(a in ("-h", "--help") for a in rest):
-        from skywork_rl.stages.base import build_parser
-
         build_parser(stage_class).print_help()
+        print(f"\nrunning the stage (command line only, not recipe keys):\n{options}")
         return 0
+    launch_args, force, rest = split_run_options(rest)
     source = _config_source(rest)
-    try:
-        config = parse_stage_config(stage_class, rest, source=source)
-    except RecipeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    run_stage(stage_class(config))
+    # Parse and check the output folder before anything heavy runs (or any process is launched).
+    parser, namespace = parse_namespace(stage_class, rest, source)
+    refuse_if_finished(stage_class, namespace[stage_class.output_dir_key], force)
+    if launch_args:
+        return launch_stage(name, launch_args, [*rest, *(["--force"] if force else [])])
+    run_stage(stage_from_namespace(stage_class, parser, namespace, source, force), force=force)
     return 0
 
 
@@ -86,6 +112,11 @@ def list_stages_main(argv: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get(DIE_WITH_PARENT_ENV):  # started by `skywork-rl run`: end with its launcher
+        die_with_parent()
+    if "--debug" in argv:
+        argv = [a for a in argv if a != "--debug"]
+        os.environ[DEBUG_ENV] = "1"  # processes this command starts (accelerate, pipeline stages) too
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     from skywork_rl.plugins import plugin_commands
 
@@ -94,13 +125,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands.setdefault(name, command)
     if not argv or argv[0] in ("-h", "--help"):
         lines = [f"  {name:16s} {help_}" for name, (_, help_) in commands.items()]
-        print(USAGE + "\n".join(lines) + "\n\nRun `skywork-rl COMMAND --help` for a command's options.")
+        print(
+            USAGE + "\n".join(lines) + "\n\nRun `skywork-rl COMMAND --help` for a command's options; "
+            "--debug shows the traceback of an error."
+        )
         return 0
     command, rest = argv[0], argv[1:]
     if command not in commands:
         print(f"skywork-rl: unknown command {command!r}; commands: {', '.join(commands)}", file=sys.stderr)
         return 2
-    return int(_resolve(commands[command][0])(rest) or 0)
+    try:
+        return int(_resolve(commands[command][0])(rest) or 0)
+    except SkyworkError as exc:
+        return report_error(exc)
+    except KeyboardInterrupt:  # Ctrl-C: what was running has been stopped (a stage resumes next time)
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print("interrupted", file=sys.stderr, flush=True)
+        return 130
+
+
+def report_error(exc: SkyworkError) -> int:
+    """Print a user error in one line (the traceback too under --debug); return the exit code."""
+    from skywork_rl.stages.parsing import RecipeError
+
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        traceback.print_exc()
+    print(f"error: {one_line(str(exc))}", file=sys.stderr, flush=True)
+    return 2 if isinstance(exc, RecipeError) else 1
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks (and the indentation after them) folded into spaces."""
+    return re.sub(r"\s*\n\s*", " ", text.strip())
 
 
 if __name__ == "__main__":

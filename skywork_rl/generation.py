@@ -11,7 +11,7 @@ hook, so there is one generation loop in the project (TRL's GRPO rollouts aside)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -31,9 +31,31 @@ class SamplingParams:
     repetition_penalty: float = 1.0
 
 
+class Generations(list):
+    """`generate`'s result: one list of texts per row, in row order.
+
+    A row the backend could not generate for (vLLM: a prompt longer than ``max_model_len``, more
+    images than it accepts) has an *empty* list, never placeholder texts, and ``skipped`` maps its
+    position to the reason (``prompt_too_long``, ``too_many_images``). Callers count such rows and
+    never score them: an empty answer scored as wrong would hide that the row was never seen.
+    """
+
+    def __init__(self, texts: Iterable[list[str]] = (), skipped: dict[int, str] | None = None) -> None:
+        super().__init__(texts)
+        self.skipped: dict[int, str] = dict(skipped or {})
+
+
+def not_generated(result: Sequence[Sequence[str]]) -> dict[int, str]:
+    """Positions of the rows that got no completion, with the reason: a `Generations`' ``skipped``
+    entries, and ``no_completions`` for an empty list any other backend returned."""
+    reasons = getattr(result, "skipped", {})
+    return {i: reasons.get(i, "no_completions") for i, texts in enumerate(result) if not texts}
+
+
 @runtime_checkable
 class GenerationBackend(Protocol):
-    """Anything that turns canonical rows into `num_generations` completion texts per row."""
+    """Anything that turns canonical rows into `num_generations` completion texts per row (a row it
+    cannot generate for gets an empty list: see `Generations`)."""
 
     def generate(
         self,

@@ -10,15 +10,35 @@ Rows are canonical (skywork_rl/schema.py). Prompts are rendered with the checkpo
 template (the processor's, as `TransformersBackend` does, so both backends see the same text) and
 sent as vLLM multimodal requests: ``{"prompt": text, "multi_modal_data": {"image": [PIL, ...]}}``,
 the form Skywork's own inference script uses for the released R1V checkpoints.
+
+What vLLM would refuse is dropped and counted, never a failed chunk (a refused prompt fails the
+whole `LLM.generate` call, and a chunked job would fail the same way on every re-run): a row with
+more images than `limit_mm_per_prompt`, or whose text alone fills `max_model_len`, is skipped
+before the call; one whose image tokens overflow (only vLLM's processor knows their count) is found
+by halving the call around vLLM's refusal. Skipped rows get an empty completion list and their
+reason in `Generations.skipped`. Each request has its own seed, derived from the call's seed and
+the row's position (`request_seed`), so a row samples the same texts whatever else is in the
+call, and a resumed chunked job samples what an uninterrupted one would. APIs used (vLLM 0.22 to
+0.31, read from 0.30.0): `LLM.generate(prompts, sampling_params=[one per prompt])`,
+`SamplingParams(n, max_tokens, temperature, top_p, seed, repetition_penalty)`,
+`LLM(limit_mm_per_prompt=...)`, `llm.llm_engine.model_config.max_model_len`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
-from skywork_rl.generation import _images_of
+from skywork_rl.generation import Generations
+from skywork_rl.vllm_requests import (
+    chat_renderer,
+    generate_or_skip,
+    precheck_reason,
+    sampling_kwargs,
+    vllm_requests,
+)
 
 logger = logging.getLogger("skywork_rl")
 
@@ -39,85 +59,13 @@ def import_vllm() -> Any:
     return vllm
 
 
-def chat_renderer(processor: Any) -> Callable[[list[dict[str, Any]]], str]:
-    """`messages -> prompt text` with the generation prompt, from a processor or a bare tokenizer.
-
-    A processor's template places its own image token for each image part. A bare tokenizer (the
-    remote-code InternVL-Chat / Skywork-R1V checkpoints) has string-content templates, so image parts
-    become ``<image>\n`` lines, the placeholder vLLM's InternVL-Chat model expands (as in Skywork's
-    inference script).
-    """
-    is_processor = hasattr(processor, "image_processor")
-
-    def render(messages: list[dict[str, Any]]) -> str:
-        if not is_processor:
-            messages = flatten_image_parts(messages)
-        return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
-    return render
-
-
-def flatten_image_parts(
-    messages: list[dict[str, Any]], placeholder: str = "<image>\n"
-) -> list[dict[str, Any]]:
-    """Messages with list content turned into strings, each image part into `placeholder`."""
-    flat: list[dict[str, Any]] = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            text = "".join(
-                placeholder if part.get("type") == "image" else (part.get("text") or "") for part in content
-            )
-            message = {**message, "content": text}
-        flat.append(message)
-    return flat
-
-
-def vllm_requests(
-    rows: Sequence[dict[str, Any]], render: Callable[[list[dict[str, Any]]], str]
-) -> list[dict[str, Any]]:
-    """vLLM prompt dicts for canonical rows; text-only rows carry no `multi_modal_data`.
-
-    A row whose prompt has a different number of image parts than it has images is an error here,
-    naming the row, rather than a shape mismatch deep inside vLLM's multimodal processor.
-    """
-    requests: list[dict[str, Any]] = []
-    for i, row in enumerate(rows):
-        if "prompt" not in row:
-            raise ValueError(
-                f"row {i} (id {row.get('id')!r}): no 'prompt' column (canonical rows, skywork_rl/schema.py)"
-            )
-        images = _images_of(row)
-        slots = _image_slots(row["prompt"])
-        if slots is not None and slots != len(images):
-            raise ValueError(
-                f"row {i} (id {row.get('id')!r}): the prompt has {slots} image part(s) but the row has "
-                f"{len(images)} image(s); each image needs one {{'type': 'image'}} part in the prompt"
-            )
-        request: dict[str, Any] = {"prompt": render(row["prompt"])}
-        if images:
-            request["multi_modal_data"] = {"image": images}
-        requests.append(request)
-    return requests
-
-
-def _image_slots(messages: Any) -> int | None:
-    """Image parts in chat messages; None for a plain-string prompt (it cannot be checked)."""
-    if isinstance(messages, str):
-        return None
-    count = 0
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            count += sum(1 for part in content if isinstance(part, dict) and part.get("type") == "image")
-    return count
-
-
 class VLLMBackend:
     """Offline vLLM engine over a checkpoint folder or hub id, tensor-parallel over local GPUs.
 
     `max_images_per_prompt` sets vLLM's `limit_mm_per_prompt` (raise it for rows with more images;
     Skywork's inference script allows 20). Extra keyword arguments go to `vllm.LLM` unchanged.
+    Rows vLLM would refuse are skipped (see the module docstring); `skipped` counts them by reason
+    over the backend's life.
     """
 
     def __init__(
@@ -143,6 +91,7 @@ class VLLMBackend:
         if processor is None:
             processor = _load_processor(model, trust_remote_code)
         self.render = chat_renderer(processor)
+        self.tokenizer = getattr(processor, "tokenizer", processor)
         self._sampling_params = vllm.SamplingParams
         kwargs: dict[str, Any] = {
             "model": model,
@@ -156,8 +105,13 @@ class VLLMBackend:
         }
         if max_model_len is not None:
             kwargs["max_model_len"] = max_model_len
+        self.image_limit: int | None = (kwargs["limit_mm_per_prompt"] or {}).get("image")
         logger.info("vLLM engine for %s (tensor_parallel_size=%d)", model, tensor_parallel_size)
         self.llm = vllm.LLM(**kwargs)
+        # the engine's own limit: `max_model_len` as given, or derived from the model's config
+        engine = getattr(self.llm, "llm_engine", None)
+        self.max_model_len: int | None = getattr(getattr(engine, "model_config", None), "max_model_len", None)
+        self.skipped: Counter[str] = Counter()
 
     def generate(
         self,
@@ -169,20 +123,61 @@ class VLLMBackend:
         top_p: float = 0.95,
         seed: int = 0,
         repetition_penalty: float = 1.0,
-    ) -> list[list[str]]:
-        """`num_generations` texts per row, in row order (vLLM batches and schedules internally)."""
-        if not rows:
-            return []
-        params = self._sampling_params(
-            n=num_generations,
-            max_tokens=max_new_tokens,
+    ) -> Generations:
+        """`num_generations` texts per row, in row order (vLLM batches and schedules internally); a
+        row vLLM would refuse gets none, its reason in the result's ``skipped``."""
+        requests = vllm_requests(rows, self.render)
+        params = sampling_kwargs(
+            len(requests),
+            num_generations=num_generations,
+            max_new_tokens=max_new_tokens,
             temperature=temperature,
-            top_p=top_p if temperature > 0 else 1.0,
+            top_p=top_p,
             seed=seed,
             repetition_penalty=repetition_penalty,
         )
-        outputs = self.llm.generate(vllm_requests(rows, self.render), sampling_params=params, use_tqdm=False)
-        return [[choice.text for choice in out.outputs] for out in outputs]
+        skipped = {
+            i: reason for i, request in enumerate(requests) if (reason := self._precheck(request)) is not None
+        }
+        to_run = [i for i in range(len(requests)) if i not in skipped]
+        outputs, refused = generate_or_skip(
+            lambda reqs, kws: self.llm.generate(
+                reqs, sampling_params=[self._sampling_params(**kw) for kw in kws], use_tqdm=False
+            ),
+            [requests[i] for i in to_run],
+            [params[i] for i in to_run],
+        )
+        skipped.update({to_run[j]: reason for j, reason in refused.items()})
+        texts: list[list[str]] = [[] for _ in requests]
+        for i, out in zip(to_run, outputs, strict=True):
+            if out is not None:
+                choices = [choice.text for choice in out.outputs]
+                texts[i] = choices if temperature > 0 else choices[:1] * num_generations
+        self._report(rows, skipped)
+        return Generations(texts, skipped)
+
+    def _precheck(self, request: dict[str, Any]) -> str | None:
+        images = len((request.get("multi_modal_data") or {}).get("image", []))
+        tokens = None
+        if self.max_model_len is not None:
+            tokens = len(self.tokenizer(request["prompt"], add_special_tokens=False)["input_ids"])
+        return precheck_reason(images, tokens, image_limit=self.image_limit, max_model_len=self.max_model_len)
+
+    def _report(self, rows: Sequence[dict[str, Any]], skipped: dict[int, str]) -> None:
+        if not skipped:
+            return
+        self.skipped.update(skipped.values())
+        ids = [rows[i].get("id", f"#{i}") for i in sorted(skipped)]
+        logger.warning(
+            "vLLM: %d of %d rows skipped (%s; max_model_len=%s, images per prompt <= %s): %s%s",
+            len(skipped),
+            len(rows),
+            ", ".join(f"{r}={n}" for r, n in sorted(Counter(skipped.values()).items())),
+            self.max_model_len,
+            self.image_limit,
+            ids[:10],
+            " ..." if len(ids) > 10 else "",
+        )
 
 
 def _load_processor(model: str, trust_remote_code: bool) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +20,13 @@ def test_dockerfile_passes_hadolint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dockerfile_installs_the_gpu_extras_and_runs_the_cli():
+def test_dockerfile_installs_the_gpu_extras_on_a_cuda_devel_image_and_runs_the_cli():
+    """DeepSpeed's JIT ops and flash-attn compile with nvcc: the base must be a `devel` CUDA image.
+
+    That its CUDA version matches the torch that `.[vllm]` resolves to is checked against the
+    resolution itself in tests/test_gpu_install.py (it needs PyPI).
+    """
     text = (REPO / "Dockerfile").read_text()
-    assert "vllm" in text and "deepspeed" in text
+    assert re.search(r"^ARG CUDA_IMAGE=nvidia/cuda:\d+\.\d+\.\d+-cudnn-devel-", text, re.M)
+    assert 'pip install --no-cache-dir ".[vllm,deepspeed]"' in text
     assert 'ENTRYPOINT ["skywork-rl"]' in text

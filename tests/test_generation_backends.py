@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from skywork_rl.generation import GenerationBackend, TransformersBackend, make_backend
-from skywork_rl.generation_vllm import VLLMBackend, chat_renderer, flatten_image_parts, vllm_requests
+from skywork_rl.generation_vllm import VLLMBackend
+from skywork_rl.vllm_requests import chat_renderer, flatten_image_parts, vllm_requests
 
 
 def _rows() -> list[dict]:

@@ -26,8 +26,11 @@ def _yaml(path: Path) -> dict:
     return data
 
 
+NOT_RECIPES = {RECIPES / "paper_values.yaml"}  # the papers' numbers, read by tests/test_paper_values.py
+
+
 def _recipe_files() -> list[Path]:
-    return sorted(p for p in RECIPES.rglob("*.yaml") if ACCELERATE not in p.parents)
+    return sorted(p for p in RECIPES.rglob("*.yaml") if ACCELERATE not in p.parents and p not in NOT_RECIPES)
 
 
 PIPELINES = [p for p in _recipe_files() if "stages" in _yaml(p)]
@@ -39,18 +42,51 @@ def _id(path: Path) -> str:
 
 
 def _stage_of(recipe: Path) -> str:
-    """The stage a single-stage recipe is for: the one a pipeline runs it with, else its file name (sft.yaml -> sft)."""
+    """The stage a single-stage recipe is for: the one a pipeline runs it with, else its file name up to
+    the first underscore (sft.yaml -> sft; a named variant grpo_ssb.yaml -> grpo)."""
     for pipeline in PIPELINES:
         for entry in _yaml(pipeline)["stages"]:
             if "recipe" in entry and (pipeline.parent / entry["recipe"]).resolve() == recipe.resolve():
                 return entry["stage"]
-    return recipe.stem
+    return recipe.stem.split("_")[0]
 
 
 def test_recipe_tree_has_the_paper_and_tiny_recipes():
     names = {_id(p) for p in _recipe_files()}
     assert {"tiny/pipeline.yaml", "skywork-r1v3/pipeline.yaml", "skywork-r1v2/pipeline.yaml"} <= names
     assert {"skywork-r1v3/sft.yaml", "skywork-r1v3/grpo.yaml", "skywork-r1v3-8b/pipeline.yaml"} <= names
+    assert {
+        "skywork-r1v3-8b/grpo.yaml",
+        "skywork-r1v3-8b/connector.yaml",
+        "skywork-r1v3/connector.yaml",
+    } <= names
+
+
+PAPER_PIPELINES = [p for p in PIPELINES if p.parent.name.startswith("skywork-")]
+
+
+def _strings(tree: object) -> list[str]:
+    if isinstance(tree, dict):
+        return [s for v in tree.values() for s in _strings(v)]
+    if isinstance(tree, list):
+        return [s for v in tree for s in _strings(v)]
+    return [tree] if isinstance(tree, str) else []
+
+
+@pytest.mark.parametrize("pipeline", PAPER_PIPELINES, ids=_id)
+def test_pipeline_reads_only_its_own_outputs_and_named_datasets(pipeline, tmp_path):
+    """Every path a resolved stage config names is under the pipeline's own output_root, or an external
+    dataset/model (a hub id or a data/ folder); a recipe default pointing into some outputs/ folder (another
+    pipeline's run) must be replaced by the pipeline, never reach a stage."""
+    root = tmp_path / "own"
+    _, stages = plan_pipeline(pipeline, output_root=str(root))
+    leaks = [
+        f"{stage.id}: {value}"
+        for stage in stages
+        for value in _strings(stage.config)
+        if "outputs/" in value and not value.startswith(str(root))
+    ]
+    assert not leaks, f"{_id(pipeline)} reads outputs that are not its own: {leaks}"
 
 
 @pytest.mark.parametrize("recipe", STAGE_RECIPES, ids=_id)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from skywork_rl.rewards.accuracy import DEFAULT_BATCH_BUDGET_S, DEFAULT_TIMEOUT_S
+from skywork_rl.rewards.judge import DEFAULT_JUDGE_BUDGET_S
+from skywork_rl.rewards.judge_prompt import check_template
 from skywork_rl.rewards.registry import get_reward
 
 RewardFunc = Callable[..., list[float | None]]
@@ -19,7 +21,7 @@ class RewardArguments:
     reward_funcs: list[str] = field(
         default_factory=lambda: ["accuracy", "format"],
         metadata={
-            "help": "Rewards by registry name (accuracy, format, format_soft, reward_model) or import "
+            "help": "Rewards by registry name (accuracy, verifier, format, format_soft, reward_model) or import "
             "path 'package.module:function' (a plain function in TRL's reward convention)."
         },
     )
@@ -113,6 +115,45 @@ class RewardArguments:
             "help": "VLM RM without a trained reward head: use a seeded random head (smoke tests only)."
         },
     )
+    verifier_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Judge model (path or hub id; any causal LM or VLM) of the 'verifier' reward: R1V3's "
+            "accuracy, 1 when the rule checker OR this judge accepts the final answer."
+        },
+    )
+    verifier_backend: Literal["transformers", "vllm"] = field(
+        default="transformers",
+        metadata={"help": "Generation backend of the judge (each training process runs its own)."},
+    )
+    verifier_backend_kwargs: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "help": "Extra arguments of the judge's backend (transformers: batch_size; vLLM: e.g. "
+            "gpu_memory_utilization, max_model_len)."
+        },
+    )
+    verifier_trust_remote_code: bool = field(default=False, metadata={"help": "Allow the judge's own code."})
+    verifier_prompt: str | None = field(
+        default=None,
+        metadata={
+            "help": "The judge's question, with {answer}, {gold} and optionally {options} (default: "
+            "skywork_rl.rewards.judge_prompt.DEFAULT_JUDGE_PROMPT); its reply must start with YES or NO."
+        },
+    )
+    verifier_max_new_tokens: int = field(
+        default=8, metadata={"help": "Tokens the judge may reply with (its verdict is its first word)."}
+    )
+    verifier_budget_s: float | None = field(
+        default=DEFAULT_JUDGE_BUDGET_S,
+        metadata={
+            "help": "Wall-clock budget of the judge per reward call; answers it has not judged by then are "
+            "left to the rules (counted in rewards/verifier/failures when the rules reject). null: none."
+        },
+    )
+    verifier_cache_size: int = field(
+        default=100_000, metadata={"help": "Judge verdicts kept in memory, per (answer, gold)."}
+    )
     rm_clip: list[float] | None = field(
         default=None,
         metadata={
@@ -159,6 +200,12 @@ class RewardArguments:
                 f"rewards.batch_budget_s ({self.batch_budget_s:g}) is below rewards.timeout_s "
                 f"({self.timeout_s:g}), so no completion could run to its own deadline; raise "
                 "batch_budget_s, lower timeout_s, or set batch_budget_s: null for no budget"
+            )
+        if self.verifier_prompt is not None:
+            check_template(self.verifier_prompt)
+        if self.verifier_budget_s is not None and self.verifier_budget_s <= 0:
+            raise ValueError(
+                f"rewards.verifier_budget_s must be > 0 (or null for no budget), got {self.verifier_budget_s}"
             )
         calibrated = self.rm_clip is not None or self.rm_threshold is not None or self.rm_gate != "none"
         if calibrated and self.mix != "hybrid":

@@ -1,12 +1,11 @@
-"""R1V2's hybrid reward: rule rewards plus a calibrated reward-model score, in one function.
+"""Rule rewards plus a calibrated reward-model score, in one function (an option, not R1V2's recipe).
 
-Skywork R1V2 (arXiv 2504.16656) trains GRPO on a hybrid signal: rule-based rewards (answer
-correctness, format) where an answer can be verified, and the Skywork-VL reward model's score,
-which carries preference signal rules cannot give. Its abstract reports that "excessive
-reinforcement signals can induce visual hallucinations", mitigated "through calibrated reward
-thresholds throughout the training process". The stored copies of the paper this project could
-read (abstract and introduction) give no formula or threshold values, and we did not verify a
-section number, so the calibration is a set of explicit, logged knobs, not hidden constants:
+Skywork R1V2 (arXiv 2504.16656) sums rule-based accuracy, the reward-model score and the format
+reward without weights in GRPO (`mix: weighted` with all weights 1 does exactly that; it is the
+R1V2 recipe). Its "calibrated reward thresholds" against visual hallucination sit elsewhere: on the
+reward-model score margin of MPO preference pairs (`preference-pairs`, ``pairs.min_margin``; the
+paper compares 7, 10 and 15). This module keeps, as documented options of our own, ways to
+calibrate how the RM enters a GRPO reward:
 
 - ``rm_clip``: bound the RM score, so no completion gets an outsized push from the RM alone;
 - ``rm_threshold``: the RM only contributes when its (normalised) score reaches the threshold
@@ -125,13 +124,20 @@ class HybridReward:
             rm_name = getattr(self.reward_model, "__name__", "reward_model")
             rm_scores = self.reward_model(completions=completions, log_metric=log_metric, **kwargs)
             gate = parts.get(self.calibration.gate_component, [None] * n)
-            effective = [calibrate_rm(float(s), gate[i], self.calibration) for i, s in enumerate(rm_scores)]
+            # An item the RM could not score (None, counted in its own failures) gets no RM term.
+            effective: list[float | None] = [
+                None if s is None else calibrate_rm(float(s), gate[i], self.calibration)
+                for i, s in enumerate(rm_scores)
+            ]
             for i, value in enumerate(effective):
-                total[i] = (total[i] or 0.0) + self.rm_weight * value
+                if value is not None:
+                    total[i] = (total[i] or 0.0) + self.rm_weight * value
             parts[rm_name] = list(rm_scores)
             parts[f"{rm_name}_effective"] = list(effective)
             if log_metric is not None:
-                zeroed = sum(1 for s, e in zip(rm_scores, effective, strict=True) if e == 0.0 and s != 0.0)
+                zeroed = sum(
+                    1 for s, e in zip(rm_scores, effective, strict=True) if e == 0.0 and s not in (None, 0.0)
+                )
                 log_metric(f"rewards/{self.__name__}/rm_gated_fraction", zeroed / max(1, n))
         if log_metric is not None:
             for part, values in parts.items():

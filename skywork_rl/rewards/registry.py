@@ -127,3 +127,28 @@ def _reward_model(args: RewardArguments, device: Any) -> RewardFunc:
         trust_remote_code=args.reward_model_trust_remote_code,
         allow_random_head=args.reward_model_allow_random_head,
     )
+
+
+@register_reward("verifier")
+def _verifier(args: RewardArguments, device: Any) -> RewardFunc:
+    from skywork_rl.rewards.verifier import VerifierReward
+
+    if not args.verifier_model:
+        raise ValueError(
+            "rewards.reward_funcs names 'verifier' but rewards.verifier_model is not set; give the judge "
+            "model's name or path (any causal LM or VLM)"
+        )
+    # The rule side is the accuracy reward's, with the same strict extraction and limits.
+    return VerifierReward(
+        args.verifier_model,
+        backend=args.verifier_backend,
+        backend_kwargs=args.verifier_backend_kwargs,
+        trust_remote_code=args.verifier_trust_remote_code,
+        prompt=args.verifier_prompt,
+        max_new_tokens=args.verifier_max_new_tokens,
+        budget_s=args.verifier_budget_s,
+        cache_size=args.verifier_cache_size,
+        timeout_s=args.timeout_s,
+        batch_budget_s=args.batch_budget_s,
+        num_workers=args.num_workers,
+    )

@@ -1,152 +1,87 @@
 """Reward-model reward: a scalar score for (prompt, completion) from a learned reward model.
 
-Two kinds, picked from the checkpoint's config (``kind="auto"``):
-- text RM: any ``AutoModelForSequenceClassification`` checkpoint with one label;
-- VLM RM: a VLM that also sees the image. transformers has sequence-classification heads for few
-  VLMs (Gemma3 only, in 5.x), so `VLMRewardModel` is the generic design of Skywork-VL Reward
-  (arXiv 2505.07263: a VLM backbone whose LM head is replaced by a fully-connected reward head on
-  the final hidden state): ``AutoModelForImageTextToText`` backbone + ``Linear(hidden, 1)`` read
-  at each sequence's last token. The head is loaded from ``reward_head.safetensors`` or from a
-  ``score`` / ``value_head`` / ``v_head.summary`` tensor in the checkpoint's weights.
+Two kinds, picked from the checkpoint's config (``kind="auto"``): a text RM (any
+``AutoModelForSequenceClassification`` checkpoint with one label) or a VLM RM that also sees the
+image (`skywork_rl.rewards.vlm_reward_model.VLMRewardModel`, Skywork-VL Reward's design).
+
+Loading follows `skywork_rl.rewards.loading`: a hub id resolves to its cached folder (a VLM RM's
+head is found there too), the model loads outside ZeRO-3's ``zero.Init`` and is placed as TRL
+places its reward models. Inputs longer than ``max_length`` lose tokens from the left (the start of
+the prompt) and are counted (`skywork_rl.rewards.rm_inputs`).
+
+Errors are loud where they are about the setup and counted where they are about one item:
+- raised (`SkyworkError`): the model cannot load; the device runs out of memory; every item of a
+  call failed (a shape error on every row is a broken model or processor, not bad luck); and, when
+  the RM is partitioned over ZeRO-3 ranks, any failure at all, since the ranks run each forward
+  together and one of them cannot skip or retry a batch alone;
+- counted: an item whose input cannot be built, whose forward fails on its own (a failed batch is
+  retried one item at a time), whose score is not finite, or that cannot fit ``max_length`` without
+  cutting image tokens. It scores None (TRL: "does not apply"; a raw RM logit of 0.0 would be a
+  real score) and counts in ``rewards/<name>/failures``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-from torch import nn
 
-from skywork_rl.rewards.completions import completion_text
+from skywork_rl.errors import SkyworkError
+from skywork_rl.rewards.rm_inputs import (
+    multimodal_token_ids,
+    plan_truncation,
+    render_conversation,
+    truncate_left,
+)
+from skywork_rl.rewards.vlm_reward_model import HEAD_FILE, VLMRewardModel, is_vlm_checkpoint
 
 logger = logging.getLogger(__name__)
 
-HEAD_FILE = "reward_head.safetensors"
-_HEAD_KEYS = ("reward_head.weight", "score.weight", "value_head.weight", "v_head.summary.weight")
 Normalize = Literal["none", "sigmoid", "batch_zscore"]
 
-
-def _find_head(path: Path) -> dict[str, torch.Tensor] | None:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    if (path / HEAD_FILE).is_file():
-        return load_file(str(path / HEAD_FILE))
-    for shard in sorted(path.glob("*.safetensors")):
-        with safe_open(str(shard), framework="pt") as handle:
-            for key in handle.keys():  # noqa: SIM118 - safe_open handles are not iterable
-                if key.endswith(_HEAD_KEYS):
-                    tensors = {"weight": handle.get_tensor(key)}
-                    bias = key[: -len("weight")] + "bias"
-                    if bias in handle.keys():  # noqa: SIM118
-                        tensors["bias"] = handle.get_tensor(bias)
-                    return tensors
-    return None
+__all__ = ["HEAD_FILE", "RMScores", "RewardModelReward", "VLMRewardModel", "normalize_scores"]
 
 
-class VLMRewardModel(nn.Module):
-    """VLM backbone + scalar reward head on the last token's final hidden state."""
-
-    def __init__(self, backbone: nn.Module, head: nn.Linear) -> None:
-        super().__init__()
-        self.backbone, self.head = backbone, head
-
-    @classmethod
-    def from_pretrained(
-        cls, path: str | Path, *, allow_random_head: bool = False, seed: int = 0, **load_kwargs: Any
-    ) -> VLMRewardModel:
-        from transformers import AutoModelForImageTextToText
-
-        path = Path(path)
-        backbone = AutoModelForImageTextToText.from_pretrained(str(path), **load_kwargs)
-        hidden = backbone.config.get_text_config().hidden_size
-        tensors = _find_head(path) if path.is_dir() else None
-        head = nn.Linear(hidden, 1, bias=tensors is not None and "bias" in tensors)
-        if tensors is not None:
-            head.load_state_dict({k: v.reshape(getattr(head, k).shape) for k, v in tensors.items()})
-        elif allow_random_head:
-            logger.warning("reward model %s has no reward head; using a random one (seed %d)", path, seed)
-            generator = torch.Generator().manual_seed(seed)
-            with torch.no_grad():
-                head.weight.normal_(0.0, hidden**-0.5, generator=generator)
-        else:
-            raise FileNotFoundError(
-                f"reward model {path}: no reward head found ({HEAD_FILE} or a tensor named "
-                f"{', '.join(_HEAD_KEYS)}); train one, or set rewards.reward_model_allow_random_head "
-                "for smoke tests"
-            )
-        head.to(dtype=next(backbone.parameters()).dtype)
-        return cls(backbone, head)
-
-    def save_pretrained(self, out_dir: str | Path) -> None:
-        from safetensors.torch import save_file
-
-        self.backbone.save_pretrained(str(out_dir))
-        save_file(
-            {k: v.contiguous() for k, v in self.head.state_dict().items()}, str(Path(out_dir) / HEAD_FILE)
-        )
-
-    def forward(self, attention_mask: torch.Tensor, **inputs: Any) -> torch.Tensor:
-        """Scores ``(batch,)`` for right-padded inputs."""
-        outputs = self.backbone(attention_mask=attention_mask, output_hidden_states=True, **inputs)
-        hidden = outputs.hidden_states[-1]
-        last = attention_mask.sum(dim=1) - 1
-        return self.head(hidden[torch.arange(hidden.shape[0], device=hidden.device), last]).squeeze(-1)
-
-
-def _is_vlm_checkpoint(name_or_path: str, trust_remote_code: bool) -> bool:
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    return getattr(config, "vision_config", None) is not None
-
-
-def _as_parts(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Messages with string content turned into text parts (VLM chat templates expect parts)."""
-    return [
-        {**m, "content": [{"type": "text", "text": m["content"]}]} if isinstance(m.get("content"), str) else m
-        for m in messages
-    ]
-
-
-def _prompt_messages(prompt: Any) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-
-
-def _text_only(messages: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """Messages with image parts dropped, for a text RM."""
-    flat = []
-    for message in messages:
-        content = message.get("content")
-        if not isinstance(content, str):
-            content = "\n".join(p.get("text", "") for p in content or [] if p.get("type") == "text")
-        flat.append({"role": message["role"], "content": content})
-    return flat
-
-
-def normalize_scores(scores: list[float], how: Normalize) -> list[float]:
-    """``sigmoid`` maps a Bradley-Terry logit to (0, 1); ``batch_zscore`` centres the batch."""
+def normalize_scores(scores: list[float | None], how: Normalize) -> list[float | None]:
+    """``sigmoid`` maps a Bradley-Terry logit to (0, 1); ``batch_zscore`` centres the scored items."""
     if how == "none" or not scores:
         return scores
-    values = torch.tensor(scores, dtype=torch.float64)
+    present = [i for i, s in enumerate(scores) if s is not None]
+    if not present:
+        return scores
+    values = torch.tensor([scores[i] for i in present], dtype=torch.float64)
     if how == "sigmoid":
-        return torch.sigmoid(values).tolist()
-    if how == "batch_zscore":
+        values = torch.sigmoid(values)
+    elif how == "batch_zscore":
         std = values.std(unbiased=False)
-        return ((values - values.mean()) / (std if std > 0 else 1.0)).tolist()
-    raise ValueError(f"reward model: normalize must be none, sigmoid or batch_zscore, got {how!r}")
+        values = (values - values.mean()) / (std if std > 0 else 1.0)
+    else:
+        raise ValueError(f"reward model: normalize must be none, sigmoid or batch_zscore, got {how!r}")
+    out = list(scores)
+    for i, value in zip(present, values.tolist(), strict=True):
+        out[i] = value
+    return out
+
+
+@dataclass
+class RMScores:
+    """Raw scores (None where an item failed), the failures by item, and how many inputs were cut."""
+
+    scores: list[float | None]
+    errors: dict[int, str] = field(default_factory=dict)
+    truncated: int = 0
 
 
 class RewardModelReward:
     """TRL reward function scoring (prompt, completion) pairs with a reward model, batched.
 
     The model loads on first call (on ``device``, default: the accelerate process's device), so
-    building the reward list in a recipe costs nothing until training starts. A model that cannot
-    be loaded (wrong path, no reward head, bad dtype) is a configuration error and raises; only a
-    batch whose forward pass fails scores 0.0 (counted in ``rewards/<name>/failures``).
+    building the reward list in a recipe costs nothing until training starts. See the module
+    docstring for what raises and what is counted.
     """
 
     def __init__(
@@ -162,28 +97,31 @@ class RewardModelReward:
         dtype: str = "auto",
         trust_remote_code: bool = False,
         allow_random_head: bool = False,
+        key: str = "rewards.reward_model",
     ) -> None:
         self.__name__ = name
-        self.name_or_path, self.kind, self.device = name_or_path, kind, device
+        self.name_or_path, self.kind, self.device, self.key = name_or_path, kind, device, key
         self.batch_size, self.max_length, self.normalize = batch_size, max_length, normalize
-        self.dtype, self.trust_remote_code, self.allow_random_head = (
-            dtype,
-            trust_remote_code,
-            allow_random_head,
-        )
-        self._model: nn.Module | None = None
+        self.dtype, self.trust_remote_code = dtype, trust_remote_code
+        self.allow_random_head = allow_random_head
+        self.sharded = False  # partitioned over ZeRO-3 ranks (set by `load`)
+        self._model: Any = None
         self._processor: Any = None
+        self._protected: set[int] = set()
 
     def load(self) -> None:
-        """Load the model and processor now (a no-op when loaded); raise a clear error if it fails."""
+        """Load and place the model now (a no-op when loaded); raise a clear error if it fails."""
         if self._model is not None:
             return
         try:
             self._load()
+        except SkyworkError:
+            self._model = self._processor = None
+            raise
         except Exception as error:
             self._model = self._processor = None
-            raise RuntimeError(
-                f"reward model '{self.name_or_path}' (rewards.reward_model) could not be loaded: "
+            raise SkyworkError(
+                f"reward model '{self.name_or_path}' ({self.key}) could not be loaded: "
                 f"{type(error).__name__}: {error}. Check the name or path, that the checkpoint has a "
                 "reward head (rewards.reward_model_allow_random_head for smoke tests only), and "
                 "rewards.reward_model_dtype"
@@ -192,76 +130,147 @@ class RewardModelReward:
     def _load(self) -> None:
         from transformers import AutoModelForSequenceClassification, AutoProcessor, AutoTokenizer
 
+        from skywork_rl.rewards.loading import outside_zero3_init, place_for_inference, resolve_checkpoint
+
+        path = resolve_checkpoint(self.name_or_path, key=self.key)
         if self.device is None:
             from accelerate import PartialState
 
             self.device = PartialState().device
         if self.kind == "auto":
-            self.kind = "vlm" if _is_vlm_checkpoint(self.name_or_path, self.trust_remote_code) else "text"
+            self.kind = "vlm" if is_vlm_checkpoint(path, self.trust_remote_code) else "text"
         common = {"trust_remote_code": self.trust_remote_code, "dtype": self.dtype}
-        if self.kind == "vlm":
-            self._model = VLMRewardModel.from_pretrained(
-                self.name_or_path, allow_random_head=self.allow_random_head, **common
-            )
-            self._processor = AutoProcessor.from_pretrained(
-                self.name_or_path, trust_remote_code=self.trust_remote_code
-            )
-            tokenizer = self._processor.tokenizer
-        else:
-            self._model = AutoModelForSequenceClassification.from_pretrained(
-                self.name_or_path, num_labels=1, **common
-            )
-            self._processor = tokenizer = AutoTokenizer.from_pretrained(
-                self.name_or_path, trust_remote_code=self.trust_remote_code
-            )
-            tokenizer.truncation_side = "left"  # the score is read at the last token: keep it
+        with outside_zero3_init():
+            if self.kind == "vlm":
+                model = VLMRewardModel.from_pretrained(
+                    path, allow_random_head=self.allow_random_head, **common
+                )
+                processor = AutoProcessor.from_pretrained(str(path), trust_remote_code=self.trust_remote_code)
+                tokenizer, config = processor.tokenizer, model.backbone.config
+            else:
+                model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, **common)
+                processor = tokenizer = AutoTokenizer.from_pretrained(
+                    str(path), trust_remote_code=self.trust_remote_code
+                )
+                config = model.config
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        tokenizer.padding_side = "right"
+        tokenizer.padding_side = "right"  # the score is read at each row's last real token
         if self.kind == "text":
-            self._model.config.pad_token_id = tokenizer.pad_token_id
-        self._model.to(self.device).eval()
+            model.config.pad_token_id = tokenizer.pad_token_id
+        if self.max_length is None:
+            self.max_length = getattr(config.get_text_config(), "max_position_embeddings", None)
+        self._protected = multimodal_token_ids(config, processor) if self.kind == "vlm" else set()
+        # A VLM's forwards differ between ranks (text-only rows skip the vision tower), so it is not
+        # partitioned over ZeRO-3 ranks; a text RM runs the same forwards everywhere, as TRL's do.
+        self._model, self.sharded = place_for_inference(
+            model.eval(), self.device, shardable=self.kind == "text"
+        )
+        self._processor, self._pad_id = processor, tokenizer.pad_token_id
 
-    def _texts(self, prompts: Sequence[Any], completions: Sequence[Any]) -> list[str]:
-        texts = []
-        for prompt, completion in zip(prompts, completions, strict=True):
-            answer = completion_text(completion)
-            if self.kind == "vlm":
-                messages = _as_parts(_prompt_messages(prompt) + [{"role": "assistant", "content": answer}])
-                texts.append(self._processor.apply_chat_template(messages, tokenize=False))
-            elif getattr(self._processor, "chat_template", None):
-                messages = _text_only(_prompt_messages(prompt)) + [{"role": "assistant", "content": answer}]
-                texts.append(self._processor.apply_chat_template(messages, tokenize=False))
+    def _encode(self, texts: list[str], images: list[Any] | None) -> dict[str, Any]:
+        if self.kind == "vlm":
+            if images is not None and all(not imgs for imgs in images):
+                images = None
+            inputs = self._processor(text=texts, images=images, padding=True, return_tensors="pt")
+            return {k: v for k, v in inputs.items() if k != "token_type_ids"}
+        return dict(self._processor(texts, padding=True, return_tensors="pt", add_special_tokens=False))
+
+    def _forward(self, batch: dict[str, Any]) -> list[float]:
+        dtype = next(self._model.parameters()).dtype
+        inputs = {
+            k: v.to(self.device, dtype=dtype) if v.is_floating_point() else v.to(self.device)
+            for k, v in batch.items()
+        }
+        values = self._model(**inputs)
+        values = values if self.kind == "vlm" else values.logits[:, 0]
+        return values.float().cpu().tolist()
+
+    def _score_together(
+        self, chunk: list[int], texts: list[str], images: list[Any] | None, out: RMScores
+    ) -> None:
+        """Score ``chunk`` in one forward; rows that cannot fit ``max_length`` are failed and left out."""
+        pick = lambda rows: ([texts[i] for i in rows], [images[i] for i in rows] if images else None)  # noqa: E731
+        batch = self._encode(*pick(chunk))
+        plan = plan_truncation(batch, self.max_length, self._protected) if self.max_length else None
+        if plan is not None and plan.too_long:
+            for row in plan.too_long:
+                out.errors[chunk[row]] = (
+                    f"longer than max_length {self.max_length} (rewards.reward_model_max_length) even "
+                    "without the prompt text before its first image"
+                )
+            chunk = [i for row, i in enumerate(chunk) if row not in set(plan.too_long)]
+            if not chunk:
+                return
+            batch = self._encode(*pick(chunk))
+            plan = plan_truncation(batch, self.max_length, self._protected)
+        if plan is not None:
+            batch = truncate_left(batch, self.max_length, self._pad_id)
+        values = self._forward(batch)
+        for index, value in zip(chunk, values, strict=True):
+            if math.isfinite(value):
+                out.scores[index] = value
             else:
-                prompt_text = prompt if isinstance(prompt, str) else _text_only(prompt)[-1]["content"]
-                texts.append(prompt_text + answer)
-        return texts
+                out.errors[index] = f"non-finite score {value}"
+        out.truncated += len(plan.truncated) if plan is not None else 0
 
-    @torch.inference_mode()
+    def score_detailed(
+        self, prompts: Sequence[Any], completions: Sequence[Any], images: Sequence[Any] | None = None
+    ) -> RMScores:
+        """Raw scores (before normalisation) with the per-item failures; raises on systemic errors."""
+        self.load()
+        n = len(completions)
+        out = RMScores(scores=[None] * n)
+        texts: list[str] = []
+        for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
+            try:
+                texts.append(render_conversation(self._processor, self.kind, prompt, completion))
+            except Exception as error:  # noqa: BLE001 - one bad conversation is that item's failure
+                if self.sharded:
+                    raise self._systemic(f"item {i}: {type(error).__name__}: {error}") from error
+                texts.append("")
+                out.errors[i] = f"chat template: {type(error).__name__}: {error}"
+        image_lists = list(images) if images is not None else None
+        for start in range(0, n, self.batch_size):
+            chunk = [i for i in range(start, min(start + self.batch_size, n)) if i not in out.errors]
+            if chunk:
+                self._score_chunk(chunk, texts, image_lists, out)
+        if n and len(out.errors) == n:
+            first = next(iter(out.errors.values()))
+            raise self._systemic(f"all {n} items failed (first: {first})")
+        for index, error in out.errors.items():
+            logger.warning("reward model %s: item %d not scored: %s", self.name_or_path, index, error)
+        return out
+
+    def _score_chunk(
+        self, chunk: list[int], texts: list[str], images: list[Any] | None, out: RMScores
+    ) -> None:
+        try:
+            self._score_together(chunk, texts, images, out)
+            return
+        except torch.OutOfMemoryError as error:
+            raise self._systemic(
+                f"out of memory on {len(chunk)} items; lower rewards.reward_model_batch_size or "
+                "rewards.reward_model_max_length"
+            ) from error
+        except Exception as error:  # noqa: BLE001 - narrowed below: per item, or raised
+            if self.sharded:
+                raise self._systemic(f"{type(error).__name__}: {error}") from error
+            if len(chunk) == 1:
+                out.errors[chunk[0]] = f"{type(error).__name__}: {error}"
+                return
+        for index in chunk:  # find the item(s) that broke the batch; the rest still get scores
+            self._score_chunk([index], texts, images, out)
+
+    def _systemic(self, what: str) -> SkyworkError:
+        where = " (partitioned over ZeRO-3 ranks: no rank can skip a batch alone)" if self.sharded else ""
+        return SkyworkError(f"reward model '{self.name_or_path}' ({self.key}){where}: {what}")
+
     def score(
         self, prompts: Sequence[Any], completions: Sequence[Any], images: Sequence[Any] | None = None
-    ) -> list[float]:
-        """Raw scores (before normalisation), one per pair; raises on model errors."""
-        self.load()
-        texts = self._texts(prompts, completions)
-        scores: list[float] = []
-        for start in range(0, len(texts), self.batch_size):
-            chunk = texts[start : start + self.batch_size]
-            if self.kind == "vlm":
-                chunk_images = list(images[start : start + self.batch_size]) if images is not None else None
-                if chunk_images is not None and all(not imgs for imgs in chunk_images):
-                    chunk_images = None
-                inputs = self._processor(text=chunk, images=chunk_images, padding=True, return_tensors="pt")
-                inputs = {k: v.to(self.device) for k, v in inputs.items() if k != "token_type_ids"}
-                values = self._model(**inputs)
-            else:
-                truncate = {"truncation": True, "max_length": self.max_length} if self.max_length else {}
-                inputs = self._processor(
-                    chunk, padding=True, return_tensors="pt", add_special_tokens=False, **truncate
-                )
-                values = self._model(**inputs.to(self.device)).logits[:, 0]
-            scores.extend(values.float().cpu().tolist())
-        return scores
+    ) -> list[float | None]:
+        """Raw scores (before normalisation), None where an item failed; raises on systemic errors."""
+        return self.score_detailed(prompts, completions, images).scores
 
     def __call__(
         self,
@@ -271,20 +280,15 @@ class RewardModelReward:
         image: Sequence[Any] | None = None,
         log_metric: Any = None,
         **kwargs: Any,
-    ) -> list[float]:
+    ) -> list[float | None]:
         if images is None and image is not None:  # single-image datasets name the column "image"
             images = [[img] if img is not None else [] for img in image]
-        # Outside the try below: a model that cannot load fails every step the same way, so it is
-        # a configuration error to raise, not a batch to score 0.0 (and to retry loading next step).
-        self.load()
-        try:
-            scores = self.score(prompts, completions, images)
-        except Exception as error:  # noqa: BLE001 - a failed RM batch must not kill the step
-            logger.error("reward model %s failed on a batch (%s); scoring it 0.0", self.name_or_path, error)
-            if log_metric is not None:
-                log_metric(f"rewards/{self.__name__}/failures", float(len(completions)))
-            return [0.0] * len(completions)
+        if not completions:
+            return []
+        result = self.score_detailed(prompts, completions, images)
+        scored = [s for s in result.scores if s is not None]
         if log_metric is not None:
-            log_metric(f"rewards/{self.__name__}/failures", 0.0)
-            log_metric(f"rewards/{self.__name__}/raw_mean", sum(scores) / max(1, len(scores)))
-        return normalize_scores(scores, self.normalize)
+            log_metric(f"rewards/{self.__name__}/failures", float(len(result.errors)))
+            log_metric(f"rewards/{self.__name__}/truncated", float(result.truncated))
+            log_metric(f"rewards/{self.__name__}/raw_mean", sum(scored) / len(scored))
+        return normalize_scores(result.scores, self.normalize)

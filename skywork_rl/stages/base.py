@@ -2,9 +2,11 @@
 
 A stage is a config dataclass (its fields are recipe groups: ``model``, ``data``, ``training`` ...,
 where ``training`` subclasses a TRL config so every TRL knob still works) plus ``run()``. The
-runner here parses YAML + CLI overrides with jsonargparse, runs the stage, and writes into the
-output folder ``stage.json`` (stage, resolved config, input model, start/end, final metrics) and,
-last and atomically, the completion marker the pipeline uses to skip finished stages.
+runner here parses YAML + CLI overrides with jsonargparse (defaults < recipe < command line, in any
+order, as TRL's parser does), runs the stage, and writes into the output folder ``stage.json``
+(stage, resolved config, its fingerprint, input model, start/end, final metrics) and, last and
+atomically, the completion marker. A folder holding that marker is finished: `run_stage` refuses to
+run into it again unless forced (`--force`: redo from scratch).
 """
 
 from __future__ import annotations
@@ -13,24 +15,21 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
+import socket
 import sys
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from skywork_rl import fingerprint
 from skywork_rl.atomic import write_atomic  # also imported from here by the pipeline
 from skywork_rl.errors import SkyworkError
-
-COMPLETE_MARKER = ".stage_complete"
-STAGE_JSON = "stage.json"
+from skywork_rl.fingerprint import COMPLETE_MARKER, STAGE_JSON
+from skywork_rl.stages.parsing import RecipeError, build_parser, load_stage, parse_stage_config
 
 logger = logging.getLogger("skywork_rl")
-
-
-class RecipeError(SkyworkError, ValueError):
-    """A recipe does not parse or does not resolve; the message names the file and key."""
 
 
 class StageRefused(SkyworkError, RuntimeError):
@@ -56,12 +55,16 @@ class Stage(ABC):
     input_model_key: ClassVar[str | None] = "model.name_or_path"
     input_data_key: ClassVar[str | None] = "data.train"
     distributed: ClassVar[bool] = True  # run under `accelerate launch` in a pipeline
-    # What `skywork-rl run --force` adds to this stage's config so that it really redoes its work:
-    # training stages start fresh instead of resuming their last checkpoint (see `force_overrides_for`).
+    # What `--force` adds to this stage's config so that it really redoes its work: training stages
+    # start fresh instead of resuming their last checkpoint (see `force_overrides_for`). Overrides that
+    # only set flags to true (data stages: `output.overwrite`) are permissions a recipe may also give.
     force_overrides: ClassVar[dict[str, Any]] = {}
     # Metric names (as stored in `stage.json` "metrics") the pipeline's closing report shows for this
     # stage, in this order; each stage declares its own so the runner knows no stage by name.
     report_keys: ClassVar[tuple[str, ...]] = ()
+    # The parsed recipe values (defaults < recipe < command line) when the stage was built by
+    # `load_stage`; `run_stage` fingerprints them (else the config dataclass itself).
+    resolved_config: dict[str, Any] | None = None
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -74,9 +77,27 @@ class Stage(ABC):
     def input_model(self) -> str | None:
         return get_dotted(self.config, self.input_model_key) if self.input_model_key else None
 
+    @property
+    def input_data(self) -> str | None:
+        return get_dotted(self.config, self.input_data_key) if self.input_data_key else None
+
     @abstractmethod
     def run(self) -> dict[str, float]:
         """Do the work; return the final metrics recorded in `stage.json`."""
+
+    def discard_previous_run(self) -> None:
+        """Remove what a previous run left that a fresh (forced) run must not pick up.
+
+        Called by `run_stage` on the main process before a forced run. Training stages: the previous
+        run's `checkpoint-*` folders (a later `resume_from_checkpoint: auto` would resume them, and
+        `save_total_limit` would rotate the new ones out first). Data stages replace their own output.
+        """
+        if not self.output_dir_key.startswith("training."):
+            return
+        for path in sorted(self.output_dir.glob("checkpoint-*")):
+            if path.is_dir():
+                logger.info("--force: removing %s from the previous run", path)
+                shutil.rmtree(path)
 
 
 def force_overrides_for(stage_class: type[Stage]) -> dict[str, Any]:
@@ -89,63 +110,23 @@ def force_overrides_for(stage_class: type[Stage]) -> dict[str, Any]:
     return {}
 
 
+def guards_own_output(stage_class: type[Stage]) -> bool:
+    """Whether the stage's force overrides are permissions it checks itself (all flags set to true,
+    like data stages' `output.overwrite`): such a stage refuses a finished output in its own guard,
+    before touching its folder, and a recipe that sets the flag forces it as `--force` does."""
+    leaves = _leaves(force_overrides_for(stage_class))
+    return bool(leaves) and all(v is True for v in leaves)
+
+
+def _leaves(tree: dict[str, Any]) -> list[Any]:
+    return [x for v in tree.values() for x in (_leaves(v) if isinstance(v, dict) else [v])]
+
+
 def get_dotted(obj: Any, key: str) -> Any:
     """`a.b.c` lookup over dataclasses, namespaces and dicts."""
     for part in key.split("."):
         obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
     return obj
-
-
-def build_parser(stage_class: type[Stage]) -> Any:
-    """A jsonargparse parser whose groups are the fields of the stage's config dataclass."""
-    from jsonargparse import ActionConfigFile, ArgumentParser
-
-    parser = ArgumentParser(
-        prog=f"skywork-rl stage {stage_class.name}",
-        description=(stage_class.__doc__ or "").strip().split("\n\n")[0],
-        exit_on_error=False,
-        default_env=False,
-    )
-    parser.add_argument("--config", action=ActionConfigFile, help="YAML recipe for this stage")
-    for f in dataclasses.fields(stage_class.config_class):
-        if dataclasses.is_dataclass(f.type) or isinstance(f.type, type):
-            group_type = f.type
-        else:
-            group_type = _resolve_type(stage_class.config_class, f.name)
-        parser.add_class_arguments(group_type, f.name, help=f.metadata.get("help"))
-    return parser
-
-
-def _resolve_type(config_class: type, field_name: str) -> type:
-    import typing
-
-    return typing.get_type_hints(config_class)[field_name]
-
-
-def parse_stage_config(
-    stage_class: type[Stage], argv: Sequence[str], source: str = "command line", instantiate: bool = True
-) -> Any:
-    """Parse a stage's recipe + overrides into its config dataclass; errors name the source and key."""
-    from jsonargparse import ArgumentError
-
-    parser = build_parser(stage_class)
-    try:
-        namespace = parser.parse_args(list(argv))
-    except (ArgumentError, ValueError, TypeError) as exc:
-        raise RecipeError(f"recipe {source}: stage {stage_class.name!r}: {_clean(exc)}") from exc
-    if not instantiate:
-        return namespace
-    try:
-        groups = parser.instantiate(namespace)
-    except (ValueError, TypeError) as exc:
-        raise RecipeError(f"recipe {source}: stage {stage_class.name!r}: {exc}") from exc
-    values = {f.name: getattr(groups, f.name) for f in dataclasses.fields(stage_class.config_class)}
-    return stage_class.config_class(**values)
-
-
-def _clean(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.replace("Parser key", "key").replace('"', "'")
 
 
 def _jsonable(obj: Any) -> Any:
@@ -166,21 +147,68 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", os.environ.get("PROCESS_INDEX", "0"))) == 0
 
 
-def run_stage(stage: Stage) -> dict[str, float]:
-    """Run `stage`, then write `stage.json` and the completion marker (main process only)."""
+def refuse_if_finished(stage_class: type[Stage], output_dir: str | Path, force: bool) -> None:
+    """Raise `StageRefused` when `output_dir` holds a finished stage and the run is not forced.
+
+    Reads only. Stages that guard their own output (`guards_own_output`) refuse in that guard.
+    """
+    marker = Path(output_dir) / COMPLETE_MARKER
+    if force or guards_own_output(stage_class) or not marker.exists():
+        return
+    ended = marker.read_text().strip()
+    raise StageRefused(
+        f"{output_dir} holds a finished {stage_class.name} stage (completed {ended}): pass --force to "
+        f"redo it from scratch, or set {stage_class.output_dir_key} to another folder"
+    )
+
+
+def stage_fingerprint(stage: Stage) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stage's fingerprint (config hash, input fingerprints, process count) and the resolved config
+    it hashes. The process count is part of what a run computes (a global batch is per-device batch x
+    processes); launchers set WORLD_SIZE, a plain process is one."""
+    resolved = stage.resolved_config if stage.resolved_config is not None else _jsonable(stage.config)
+    return (
+        {
+            "config": fingerprint.config_hash(type(stage), resolved),
+            "inputs": fingerprint.stage_inputs(stage.input_model, stage.input_data),
+            "processes": int(os.environ.get("WORLD_SIZE", "1")),
+        },
+        fingerprint.redacted(resolved),
+    )
+
+
+def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
+    """Run `stage`, then write `stage.json` and the completion marker (main process only).
+
+    A finished output folder is refused unless `force` (nothing on disk changes then); a missing local
+    input fails before anything is written; a forced run first discards the previous run's leftovers.
+    """
     out = stage.output_dir
+    refuse_if_finished(type(stage), out, force)
+    fingerprint.check_input_exists(stage.input_model, str(stage.input_model_key))
+    fingerprint.check_input_exists(stage.input_data, str(stage.input_data_key))
     out.mkdir(parents=True, exist_ok=True)
     marker = out / COMPLETE_MARKER
     previous = {p: p.read_text() for p in (marker, out / STAGE_JSON) if p.exists()}
-    if _is_main_process() and marker.exists():
-        marker.unlink()  # a re-run invalidates the old completion until it finishes again
+    fp, resolved = stage_fingerprint(stage)
+    if _is_main_process():
+        _warn_if_resuming_another_config(stage, fp, force)
+        if marker.exists():
+            marker.unlink()  # a re-run invalidates the old completion until it finishes again
+        if force:
+            stage.discard_previous_run()
     started = time.time()
     record: dict[str, Any] = {
         "stage": stage.name,
         "stage_class": f"{type(stage).__module__}:{type(stage).__qualname__}",
         "input_model": stage.input_model,
+        "input_data": stage.input_data,
+        "fingerprint": fp,
         "config": _jsonable(stage.config),
+        "resolved_config": resolved,
         "argv": sys.argv,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "status": "running",
     }
@@ -201,15 +229,36 @@ def run_stage(stage: Stage) -> dict[str, float]:
             write_atomic(out / STAGE_JSON, json.dumps(record, indent=2))
         raise
     if _is_main_process():
+        ended = _now()
+        fp["output"] = fingerprint.output_id(fp, ended)
         record.update(
             status="complete",
-            ended_at=_now(),
+            ended_at=ended,
             duration_s=round(time.time() - started, 3),
             metrics=_jsonable(metrics or {}),
         )
         write_atomic(out / STAGE_JSON, json.dumps(record, indent=2))
         write_atomic(marker, record["ended_at"] + "\n")
     return metrics
+
+
+def _warn_if_resuming_another_config(stage: Stage, fp: dict[str, Any], force: bool) -> None:
+    """An interrupted run of a different config would be resumed: say so (the pipeline never does
+    this; it passes --force when a stage's fingerprint changed)."""
+    old = fingerprint.read_record(stage.output_dir) or {}
+    old_fp = old.get("fingerprint") or {}
+    if force or old.get("status") == "complete" or not old_fp or old_fp.get("config") == fp["config"]:
+        return
+    changed = fingerprint.changed_keys(
+        fingerprint.hashed_config(type(stage), old.get("resolved_config") or {}),
+        fingerprint.hashed_config(type(stage), stage_fingerprint(stage)[1]),
+    )
+    logger.warning(
+        "%s holds an interrupted run of another config (%s); its checkpoints may be resumed. "
+        "Pass --force to start fresh.",
+        stage.output_dir,
+        "; ".join(changed[:5]) or "stage class changed",
+    )
 
 
 def _now() -> str:
@@ -219,3 +268,20 @@ def _now() -> str:
 def is_complete(output_dir: str | Path) -> bool:
     """Whether a stage's output folder carries its completion marker."""
     return (Path(output_dir) / COMPLETE_MARKER).exists()
+
+
+__all__ = [
+    "COMPLETE_MARKER",
+    "STAGE_JSON",
+    "RecipeError",
+    "Stage",
+    "StageRefused",
+    "build_parser",
+    "force_overrides_for",
+    "get_dotted",
+    "is_complete",
+    "load_stage",
+    "parse_stage_config",
+    "run_stage",
+    "write_atomic",
+]

@@ -19,13 +19,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from skywork_rl.callbacks.config import MonitorArguments
 from skywork_rl.data import DataArguments, load_stage_dataset, load_train_eval
+from skywork_rl.errors import DataError
 from skywork_rl.mixing import MixOptions, mix_domains
-from skywork_rl.models import ModelArguments, load_from_args, resolve_parts
+from skywork_rl.models import ModelArguments, resolve_parts
 from skywork_rl.schema import require_columns
-from skywork_rl.stages.base import Stage
 from skywork_rl.stages.sft import SkyworkSFTConfig
-from skywork_rl.stages.training import count_trainable, train_and_save
+from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
 
 logger = logging.getLogger("skywork_rl")
 
@@ -42,6 +43,13 @@ class ConnectorModelArguments(ModelArguments):
             "help": "Must be [connector] in this stage (set model.part_patterns to move the connector)."
         },
     )
+
+    def __post_init__(self) -> None:
+        if list(self.trainable) != ["connector"]:
+            raise ValueError(
+                f"model.trainable: the connector stage trains only [connector], got {self.trainable}; "
+                "use the sft stage to train other parts"
+            )
 
 
 @dataclass
@@ -67,6 +75,7 @@ class ConnectorStageConfig:
     training: SkyworkSFTConfig = field(
         default_factory=lambda: SkyworkSFTConfig(output_dir="outputs/connector")
     )
+    monitor: MonitorArguments = field(default_factory=MonitorArguments)
 
 
 def load_domains(data: ConnectorDataArguments) -> dict[str, Any]:
@@ -97,44 +106,69 @@ def load_domains(data: ConnectorDataArguments) -> dict[str, Any]:
     return {name: train.select([i for i, v in enumerate(values) if str(v) == name]) for name in names}
 
 
-class ConnectorStage(Stage):
+def refuse_text_only_rows(domains: dict[str, Any], data: ConnectorDataArguments) -> None:
+    """Every row must have an image: a text-only row's loss has no path to the connector (all this stage trains)."""
+    from skywork_rl.trainers.vision_batches import text_only_rows
+
+    for name, ds in domains.items():
+        rows = text_only_rows(ds)
+        if rows:
+            where = (
+                f"data.domains.{name} ({data.domains[name]})"
+                if data.domains
+                else f"data.train ({data.train})"
+            )
+            shown = list(ds.select(rows[:5])["id"]) if "id" in ds.column_names else rows[:5]
+            raise DataError(
+                f"connector stage: domain {name!r} of {where} has {len(rows)} of {len(ds)} rows without an image "
+                f"(e.g. {shown}); their loss has no path to the connector, the only part this stage trains. Drop "
+                "them (clean.require_images: true) or leave the domain out"
+            )
+
+
+class ConnectorStage(TrainingStage):
     """Connector-only SFT on a balanced multi-domain set (R1V3); every other weight stays bitwise fixed."""
 
     name = "connector"
     config_class = ConnectorStageConfig
+    report_keys = (
+        "first_loss",
+        "final_loss",
+        "connector/trainable_params",
+        "connector/optimizer_state_bytes",
+        *MONITOR_REPORT_KEYS,
+    )
+    trainer_columns = ("prompt", "completion", "images")
 
-    def run(self) -> dict[str, float]:
+    def load_data(self) -> tuple[Any, Any]:
+        """The balanced mix of the domains (its sizes go into the metrics) and the optional eval set."""
+        data = self.config.data
+        domains = load_domains(data)
+        refuse_text_only_rows(domains, data)
+        self.mixed = mix_domains(domains, self.config.mix)
+        keep = [c for c in self.trainer_columns if c in self.mixed.dataset.column_names]
+        evaluation = None
+        if data.eval:
+            evaluation = load_stage_dataset(data.eval, data.eval_split, key="data.eval")
+            require_columns(evaluation.column_names, _SFT_COLUMNS, f"data.eval ({data.eval})")
+            if data.max_eval_samples is not None:
+                evaluation = evaluation.select(range(min(data.max_eval_samples, len(evaluation))))
+            evaluation = evaluation.select_columns([c for c in keep if c in evaluation.column_names])
+        return self.mixed.dataset.select_columns(keep), evaluation
+
+    def build_trainer(self, model: Any, processor: Any, train: Any, evaluation: Any) -> Any:
         from skywork_rl.trainers.connector import ConnectorOnlyTrainer
 
-        cfg: ConnectorStageConfig = self.config
-        if list(cfg.model.trainable) != ["connector"]:
-            raise ValueError(
-                f"model.trainable: the connector stage trains only [connector], got {cfg.model.trainable}; "
-                "use the sft stage to train other parts"
-            )
-        model, processor = load_from_args(cfg.model)
-        connector = resolve_parts(model, cfg.model.part_patterns)["connector"]
-        mixed = mix_domains(load_domains(cfg.data), cfg.mix)
-        keep = [c for c in ("prompt", "completion", "images") if c in mixed.dataset.column_names]
-        evaluation = None
-        if cfg.data.eval:
-            evaluation = load_stage_dataset(cfg.data.eval, cfg.data.eval_split, key="data.eval")
-            require_columns(evaluation.column_names, _SFT_COLUMNS, f"data.eval ({cfg.data.eval})")
-            if cfg.data.max_eval_samples is not None:
-                evaluation = evaluation.select(range(min(cfg.data.max_eval_samples, len(evaluation))))
-            evaluation = evaluation.select_columns([c for c in keep if c in evaluation.column_names])
-        trainer = ConnectorOnlyTrainer(
+        return ConnectorOnlyTrainer(
             model=model,
-            args=cfg.training,
-            train_dataset=mixed.dataset.select_columns(keep),
+            args=self.config.training,
+            train_dataset=train,
             eval_dataset=evaluation,
             processing_class=processor,
-            connector_names=connector,
+            connector_names=resolve_parts(model, self.config.model.part_patterns)["connector"],
         )
-        metrics = train_and_save(trainer, processor)
-        metrics.update(count_trainable(model))
-        metrics.update(mixed.as_metrics())
+
+    def stage_metrics(self, trainer: Any) -> dict[str, float]:
         report = trainer.connector_report()
         logger.info("connector stage: %s", report)
-        metrics.update(report)
-        return metrics
+        return {**self.mixed.as_metrics(), **report}

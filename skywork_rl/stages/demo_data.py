@@ -34,6 +34,7 @@ class DemoDataStage(Stage):
     input_model_key = None
     input_data_key = None
     distributed = False
+    report_keys = ("rows",)
 
     def run(self) -> dict[str, float]:
         from collections import Counter

@@ -4,32 +4,28 @@ The stage loads the model by recipe, builds the reward functions from the `rewar
 rewards such as answer accuracy and format, plus reward-model scores, combined by weight: R1V2's
 hybrid reward signal) and trains with `SSBGRPOTrainer`, TRL's `GRPOTrainer` plus R1V2's Selective
 Sample Buffer. `training.ssb_enabled: false` is plain TRL GRPO with the same recipe.
+`training.save_prompt_pool: true` also writes R1V2's filtered prompt pool to
+`<output_dir>/prompt_pool` (see `skywork_rl.trainers.prompt_pool`).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from skywork_rl.callbacks.config import MonitorArguments, attach_monitors
-from skywork_rl.data import DataArguments, load_train_eval
-from skywork_rl.models import ModelArguments, load_from_args
+from skywork_rl.callbacks.config import MonitorArguments
+from skywork_rl.data import DataArguments
+from skywork_rl.models import ModelArguments
 from skywork_rl.rewards.config import RewardArguments, build_reward_funcs
 from skywork_rl.schema import REQUIRED_COLUMNS
-from skywork_rl.stages.base import Stage
-from skywork_rl.stages.training import count_trainable, train_and_save
+from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 
-# Final values of these logged metrics go into stage.json: whether the run learned, and how much of
-# each update carried signal (TRL's zero-std fraction next to the buffer's effect).
-_REPORTED = (
-    "reward",
-    "frac_reward_zero_std",
-    "ssb/effective_ratio",
-    "ssb/injected",
-    "ssb/buffer_size",
-    "critical_entropy/mean",
-)
+logger = logging.getLogger("skywork_rl")
+
+PROMPT_POOL_DIR = "prompt_pool"
 
 
 @dataclass
@@ -41,33 +37,71 @@ class GRPOStageConfig:
     monitor: MonitorArguments = field(default_factory=MonitorArguments)
 
 
-class GRPOStage(Stage):
+class GRPOStage(TrainingStage):
     """GRPO with hybrid rewards and R1V2's Selective Sample Buffer (TRL GRPOTrainer subclass)."""
 
     name = "grpo"
     config_class = GRPOStageConfig
+    # Whether the run learned, and how much of each update carried signal (TRL's zero-std fraction next
+    # to the buffer's effect). GRPO's loss is advantage-weighted and hovers at 0 by construction.
+    report_keys = (
+        "final_reward",
+        "final_frac_reward_zero_std",
+        "final_ssb/effective_ratio",
+        "final_ssb/effective_token_ratio",
+        "final_ssb/injected",
+        "prompt_pool/rows",
+        *MONITOR_REPORT_KEYS,
+    )
+    required_columns = REQUIRED_COLUMNS
+    logged_keys = (
+        "reward",
+        "frac_reward_zero_std",
+        "ssb/effective_ratio",
+        "ssb/effective_token_ratio",
+        "ssb/injected",
+        "ssb/replay_age_mean",
+        "ssb/buffer_size",
+        "ssb/buffer_bytes",
+        "critical_entropy/mean",
+    )
 
-    def run(self) -> dict[str, float]:
+    def setup(self) -> None:
+        # Rewards first: a reward recipe error (unknown name, bad weights) fails before the model loads.
+        self.reward_funcs, weights = build_reward_funcs(self.config.rewards)
+        _set_reward_weights(self.config.training, weights, len(self.reward_funcs))
+
+    def load_data(self) -> tuple[Any, Any]:
+        train, evaluation = super().load_data()
+        self.train_rows = train  # the rows the prompt pool selects from
+        return train, evaluation
+
+    def build_trainer(self, model: Any, processor: Any, train: Any, evaluation: Any) -> Any:
         from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
 
-        cfg: GRPOStageConfig = self.config
-        reward_funcs, weights = build_reward_funcs(cfg.rewards)
-        _set_reward_weights(cfg.training, weights, len(reward_funcs))
-        model, processor = load_from_args(cfg.model)
-        train, evaluation = load_train_eval(cfg.data, REQUIRED_COLUMNS)
-        trainer = SSBGRPOTrainer(
+        return SSBGRPOTrainer(
             model=model,
-            reward_funcs=reward_funcs,
-            args=cfg.training,
+            reward_funcs=self.reward_funcs,
+            args=self.config.training,
             train_dataset=train,
             eval_dataset=evaluation,
             processing_class=processor,
         )
-        attach_monitors(trainer, cfg.monitor, train)
-        metrics = train_and_save(trainer, processor)
-        metrics.update(final_logged(trainer.state.log_history, _REPORTED))
-        metrics.update(count_trainable(model))
-        return metrics
+
+    def stage_metrics(self, trainer: Any) -> dict[str, float]:
+        if not self.config.training.save_prompt_pool:
+            return {}
+        from skywork_rl.trainers.prompt_pool import write_prompt_pool
+
+        counts = trainer.prompt_pool_counts  # equal on every process (gathered as counted)
+        if trainer.accelerator.is_main_process:
+            folder = Path(self.config.training.output_dir) / PROMPT_POOL_DIR
+            write_prompt_pool(self.train_rows, counts, folder)
+            logger.info("prompt pool: %d of %d train rows -> %s", len(counts), len(self.train_rows), folder)
+            if not counts:
+                logger.warning("prompt pool: no group carried a non-zero advantage; %s holds no rows", folder)
+        trainer.accelerator.wait_for_everyone()
+        return {"prompt_pool/rows": len(counts), "prompt_pool/informative_groups": sum(counts.values())}
 
 
 def _set_reward_weights(training: SkyworkGRPOConfig, weights: list[float] | None, count: int) -> None:
@@ -80,13 +114,3 @@ def _set_reward_weights(training: SkyworkGRPOConfig, weights: list[float] | None
             f"training.reward_weights has {len(training.reward_weights)} weights but rewards: builds {count} "
             "reward functions; set the weights under rewards: and drop training.reward_weights"
         )
-
-
-def final_logged(history: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, float]:
-    """The last logged value of each key (as `final_<key>`), for the stage's metrics."""
-    found: dict[str, float] = {}
-    for entry in history:
-        for key in keys:
-            if key in entry and entry[key] is not None:
-                found[f"final_{key}"] = float(entry[key])
-    return found

@@ -11,14 +11,15 @@ preference rows (``prompt``, ``chosen``, ``rejected``, ``images``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from trl import DPOConfig
 
-from skywork_rl.data import DataArguments, load_train_eval
-from skywork_rl.models import ModelArguments, load_from_args
-from skywork_rl.stages.base import Stage
-from skywork_rl.stages.grpo import final_logged
-from skywork_rl.stages.training import count_trainable, train_and_save
+from skywork_rl.callbacks.config import MonitorArguments
+from skywork_rl.data import DataArguments
+from skywork_rl.models import ModelArguments
+from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
+from skywork_rl.trainers.mpo import LOGGED_TERMS
 
 # MPO's three terms with the weights of InternVL's MPO (arXiv 2411.10442), the formulation R1V2
 # adopts; also TRL's documented MPO example (DPOConfig.loss_weights help).
@@ -52,42 +53,43 @@ class MPOStageConfig:
     model: ModelArguments = field(default_factory=ModelArguments)
     data: DataArguments = field(default_factory=DataArguments)
     training: SkyworkMPOConfig = field(default_factory=lambda: SkyworkMPOConfig(output_dir="outputs/mpo"))
+    monitor: MonitorArguments = field(default_factory=MonitorArguments)
 
 
-class MPOStage(Stage):
+class MPOStage(TrainingStage):
     """Mixed Preference Optimization (R1V2) with images on TRL's DPOTrainer."""
 
     name = "mpo"
     config_class = MPOStageConfig
+    report_keys = (
+        "first_loss",
+        "final_loss",
+        "final_rewards/accuracies",
+        "final_rewards/margins",
+        *MONITOR_REPORT_KEYS,
+    )
+    required_columns = _PREFERENCE_COLUMNS
+    # Only what DPOTrainer's vision collator reads; `solution`/`source`/scores would reach it otherwise.
+    trainer_columns = (*_PREFERENCE_COLUMNS, "images")
+    # One metric per loss term (`MPOTrainer` logs those of the configured `loss_type`) and DPO's own.
+    logged_keys = (*(f"mpo/loss_{t}" for t in LOGGED_TERMS), "rewards/accuracies", "rewards/margins")
 
-    def run(self) -> dict[str, float]:
-        from skywork_rl.trainers.mpo import MPOTrainer
-
-        cfg: MPOStageConfig = self.config
-        model, processor = load_from_args(cfg.model)
-        train, evaluation = load_train_eval(cfg.data, _PREFERENCE_COLUMNS)
+    def load_data(self) -> tuple[Any, Any]:
+        train, evaluation = super().load_data()
         if len(train) == 0:
             raise ValueError(
-                f"data.train ({cfg.data.train}): no preference pairs; see the pairs step's manifest.json "
+                f"data.train ({self.config.data.train}): no preference pairs; see the pairs step's manifest.json "
                 "for why every prompt was dropped (e.g. no correct or no wrong rollout)"
             )
-        # Only what DPOTrainer's vision collator reads; `solution`/`source`/scores would reach it otherwise.
-        keep = [c for c in (*_PREFERENCE_COLUMNS, "images") if c in train.column_names]
-        train = train.select_columns(keep)
-        if evaluation is not None:
-            evaluation = evaluation.select_columns(keep)
-        trainer = MPOTrainer(
+        return train, evaluation
+
+    def build_trainer(self, model: Any, processor: Any, train: Any, evaluation: Any) -> Any:
+        from skywork_rl.trainers.mpo import MPOTrainer
+
+        return MPOTrainer(
             model=model,
-            args=cfg.training,
+            args=self.config.training,
             train_dataset=train,
             eval_dataset=evaluation,
             processing_class=processor,
         )
-        metrics = train_and_save(trainer, processor)
-        reported = tuple(f"mpo/loss_{t}" for t in cfg.training.loss_type) + (
-            "rewards/accuracies",
-            "rewards/margins",
-        )
-        metrics.update(final_logged(trainer.state.log_history, reported))
-        metrics.update(count_trainable(model))
-        return metrics

@@ -28,6 +28,7 @@ class TinyModelStage(Stage):
     input_model_key = None
     input_data_key = None
     distributed = False
+    report_keys = ("parameters",)
 
     def run(self) -> dict[str, float]:
         from skywork_rl.tiny import make_tiny_model

@@ -1,43 +1,132 @@
-"""What every training stage does the same way around its TRL trainer: resume, train, save, report."""
+"""The training stages' one skeleton (`TrainingStage`) and what it does around a TRL trainer: resume, train, save, report.
+
+Every training stage runs the same steps: load model + processor by recipe (`model:`), load the data
+(`data:`), build its trainer, attach the `monitor:` callbacks, train (resuming the newest complete
+checkpoint), save model + processor, and collect the final metrics `stage.json` records. A stage
+writes only `build_trainer`; the other steps have defaults a stage overrides where it differs.
+"""
 
 from __future__ import annotations
 
 import logging
+from abc import abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from skywork_rl.stages.base import Stage
 
 logger = logging.getLogger("skywork_rl")
 
+TRAINER_STATE_FILE = "trainer_state.json"
+# Metrics the `monitor:` callbacks log; their last values go into stage.json for checkpoint choice.
+_MONITOR_PREFIXES = ("critical_entropy/", "eval/")
+# What the closing report shows of the monitors, for every training stage that runs them.
+MONITOR_REPORT_KEYS = ("final_critical_entropy/mean",)
 
-def resolve_resume(output_dir: str | Path, resume: str | bool | None) -> str | bool | None:
+
+class TrainingStage(Stage):
+    """A stage that trains with a TRL trainer; subclasses write `build_trainer` (see the module doc).
+
+    Class settings: `required_columns` (the data must have them: the error names the recipe key and
+    column), `trainer_columns` (the only columns passed to the trainer, when present: its collator
+    would trip over `solution`, `source` ...), `logged_keys` (logged metrics whose last value is
+    stored as ``final_<key>``).
+    """
+
+    required_columns: ClassVar[tuple[str, ...]] = ()
+    trainer_columns: ClassVar[tuple[str, ...] | None] = None
+    logged_keys: ClassVar[tuple[str, ...]] = ()
+
+    def setup(self) -> None:
+        """Checks and set-up that need no model (run first, so a bad recipe fails before a long load)."""
+
+    def load_model(self) -> tuple[Any, Any]:
+        """The model (with the recipe's trainable parts) and its processor."""
+        from skywork_rl.models import load_from_args
+
+        return load_from_args(self.config.model)
+
+    def load_data(self) -> tuple[Any, Any]:
+        """Train and (optional) eval datasets, checked for `required_columns`, cut to `trainer_columns`."""
+        from skywork_rl.data import load_train_eval
+
+        train, evaluation = load_train_eval(self.config.data, self.required_columns)
+        if self.trainer_columns is None:
+            return train, evaluation
+        keep = [c for c in self.trainer_columns if c in train.column_names]
+        train = train.select_columns(keep)
+        if evaluation is not None:
+            evaluation = evaluation.select_columns([c for c in keep if c in evaluation.column_names])
+        return train, evaluation
+
+    @abstractmethod
+    def build_trainer(self, model: Any, processor: Any, train: Any, evaluation: Any) -> Any:
+        """The stage's TRL trainer, built with `self.config.training` as its args."""
+
+    def stage_metrics(self, trainer: Any) -> dict[str, float]:
+        """Metrics of this stage beyond the common ones (called after training)."""
+        return {}
+
+    def run(self) -> dict[str, float]:
+        from skywork_rl.callbacks.config import attach_monitors
+
+        self.setup()
+        model, processor = self.load_model()
+        train, evaluation = self.load_data()
+        trainer = self.build_trainer(model, processor, train, evaluation)
+        attach_monitors(trainer, self.config.monitor, train)
+        metrics = train_and_save(trainer, processor)
+        metrics.update(final_logged(trainer.state.log_history, self.logged_keys))
+        metrics.update(count_trainable(model))
+        metrics.update(self.stage_metrics(trainer))
+        return metrics
+
+
+def resolve_resume(
+    output_dir: str | Path, resume: str | bool | None, required: Sequence[str] = (TRAINER_STATE_FILE,)
+) -> str | None:
     """Map the recipe's `resume_from_checkpoint` to what `Trainer.train` takes.
 
-    ``auto`` (the pipeline's default) resumes from the newest `checkpoint-*` in the output folder
-    when there is one and starts fresh otherwise, so re-running a killed pipeline continues it.
+    ``auto`` (the pipeline's default) resumes from the newest complete `checkpoint-*` in the output
+    folder when there is one and starts fresh otherwise, so re-running a killed pipeline continues
+    it. `required` names the files a complete checkpoint holds (the trainer's `checkpoint_files()`).
     """
     if resume in (None, False, "", "false", "False"):
         return None
     if resume in ("auto", True, "true", "True"):
-        last = last_complete_checkpoint(output_dir)
+        last = last_complete_checkpoint(output_dir, required)
         if last is None and resume == "auto":
+            if any(Path(output_dir).glob("checkpoint-*")):
+                logger.warning("%s: no complete checkpoint to resume; training starts fresh", output_dir)
             return None
         if last is None:
             raise FileNotFoundError(
-                f"training.resume_from_checkpoint: no checkpoint-* folder in {output_dir}"
+                f"training.resume_from_checkpoint: no complete checkpoint-* folder in {output_dir}"
             )
         logger.info("resuming from %s", last)
         return last
-    if not Path(str(resume)).is_dir():
+    folder = Path(str(resume))
+    if not folder.is_dir():
         raise FileNotFoundError(f"training.resume_from_checkpoint: no such checkpoint folder {resume!r}")
-    return str(resume)
+    absent = [name for name in required if not (folder / name).is_file()]
+    if absent:
+        raise FileNotFoundError(
+            f"training.resume_from_checkpoint: {resume} lacks {absent} (cut off while saving, saved with "
+            "save_only_model, or by a run with other settings); give a complete checkpoint or null to start fresh"
+        )
+    return str(folder)
 
 
-def last_complete_checkpoint(output_dir: str | Path) -> str | None:
-    """The newest `checkpoint-N` that finished saving, or None.
+def last_complete_checkpoint(
+    output_dir: str | Path, required: Sequence[str] = (TRAINER_STATE_FILE,)
+) -> str | None:
+    """The newest `checkpoint-N` holding every `required` file, or None.
 
-    `Trainer` writes `trainer_state.json` after the weights, optimizer and RNG state, so a folder
-    without it was cut off mid-save (a kill during a long ZeRO-3 save); resuming from it would crash
-    on every retry although the previous checkpoint is intact.
+    A checkpoint is written weights, optimizer, RNG and our trainers' own state (every process), then
+    `trainer_state.json` (see `skywork_rl.trainers.resume`); a folder missing a file was cut off
+    mid-save (a kill during a long ZeRO-3 save) or written by a run with other settings, and resuming
+    it would fail or be wrong although the previous checkpoint is intact.
     """
     folder = Path(output_dir)
     if not folder.is_dir():
@@ -48,16 +137,22 @@ def last_complete_checkpoint(output_dir: str | Path) -> str | None:
         if path.is_dir() and suffix.isdigit():
             numbered.append((int(suffix), path))
     for _, path in sorted(numbered, reverse=True):
-        if (path / "trainer_state.json").is_file():
+        absent = [name for name in required if not (path / name).is_file()]
+        if not absent:
             return str(path)
-        logger.warning("skipping %s: it has no trainer_state.json (the save was interrupted)", path)
+        logger.warning(
+            "skipping %s: it lacks %s (the save was interrupted, save_only_model, or other settings)",
+            path,
+            absent,
+        )
     return None
 
 
 def train_and_save(trainer: Any, processor: Any = None) -> dict[str, float]:
     """Train (resuming if asked), save model + processor to `output_dir`, return final metrics."""
     args = trainer.args
-    resume = resolve_resume(args.output_dir, args.resume_from_checkpoint)
+    required = trainer.checkpoint_files() if hasattr(trainer, "checkpoint_files") else (TRAINER_STATE_FILE,)
+    resume = resolve_resume(args.output_dir, args.resume_from_checkpoint, required)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(args.output_dir)
     if processor is not None and trainer.accelerator.is_main_process:
@@ -74,8 +169,14 @@ def train_and_save(trainer: Any, processor: Any = None) -> dict[str, float]:
     return metrics
 
 
-# Metrics the `monitor:` callbacks log; their last values go into stage.json for checkpoint choice.
-_MONITOR_PREFIXES = ("critical_entropy/", "eval/")
+def final_logged(history: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, float]:
+    """The last logged value of each key (as `final_<key>`), for the stage's metrics."""
+    found: dict[str, float] = {}
+    for entry in history:
+        for key in keys:
+            if key in entry and entry[key] is not None:
+                found[f"final_{key}"] = float(entry[key])
+    return found
 
 
 def final_monitor_values(history: list[dict[str, Any]]) -> dict[str, float]:

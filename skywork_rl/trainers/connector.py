@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
-from trl import SFTTrainer
 
 from skywork_rl.stages.training import numel_of
+from skywork_rl.trainers.sft import SkyworkSFTTrainer
 
 logger = logging.getLogger("skywork_rl")
 
@@ -73,8 +73,8 @@ def check_connector_only(
     return {"connector/trainable_params": trainable, "connector/frozen_params": total - trainable}
 
 
-class ConnectorOnlyTrainer(SFTTrainer):
-    """`SFTTrainer` that refuses to optimise anything but the connector (see the module doc)."""
+class ConnectorOnlyTrainer(SkyworkSFTTrainer):
+    """`SkyworkSFTTrainer` that refuses to optimise anything but the connector (see the module doc)."""
 
     def __init__(self, *args: Any, connector_names: Iterable[str], **kwargs: Any) -> None:
         self.connector_names = tuple(connector_names)
@@ -94,8 +94,17 @@ class ConnectorOnlyTrainer(SFTTrainer):
         return optimizer
 
     def connector_report(self) -> dict[str, float]:
-        """Trainable/frozen parameter counts and optimizer state bytes, for logs and `stage.json`."""
+        """Trainable/frozen parameter counts and optimizer state bytes, for logs and `stage.json`.
+
+        Every process calls it (the byte counts are reduced over processes). The state bytes are
+        summed over processes: under ZeRO each holds its partition, so one process's count would be
+        a fraction of the state; under DDP each holds a full copy, and the sum is what the job holds.
+        ``..._per_process`` is the most any one process holds.
+        """
         report = {k: float(v) for k, v in self.connector_counts.items()}
         if self.optimizer is not None:
-            report["connector/optimizer_state_bytes"] = float(optimizer_state_bytes(self.optimizer))
+            local = torch.tensor(float(optimizer_state_bytes(self.optimizer)), device=self.accelerator.device)
+            report["connector/optimizer_state_bytes"] = self.accelerator.reduce(local, reduction="sum").item()
+            per_process = self.accelerator.gather(local.unsqueeze(0)).max().item()
+            report["connector/optimizer_state_bytes_per_process"] = per_process
         return report

@@ -69,6 +69,17 @@ def sample_fields(batch: dict[str, Any]) -> list[str]:
     return [key for key, value in batch.items() if not is_shared(value)]
 
 
+def loss_mask(batch: dict[str, Any]) -> torch.Tensor:
+    """The completion tokens TRL's loss counts: the completion mask, times the tool mask in multi-turn runs."""
+    mask = batch["completion_mask"]
+    return mask * batch["tool_mask"] if "tool_mask" in batch else mask
+
+
+def informative_samples(batch: dict[str, Any], threshold: float) -> torch.Tensor:
+    """Samples that carry learning signal: |advantage| above `threshold` and at least one token in the loss."""
+    return (batch["advantages"].abs() > threshold) & (loss_mask(batch).sum(-1) > 0)
+
+
 def split_rows(batch: dict[str, Any]) -> SplitBatch:
     """One dict per sample holding that sample's slice of every field, padding stripped."""
     batch = split_pixel_values_by_grid(batch)

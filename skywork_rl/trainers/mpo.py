@@ -23,12 +23,15 @@ import torch
 import torch.nn.functional as F
 from trl import DPOTrainer
 
+from skywork_rl.trainers.resume import ExactResumeMixin
+from skywork_rl.trainers.vision_batches import VisionBatchGuardMixin
+
 logger = logging.getLogger("skywork_rl")
 
 LOGGED_TERMS = ("sigmoid", "bco_pair", "sft", "hinge")
 
 
-class MPOTrainer(DPOTrainer):
+class MPOTrainer(VisionBatchGuardMixin, ExactResumeMixin, DPOTrainer):
     """`DPOTrainer` with multi-loss MPO and a metric per loss term (see the module doc)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -31,7 +31,8 @@ class SkyworkGRPOConfig(GRPOConfig):
         default=512,
         metadata={
             "help": "Most samples the buffer holds per process; beyond it the oldest are evicted (they are the "
-            "most off-policy). Each sample keeps its image tensors, so size this to host memory."
+            "most off-policy). Samples keep their image tensors (one copy per group, in the vision tower's "
+            "dtype), so size this to host memory: ssb/buffer_bytes logs what it holds."
         },
     )
     ssb_priority_exponent: float = field(
@@ -64,6 +65,15 @@ class SkyworkGRPOConfig(GRPOConfig):
         },
     )
 
+    save_prompt_pool: bool = field(
+        default=False,
+        metadata={
+            "help": "Write <output_dir>/prompt_pool at the end: the train rows whose groups carried non-zero "
+            "advantage at least once, with the int column informative_groups (how often). R1V2's filtered "
+            "prompt pool for a later RL stage (data.train: <this output_dir>/prompt_pool); kept in checkpoints."
+        },
+    )
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.ssb_capacity < 1:
@@ -77,4 +87,12 @@ class SkyworkGRPOConfig(GRPOConfig):
         if self.ssb_advantage_threshold < 0:
             raise ValueError(
                 f"training.ssb_advantage_threshold must be >= 0, got {self.ssb_advantage_threshold}"
+            )
+        if self.ssb_enabled and self.sync_ref_model:
+            # A replayed sample carries the reference log-probs of the step that generated it; a synced
+            # reference moves every `ref_model_sync_steps`, so its KL term would compare against a stale one.
+            raise ValueError(
+                "training.sync_ref_model: true cannot be combined with training.ssb_enabled: true: samples the "
+                "Selective Sample Buffer replays keep the reference log-probs of the step that generated them, "
+                "and a synced reference model moves; set sync_ref_model: false (R1V2's setting) or ssb_enabled: false"
             )

@@ -161,3 +161,29 @@ def test_a_distillation_with_no_verified_trace_fails_with_the_rejections_and_sav
     metrics = run_stage(stage_class(parse_stage_config(stage_class, distill_argv(tmp_path))))
     assert metrics["rows"] == 4 and ScriptedTeacher.built == built
     assert datasets.load_from_disk(str(out))["id"] == ["a", "a#1", "b", "b#1"]
+
+
+class SkippingTeacher(ScriptedTeacher):
+    """The scripted teacher behind a backend that could not take prompt ``b`` (as vLLM skips a
+    prompt longer than its max_model_len): no candidates for it, the reason in ``skipped``."""
+
+    def generate(self, rows: Sequence[dict[str, Any]], **kw: Any) -> list[list[str]]:
+        from skywork_rl.generation import Generations
+
+        out = super().generate(rows, **kw)
+        skipped = {i: "prompt_too_long" for i, row in enumerate(rows) if row["id"] == "b"}
+        return Generations([[] if i in skipped else texts for i, texts in enumerate(out)], skipped)
+
+
+def test_a_prompt_the_teacher_could_not_take_is_counted_not_generated(tmp_path):
+    argv = distill_argv(tmp_path)
+    argv[argv.index("--model.backend") + 1] = f"{SkippingTeacher.__module__}:SkippingTeacher"
+    stage_class = get_stage_class("distill")
+    metrics = run_stage(stage_class(parse_stage_config(stage_class, argv)))
+    # "hopeless" got candidates and none verified; "b" never reached the teacher
+    assert metrics["rows"] == 2 and metrics["dropped/no_verified_trace"] == 1
+    assert metrics["dropped/not_generated"] == 1
+    chunk_files = sorted((tmp_path / "sft" / "distill_chunks").glob("chunk-*.jsonl"))
+    records = {r["id"]: r for p in chunk_files for r in map(json.loads, p.read_text().splitlines())}
+    assert records["b"]["candidates"] == [] and records["b"]["not_generated"] == "prompt_too_long"
+    assert "not_generated" not in records["hopeless"]

@@ -256,3 +256,42 @@ def test_a_band_that_keeps_no_prompt_fails_with_the_counts_and_a_recut_recovers(
     recut = [*filter_argv(tmp_path, ckpt), "--model.backend", "no.such:Backend", "--filter.recut", "true"]
     assert run_stage(stage_class(parse_stage_config(stage_class, recut)))["rows"] == len(PLANTED)
     assert datasets.load_from_disk(str(out))["pass_rate"] == PLANTED
+
+
+class SkippingPolicy(ScriptedPolicy):
+    """The scripted policy behind a backend that could not take prompts p1 and p4 (as vLLM skips a
+    prompt longer than its max_model_len): no completions for them, the reason in ``skipped``."""
+
+    def generate(self, rows: Sequence[dict[str, Any]], **kw: Any) -> list[list[str]]:
+        from skywork_rl.generation import Generations
+
+        out = super().generate(rows, **kw)
+        skipped = {i: "prompt_too_long" for i, row in enumerate(rows) if row["id"] in ("p1", "p4")}
+        return Generations([[] if i in skipped else texts for i, texts in enumerate(out)], skipped)
+
+
+def test_a_prompt_the_backend_could_not_take_is_counted_not_generated_never_too_hard(tmp_path):
+    import datasets
+
+    make_dataset().save_to_disk(str(tmp_path / "in"))
+    out = tmp_path / "filtered"
+    stage_class = get_stage_class("pass-rate-filter")
+    argv = ["--input.path", str(tmp_path / "in"), "--output.output_dir", str(out)]
+    argv += ["--model.name_or_path", "scripted", "--model.backend", f"{__name__}:SkippingPolicy"]
+    argv += ["--filter", json.dumps({"num_generations": K, "chunk_size": 4, "low": 0.25, "high": 0.75})]
+    metrics = run_stage(stage_class(parse_stage_config(stage_class, argv)))
+    # p1 (planted 0.25, in the band) and p4 (1.0, too easy) were never generated
+    assert metrics["dropped/not_generated"] == 2
+    assert metrics["rows"] == 6 and metrics["dropped/too_hard"] == 2 and metrics["dropped/too_easy"] == 1
+    scored = datasets.load_from_disk(str(out / "scored"))["pass_rate"]
+    assert scored == [None if i in (1, 4) else r for i, r in enumerate(PLANTED)]
+    assert sum(json.loads((out / "manifest.json").read_text())["pass_rate_histogram"].values()) == 9
+    records = [
+        json.loads(line)
+        for line in (out / "pass_rate_chunks" / "chunk-000000.jsonl").read_text().splitlines()
+    ]
+    assert records[1]["not_generated"] == "prompt_too_long" and records[1]["num_generations"] == 0
+    # a re-cut reads the saved rates and counts the same rows again
+    recut = [*argv[:4], "--model.name_or_path", "x", "--model.backend", "no.such:Backend"]
+    recut += ["--filter", json.dumps({"recut": True, "low": 0.0, "high": 1.0})]
+    assert run_stage(stage_class(parse_stage_config(stage_class, recut)))["dropped/not_generated"] == 2

@@ -168,3 +168,35 @@ def test_dataset_output_is_canonical_preference_rows_with_images_and_unique_ids(
     assert out[0]["chosen"] == assistant_message("4") and out[0]["rejected"] == assistant_message("5")
     assert out[0]["images"][0].size == (8, 8)
     assert stats.as_metrics()["pairs/dropped/no_chosen_candidate"] == 1.0
+
+
+def test_margin_criterion_pairs_the_best_response_with_one_at_least_the_threshold_below():
+    # Skywork-VL-Reward-like raw scores; the rules checker's verdicts play no part.
+    row = _row("m", ["best", "good", "fair", "poor", "broken"], scores=[20.0, 12.0, 8.0, 3.0, None])
+    hardest, stats = build_pairs([row], PairRules(criterion="margin", min_margin=10, pairs_per_prompt=2))
+    # best (20) against the highest-scored response 10 below it: fair (8); good (12) has nothing
+    # left 10 below it (poor: 9 below), so the prompt ends there.
+    assert [(p.chosen, p.rejected, p.chosen_score, p.rejected_score) for p in hardest] == [
+        ("best", "fair", 20.0, 8.0)
+    ]
+    assert stats.dropped["margin_below_min"] == 1
+    worst, _ = build_pairs([row], PairRules(criterion="margin", min_margin=10, rejected_pick="worst"))
+    assert [(p.chosen, p.rejected) for p in worst] == [("best", "poor")]
+
+
+def test_the_papers_margin_thresholds_keep_fewer_pairs_as_they_rise():
+    margins = [4.0, 8.0, 9.0, 12.0, 14.0, 16.0, 25.0]  # best-minus-worst score gap per prompt
+    rows = [_row(f"p{i}", ["high", "low"], scores=[m, 0.0], question=f"Q{i}?") for i, m in enumerate(margins)]
+    kept = {
+        threshold: build_pairs(rows, PairRules(criterion="margin", min_margin=threshold))[1].pairs
+        for threshold in (7, 10, 15)
+    }
+    assert kept == {7: 6, 10: 4, 15: 2}
+
+
+def test_margin_criterion_needs_two_scored_responses_and_refuses_absolute_thresholds():
+    rows = [_row("one", ["a", "b"], scores=[5.0, None]), _row("none", ["a", "b"], scores=[None, None])]
+    _, stats = build_pairs(rows, PairRules(criterion="margin"))
+    assert stats.dropped["no_rejected_candidate"] == 1 and stats.dropped["no_chosen_candidate"] == 1
+    with pytest.raises(ValueError, match="criterion 'margin' pairs responses by their score difference"):
+        PairRules(criterion="margin", min_chosen_score=1.0)

@@ -114,3 +114,83 @@ def test_an_input_without_a_canonical_column_fails_before_any_generation(synthet
     with pytest.raises(DataError, match=r"preference-pairs needs column\(s\) \['source'\]"):
         run_stage(PreferencePairsStage(parse_stage_config(PreferencePairsStage, argv)))
     assert not (tmp_path / "pairs" / "rollout_chunks").exists()
+
+
+def _rm_scores(rm_dir, rows, completions):
+    from skywork_rl.rewards.reward_model import RewardModelReward
+
+    reward = RewardModelReward(str(rm_dir), device="cpu")
+    flat = reward.score(
+        [r["prompt"] for r, cs in zip(rows, completions, strict=True) for _ in cs],
+        [c for cs in completions for c in cs],
+        [r["images"] for r, cs in zip(rows, completions, strict=True) for _ in cs],
+    )
+    per_row, start = [], 0
+    for cs in completions:
+        per_row.append(flat[start : start + len(cs)])
+        start += len(cs)
+    return per_row
+
+
+def test_stage_scores_rollouts_with_the_reward_model_and_keeps_pairs_whose_margin_reaches_the_threshold(
+    tiny_text_rm, synthetic_dataset_dir, tmp_path
+):
+    ds = load_from_disk(str(synthetic_dataset_dir)).select(range(6))
+    rollouts = [
+        [f"<think>try {i}</think> \\boxed{{{i}}}", f"<think>hmm</think> \\boxed{{{i + 1}}}", "I give up."]
+        for i in range(6)
+    ]
+    scored_dir = tmp_path / "rollouts"
+    ds.remove_columns("completion").add_column("completions", rollouts).save_to_disk(str(scored_dir))
+    expected = _rm_scores(tiny_text_rm, list(ds), rollouts)
+    gaps = sorted(max(s) - min(s) for s in expected)
+    threshold = (gaps[2] + gaps[3]) / 2  # half the prompts have a margin above it
+    out = tmp_path / "pairs"
+    argv = [
+        f"--input.path={scored_dir}",
+        f"--reward_model.name_or_path={tiny_text_rm}",
+        "--pairs.criterion=margin",
+        f"--pairs.min_margin={threshold}",
+        "--rollouts.chunk_size=4",
+        f"--output.output_dir={out}",
+    ]
+    metrics = run_stage(PreferencePairsStage(parse_stage_config(PreferencePairsStage, argv)))
+    pairs = load_from_disk(str(out))
+    kept = [row for row, s in zip(ds, expected, strict=True) if max(s) - min(s) >= threshold]
+    assert metrics["pairs/pairs"] == 3.0 and metrics["dropped/margin_below_min"] == 3.0
+    assert [i.removesuffix("/pair0") for i in pairs["id"]] == [row["id"] for row in kept]
+    for pair, row in zip(pairs, kept, strict=True):
+        scores = expected[list(ds["id"]).index(row["id"])]
+        assert pair["chosen_score"] == pytest.approx(max(scores), abs=1e-5)
+        assert pair["chosen_score"] - pair["rejected_score"] >= threshold
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["rm_failures"] == 0 and (out / "score_chunks").is_dir()
+
+
+def test_stage_samples_verifies_and_scores_each_chunk_with_the_reward_model(
+    tiny_internvl, tiny_text_rm, synthetic_dataset_dir, tmp_path
+):
+    out = tmp_path / "pairs"
+    argv = [
+        f"--input.path={synthetic_dataset_dir}",
+        "--input.max_rows=4",
+        f"--model.name_or_path={tiny_internvl}",
+        "--rollouts.num_generations=2",
+        "--rollouts.max_new_tokens=8",
+        "--rollouts.chunk_size=2",
+        f"--reward_model.name_or_path={tiny_text_rm}",
+        "--pairs.criterion=margin",
+        f"--output.output_dir={out}",
+    ]
+    run_stage(PreferencePairsStage(parse_stage_config(PreferencePairsStage, argv)))
+    records = [
+        json.loads(line)
+        for chunk in sorted((out / "rollout_chunks").glob("chunk-*.jsonl"))
+        for line in chunk.open()
+    ]
+    assert len(records) == 4 and all(len(r["rm_scores"]) == len(r["completions"]) == 3 for r in records)
+    source = load_from_disk(str(synthetic_dataset_dir)).select(range(4))
+    expected = _rm_scores(tiny_text_rm, list(source), [r["completions"] for r in records])
+    for record, scores in zip(records, expected, strict=True):
+        assert record["rm_scores"] == pytest.approx(scores, abs=1e-5)
+    assert all(p["chosen_score"] > p["rejected_score"] for p in load_from_disk(str(out)))

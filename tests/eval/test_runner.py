@@ -22,7 +22,7 @@ from eval.runner import (
     run_eval,
     run_meta,
 )
-from skywork_rl.generation import SamplingParams, TransformersBackend
+from skywork_rl.generation import Generations, SamplingParams, TransformersBackend
 
 SETTINGS = EvalSettings(sampling=SamplingParams(max_new_tokens=8, temperature=1.0, top_p=1.0), save_every=2)
 
@@ -445,3 +445,44 @@ def test_repetition_penalty_reaches_transformers_generation(tmp_path: Path, back
     again = backend.inner.generate([items[0].row], **greedy, repetition_penalty=1.0)
     penalised = backend.inner.generate([items[0].row], **greedy, repetition_penalty=1e4)
     assert plain == again and penalised != plain
+
+
+class SkippingBackend:
+    """Answers B to every row but those named in `skip`, which it could not take (as vLLM skips a
+    prompt longer than its max_model_len): no responses, the reason in ``skipped``."""
+
+    def __init__(self, skip: set[str]) -> None:
+        self.skip, self.rows = skip, 0
+
+    def generate(self, rows: Sequence[dict[str, Any]], *, num_generations: int = 1, **kw: Any) -> Generations:
+        self.rows += len(rows)
+        skipped = {i: "prompt_too_long" for i, row in enumerate(rows) if row["id"] in self.skip}
+        texts = [[] if i in skipped else ["\\boxed{B}"] * num_generations for i in range(len(rows))]
+        return Generations(texts, skipped)
+
+
+def test_an_item_the_backend_could_not_take_is_a_counted_failure_and_is_not_retried(tmp_path: Path) -> None:
+    data = _write_benchmarks(tmp_path / "data")
+    backend = SkippingBackend({"validation_Math_2", "2024-I-1"})
+    settings = EvalSettings(sampling=SETTINGS.sampling, save_every=2, num_samples=2)
+    out = tmp_path / "out"
+    report = run_eval(["mmmu", "aime"], out, backend=backend, data_dir=data, settings=settings)
+    mmmu, aime = report["benchmarks"]["mmmu"], report["benchmarks"]["aime"]
+    # Math_1 and Math_3 answer B in both samples; Art is wrong; Math_2 was never generated
+    assert (mmmu["correct"], mmmu["total"], mmmu["failures"], mmmu["num_items"]) == (4, 8, 2, 4)
+    assert (aime["correct"], aime["total"], aime["failures"], aime["num_items"]) == (0, 2, 2, 1)
+    unseen = [i for i in json.loads((out / "mmmu.json").read_text())["per_item"] if i["error"]]
+    assert [(i["id"], i["sample"], i["error"]) for i in unseen] == [
+        ("validation_Math_2", 0, "not generated: prompt_too_long"),
+        ("validation_Math_2", 1, "not generated: prompt_too_long"),
+    ]
+    saved = [json.loads(line) for line in (out / "mmmu.responses.jsonl").read_text().splitlines()]
+    (record,) = [r for r in saved if r["id"] == "validation_Math_2"]
+    assert (
+        record["not_generated"] == "prompt_too_long"
+        and "response" not in record
+        and "responses" not in record
+    )
+    before = backend.rows
+    assert run_eval(["mmmu", "aime"], out, backend=backend, data_dir=data, settings=settings) == report
+    assert backend.rows == before  # a resumed run keeps the verdict (--overwrite regenerates)

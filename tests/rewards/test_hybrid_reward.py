@@ -144,3 +144,14 @@ def test_hybrid_mix_builds_one_function_and_no_trl_weights() -> None:
     )
     assert totals == pytest.approx([1.0, 0.1])
     assert not any(math.isnan(t) for t in totals)
+
+
+def test_hybrid_gives_no_rm_term_to_an_item_the_rm_could_not_score() -> None:
+    metrics: dict[str, float] = {}
+    hybrid = HybridReward(
+        [(_fixed("accuracy", [1.0, 1.0]), 1.0)],
+        reward_model=_fixed("reward_model", [0.5, None]),
+        rm_weight=2.0,
+    )
+    assert hybrid(completions=["a", "b"], log_metric=metrics.__setitem__) == [2.0, 1.0]
+    assert metrics["rewards/hybrid/reward_model/mean"] == 0.5  # over the scored items only

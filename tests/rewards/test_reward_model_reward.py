@@ -8,53 +8,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from skywork_rl.errors import SkyworkError  # noqa: E402
 from skywork_rl.rewards.config import RewardArguments, build_reward_funcs  # noqa: E402
 from skywork_rl.rewards.reward_model import RewardModelReward, VLMRewardModel, normalize_scores  # noqa: E402
 
-CHATML = "{%- for m in messages -%}{{- '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' -}}{%- endfor -%}"
-
 
 @pytest.fixture(scope="module")
-def text_rm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random Qwen2 sequence classifier with a locally trained BPE tokenizer, saved to disk."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForSequenceClassification
-
-    corpus = [
-        "What is 2 + 2? <think> add </think> The answer is \\boxed{4}.",
-        "0123456789 abcdefghijklmnopqrstuvwxyz",
-    ] * 20
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        corpus,
-        trainers.BpeTrainer(
-            vocab_size=300,
-            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        ),
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
-    tokenizer.chat_template = CHATML
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        num_labels=1,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    out = tmp_path_factory.mktemp("text-rm")
-    Qwen2ForSequenceClassification(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+def text_rm_dir(tiny_text_rm: Path) -> Path:
+    return tiny_text_rm
 
 
 PROMPTS = [[{"role": "user", "content": "What is 2 + 2?"}]] * 2 + ["What is 3 + 3?"]
@@ -109,23 +70,75 @@ def test_text_rm_in_hybrid_mix_only_rewards_correct_answers(text_rm_dir: Path) -
 def test_rm_that_cannot_load_raises_naming_the_path(tmp_path: Path) -> None:
     missing = str(tmp_path / "missing")
     broken = RewardModelReward(missing, device="cpu", kind="text")
-    with pytest.raises(RuntimeError, match=f"reward model '{missing}'.*could not be loaded"):
+    with pytest.raises(SkyworkError, match=f"rewards.reward_model: no checkpoint folder at '{missing}'"):
         broken(prompts=["p"], completions=["c"], log_metric=lambda name, value: None)
 
 
-def test_rm_forward_error_on_a_batch_scores_zero_and_counts(
+def test_rm_forward_error_on_every_item_raises_instead_of_scoring_zero(
     text_rm_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reward = RewardModelReward(str(text_rm_dir), device="cpu")
     reward.load()
 
-    def fail(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("CUDA out of memory")
+    def shape_error(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (3x32 and 64x1)")
 
-    monkeypatch.setattr(reward._model, "forward", fail)
+    monkeypatch.setattr(reward._model, "forward", shape_error)
+    with pytest.raises(SkyworkError, match=r"all 3 items failed \(first: RuntimeError: mat1 and mat2"):
+        reward(prompts=PROMPTS, completions=COMPLETIONS, log_metric=lambda name, value: None)
+
+
+def test_rm_out_of_memory_raises_naming_the_batch_size(
+    text_rm_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reward = RewardModelReward(str(text_rm_dir), device="cpu")
+    reward.load()
+
+    def oom(*args: object, **kwargs: object) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+
+    monkeypatch.setattr(reward._model, "forward", oom)
+    with pytest.raises(SkyworkError, match="out of memory on 3 items; lower rewards.reward_model_batch_size"):
+        reward(prompts=PROMPTS, completions=COMPLETIONS)
+
+
+def test_one_broken_item_is_counted_and_the_rest_of_its_batch_still_scores(
+    text_rm_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    completions = [*COMPLETIONS, "zz"]
+    prompts = [*PROMPTS, "What is 1 + 1?"]
+    singles = RewardModelReward(str(text_rm_dir), device="cpu", batch_size=1).score(PROMPTS, COMPLETIONS)
+    reward = RewardModelReward(str(text_rm_dir), device="cpu", batch_size=4)
+    reward.load()
+    forward = reward._model.forward
+
+    def breaks_on_zz(input_ids: torch.Tensor, **kwargs: object) -> object:
+        if any("zz" in text for text in reward._processor.batch_decode(input_ids)):
+            raise RuntimeError("index out of range in self")
+        return forward(input_ids=input_ids, **kwargs)
+
+    monkeypatch.setattr(reward._model, "forward", breaks_on_zz)
     metrics: dict[str, float] = {}
-    assert reward(prompts=PROMPTS, completions=COMPLETIONS, log_metric=metrics.__setitem__) == [0.0] * 3
-    assert metrics["rewards/reward_model/failures"] == 3.0
+    scores = reward(prompts=prompts, completions=completions, log_metric=metrics.__setitem__)
+    assert scores[3] is None and metrics["rewards/reward_model/failures"] == 1.0
+    assert scores[:3] == pytest.approx(singles, abs=1e-5)
+
+
+def test_rm_inputs_over_max_length_lose_their_left_end_and_are_counted(text_rm_dir: Path) -> None:
+    from skywork_rl.rewards.rm_inputs import render_conversation
+
+    reward = RewardModelReward(str(text_rm_dir), device="cpu", max_length=6)
+    metrics: dict[str, float] = {}
+    scores = reward(prompts=PROMPTS, completions=COMPLETIONS, log_metric=metrics.__setitem__)
+    model, tokenizer = reward._model, reward._processor
+    expected, longer = [], 0
+    for prompt, completion in zip(PROMPTS, COMPLETIONS, strict=True):
+        ids = tokenizer(render_conversation(tokenizer, "text", prompt, completion), add_special_tokens=False)
+        longer += len(ids["input_ids"]) > 6
+        with torch.no_grad():
+            expected.append(model(input_ids=torch.tensor([ids["input_ids"][-6:]])).logits[0, 0].item())
+    assert longer == 3 and metrics["rewards/reward_model/truncated"] == 3.0
+    assert scores == pytest.approx(expected, abs=1e-5)
 
 
 @pytest.mark.slow
@@ -152,3 +165,185 @@ def test_vlm_rm_sees_the_image_and_its_head_round_trips(tiny_internvl: Path, tmp
     reloaded = RewardModelReward(str(tmp_path / "vlm-rm"), device="cpu", batch_size=2)
     again = reloaded(prompts=[prompt, prompt], completions=[completion, completion], images=[[red], [blue]])
     assert again == pytest.approx(scores, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def vlm_rm_dir(tiny_internvl: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny InternVL with a seeded reward head, saved as a VLM reward model folder."""
+    from transformers import AutoProcessor
+
+    model = VLMRewardModel.from_pretrained(tiny_internvl, allow_random_head=True, seed=3)
+    out = tmp_path_factory.mktemp("vlm-rm")
+    model.save_pretrained(out)
+    AutoProcessor.from_pretrained(tiny_internvl).save_pretrained(out)
+    return out
+
+
+def _image_prompt(text: str) -> list[dict]:
+    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+
+
+@pytest.mark.slow
+def test_vlm_rm_scores_the_base_models_last_hidden_state_and_never_runs_the_lm_head(vlm_rm_dir: Path) -> None:
+    from PIL import Image
+
+    reward = RewardModelReward(str(vlm_rm_dir), device="cpu", batch_size=2)
+    reward.load()
+    lm_head_calls: list[int] = []
+    reward._model.backbone.lm_head.register_forward_hook(lambda *args: lm_head_calls.append(1))
+    prompts = [_image_prompt("What colour?")] * 2
+    completions = ["<think> look </think> \\boxed{red}", "<think> hmm </think> \\boxed{blue, surely}"]
+    images = [[Image.new("RGB", (32, 32), (255, 0, 0))], [Image.new("RGB", (32, 32), (0, 0, 255))]]
+    scores = reward(prompts=prompts, completions=completions, images=images)
+    assert lm_head_calls == []
+    # The same numbers as the full model's last-layer hidden state at each row's last token.
+    inputs = reward._encode(
+        [
+            reward._processor.apply_chat_template(
+                [*p, {"role": "assistant", "content": [{"type": "text", "text": c}]}], tokenize=False
+            )
+            for p, c in zip(prompts, completions, strict=True)
+        ],
+        images,
+    )
+    with torch.no_grad():
+        hidden = reward._model.backbone(**inputs, output_hidden_states=True).hidden_states[-1]
+        last = inputs["attention_mask"].sum(dim=1) - 1
+        expected = reward._model.head(hidden[torch.arange(2), last]).squeeze(-1).tolist()
+    assert scores == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_vlm_rm_counts_an_item_that_cannot_fit_without_cutting_its_image_tokens(vlm_rm_dir: Path) -> None:
+    from PIL import Image
+
+    short = ([{"role": "user", "content": "Hi?"}], "\\boxed{1}")
+    long_text = ([{"role": "user", "content": "Please " * 40 + "add 2 and 2."}], "\\boxed{4}")
+    with_image = (_image_prompt("What colour?"), "<think> " + "red " * 40 + "</think> \\boxed{red}")
+    reward = RewardModelReward(str(vlm_rm_dir), device="cpu", batch_size=3, max_length=40)
+    metrics: dict[str, float] = {}
+    prompts, completions = zip(short, long_text, with_image, strict=True)
+    images = [[], [], [Image.new("RGB", (32, 32), (255, 0, 0))]]
+    scores = reward(
+        prompts=list(prompts), completions=list(completions), images=images, log_metric=metrics.__setitem__
+    )
+    assert scores[0] is not None and scores[1] is not None and scores[2] is None
+    assert metrics["rewards/reward_model/failures"] == 1.0  # the image item: its image tokens would be cut
+    assert metrics["rewards/reward_model/truncated"] == 1.0  # the long text item lost its first tokens
+
+
+def _fake_hub_cache(root: Path, repo_id: str, checkpoint: Path) -> Path:
+    """An HF hub cache holding `checkpoint` as `repo_id` (the layout huggingface_hub writes)."""
+    import shutil
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(checkpoint, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    return root
+
+
+@pytest.mark.slow
+def test_rm_hub_id_loads_from_the_local_cache_with_its_value_head(
+    vlm_rm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hub id resolves to its cached snapshot, and the head stored as Skywork-VL-Reward stores it
+    (TRL's `v_head.summary` inside the model weights) is found there, offline."""
+    import shutil
+
+    from PIL import Image
+    from safetensors.torch import load_file, save_file
+
+    from skywork_rl.rewards.vlm_reward_model import HEAD_FILE
+
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(vlm_rm_dir, checkpoint)
+    head = load_file(str(checkpoint / HEAD_FILE))
+    (checkpoint / HEAD_FILE).unlink()
+    weights = load_file(str(checkpoint / "model.safetensors"))
+    weights.update({f"v_head.summary.{k}": v for k, v in head.items()})
+    save_file(weights, str(checkpoint / "model.safetensors"), metadata={"format": "pt"})
+    cache = _fake_hub_cache(tmp_path / "hub", "fake-org/tiny-vl-rm", checkpoint)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    prompts = [_image_prompt("What colour?")]
+    completions, images = ["\\boxed{red}"], [[Image.new("RGB", (32, 32), (255, 0, 0))]]
+    by_id = RewardModelReward("fake-org/tiny-vl-rm", device="cpu").score(prompts, completions, images)
+    by_folder = RewardModelReward(str(vlm_rm_dir), device="cpu").score(prompts, completions, images)
+    assert by_id == pytest.approx(by_folder, abs=1e-6)
+    with pytest.raises(SkyworkError, match=r"'fake-org/absent'.*not in the HF cache.*HF_HUB_OFFLINE is set"):
+        RewardModelReward("fake-org/absent", device="cpu").load()
+
+
+def test_rewards_load_outside_zero3_init_while_a_zero3_trainer_is_configured() -> None:
+    pytest.importorskip("deepspeed")
+    from transformers.integrations import HfDeepSpeedConfig, is_deepspeed_zero3_enabled
+
+    from skywork_rl.rewards.loading import outside_zero3_init
+
+    trainer_config = HfDeepSpeedConfig({"zero_optimization": {"stage": 3}, "train_batch_size": 1})
+    assert is_deepspeed_zero3_enabled()
+    with outside_zero3_init():
+        assert not is_deepspeed_zero3_enabled()  # from_pretrained here does not partition
+    assert is_deepspeed_zero3_enabled()
+    del trainer_config
+
+
+_ZERO3_SCRIPT = """
+import json, sys
+from skywork_rl.rewards.reward_model import RewardModelReward
+
+rm_dir, out = sys.argv[1], sys.argv[2]
+prompts = [[{"role": "user", "content": f"What is {i} + {i}?"}] for i in range(5)]
+completions = [f"<think> add </think> The answer is \\\\boxed{{{2 * i + (i % 2)}}}." for i in range(5)]
+alone = RewardModelReward(rm_dir, device="cpu", batch_size=2).score(prompts, completions)
+
+from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+from transformers.integrations import is_deepspeed_zero3_enabled
+
+# A trainer under `accelerate launch` with a ZeRO-3 config: it registers the process-wide DeepSpeed
+# config that from_pretrained reads and the accelerator state TRL places reward models by. Its own
+# model (the "policy") loads partitioned by zero.Init, as a training stage's does.
+args = TrainingArguments(output_dir=out, report_to=[], per_device_train_batch_size=2, use_cpu=True)
+args.device  # sets up the process group, so the DeepSpeed config gets the world size (as trainers do)
+assert is_deepspeed_zero3_enabled()
+trainer = Trainer(model=AutoModelForSequenceClassification.from_pretrained(rm_dir), args=args)
+accelerator = trainer.accelerator
+reward = RewardModelReward(rm_dir, batch_size=2)
+sharded = reward.score(prompts, completions)
+local = [p.ds_tensor.numel() for p in reward._model.module.parameters()]
+full = [p.ds_numel for p in reward._model.module.parameters()]
+with open(f"{out}/rank{accelerator.process_index}.json", "w") as f:
+    json.dump({"alone": alone, "sharded": sharded, "is_sharded": reward.sharded,
+               "engine": type(reward._model).__name__, "local": sum(local), "full": sum(full)}, f)
+"""
+
+
+@pytest.mark.slow
+def test_text_rm_under_zero3_is_partitioned_by_a_deepspeed_engine_and_scores_as_unsharded(
+    text_rm_dir: Path, tmp_path: Path
+) -> None:
+    """Two CPU processes under recipes/accelerate/zero3.yaml: the RM loads (outside zero.Init) and is
+    placed by TRL's prepare_deepspeed, each rank holding part of its weights, with the same scores."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("deepspeed")
+    repo = Path(__file__).resolve().parents[2]
+    script = tmp_path / "zero3_rm.py"
+    script.write_text(_ZERO3_SCRIPT)
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
+    command += [str(repo / "recipes" / "accelerate" / "zero3.yaml"), "--num_processes", "2"]
+    command += ["--mixed_precision", "no", str(script), str(text_rm_dir), str(tmp_path)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(repo))
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=repo)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for rank in (0, 1):
+        record = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert record["engine"] == "DeepSpeedEngine" and record["is_sharded"]
+        assert record["local"] < record["full"]  # this rank holds only its partition of the weights
+        assert record["sharded"] == pytest.approx(record["alone"], abs=1e-5)

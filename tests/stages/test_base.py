@@ -62,10 +62,24 @@ def test_failed_run_clears_the_completion_marker(tmp_path):
         def run(self) -> dict[str, float]:
             raise RuntimeError("half-written output")
 
-    with pytest.raises(RuntimeError):
-        run_stage(_Broken(_Config(_Options(str(out)))))
+    with pytest.raises(RuntimeError, match="half-written"):
+        run_stage(_Broken(_Config(_Options(str(out)))), force=True)
     assert not (out / COMPLETE_MARKER).exists()
     assert json.loads((out / STAGE_JSON).read_text())["status"] == "failed"
+
+
+def test_finished_stage_refuses_a_rerun_and_changes_nothing(tmp_path):
+    out = tmp_path / "out"
+    run_stage(_RefusingStage(_Config(_Options(str(out)))))
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    with pytest.raises(StageRefused) as info:
+        run_stage(_RefusingStage(_Config(_Options(str(out)))))
+    message = str(info.value)
+    assert str(out) in message and "--force" in message and "opts.output_dir to another folder" in message
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == before
+    run_stage(_RefusingStage(_Config(_Options(str(out)))), force=True)
+    redone = json.loads((out / STAGE_JSON).read_text())["fingerprint"]["output"]
+    assert redone != json.loads(before[STAGE_JSON][0])["fingerprint"]["output"]
 
 
 def test_force_makes_training_stages_start_fresh_instead_of_resuming():

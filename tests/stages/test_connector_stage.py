@@ -139,3 +139,22 @@ def test_other_trainable_parts_are_rejected(tiny_internvl, synthetic_dataset_dir
     )
     with pytest.raises(ValueError, match=r"trains only \[connector\]"):
         ConnectorStage(parse_stage_config(ConnectorStage, argv)).run()
+
+
+def test_text_only_rows_are_refused_naming_the_domain(synthetic_dataset_dir, tmp_path):
+    import datasets
+
+    from skywork_rl.errors import DataError
+
+    rows = datasets.load_from_disk(str(synthetic_dataset_dir))
+    index = rows["source"].index("synthetic/tallest_bar")
+    rows.map(lambda r, i: {"images": [] if i == index else r["images"]}, with_indices=True).save_to_disk(
+        str(tmp_path / "data")
+    )
+    config = parse_stage_config(ConnectorStage, _argv("unused-model", tmp_path / "data", tmp_path / "o"))
+    with pytest.raises(
+        DataError,
+        match=rf"domain 'synthetic/tallest_bar' of data.train .* 1 of \d+ rows without an image "
+        rf"\(e.g. \['{rows[index]['id']}'\]\).*no path to the connector",
+    ):
+        ConnectorStage(config).load_data()

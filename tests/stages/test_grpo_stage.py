@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,62 @@ def test_grpo_stage_trains_and_reports_ssb_metrics(tiny_internvl, synthetic_data
     ):
         assert key in metrics, key
     assert 0.0 <= metrics["final_ssb/effective_ratio"] <= 1.0
+
+
+def informative_for_even_rows(completions: list, id: list, **kwargs) -> list[float]:
+    """Reward that varies inside the groups of rows whose id ends in an even number, constant elsewhere."""
+    return [float(i % 2) if int(row_id.rsplit("-", 1)[1]) % 2 == 0 else 1.0 for i, row_id in enumerate(id)]
+
+
+@pytest.mark.slow
+def test_prompt_pool_holds_the_informative_prompts_with_their_counts_across_a_resume(
+    tiny_internvl, synthetic_dataset_dir, tmp_path, monkeypatch
+):
+    import datasets
+    from stages.test_resume import Killed, killed_after
+
+    from skywork_rl.trainers.prompt_pool import POOL_ROW_COLUMN
+
+    stage_class = get_stage_class("grpo")
+    out = tmp_path / "grpo"
+    # 4 rows, 2 prompts x 4 rollouts per step: every row is generated once per epoch, twice in 4 steps.
+    argv = [
+        *_argv(tiny_internvl, synthetic_dataset_dir, out),
+        "--training.max_steps=4",
+        "--training.per_device_train_batch_size=8",
+        "--training.num_generations=4",
+        "--training.max_completion_length=8",
+        "--training.save_strategy=steps",
+        "--training.save_steps=2",
+        "--training.save_prompt_pool=true",
+        "--data.max_train_samples=4",
+        f"--rewards.reward_funcs=[{sys.modules[__name__].__name__}:informative_for_even_rows]",
+        "--rewards.reward_weights=[1.0]",
+    ]
+    with monkeypatch.context() as patch:  # killed after checkpoint-2: one epoch counted, then resumed
+        killed_after(patch, 2)
+        with pytest.raises(Killed):
+            run_stage(stage_class(parse_stage_config(stage_class, argv, source="test")))
+    assert not (out / "prompt_pool").exists()  # written at the end only
+    metrics = run_stage(stage_class(parse_stage_config(stage_class, argv, source="test")))
+
+    pool = datasets.load_from_disk(str(out / "prompt_pool"))
+    rows = datasets.load_from_disk(str(synthetic_dataset_dir)).select(range(4))
+    even = [r["id"] for r in rows if int(r["id"].rsplit("-", 1)[1]) % 2 == 0]
+    assert sorted(pool["id"]) == sorted(even) and len(even) == 2
+    assert pool["informative_groups"] == [2, 2]  # one per epoch, the first one restored from the checkpoint
+    assert set(rows.column_names) | {"informative_groups"} == set(pool.column_names)  # no row-index column
+    assert POOL_ROW_COLUMN not in pool.column_names
+    assert metrics["prompt_pool/rows"] == 2 and metrics["prompt_pool/informative_groups"] == 4
+
+    # The next RL stage trains from the pool.
+    second = tmp_path / "grpo2"
+    argv2 = [
+        *_argv(tiny_internvl, out / "prompt_pool", second),
+        "--training.max_steps=1",
+        "--training.per_device_train_batch_size=8",
+        "--training.num_generations=4",
+        "--training.max_completion_length=8",
+    ]
+    metrics2 = run_stage(stage_class(parse_stage_config(stage_class, argv2, source="test")))
+    assert metrics2["global_step"] == 1 and (second / COMPLETE_MARKER).exists()

@@ -28,7 +28,7 @@ def test_resume_skips_a_checkpoint_cut_off_mid_save(tmp_path):
 def test_auto_resume_starts_fresh_without_checkpoints_and_explicit_true_is_an_error(tmp_path):
     assert resolve_resume(tmp_path, "auto") is None
     assert resolve_resume(tmp_path, None) is None
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
         resolve_resume(tmp_path, True)
 
 

@@ -14,6 +14,7 @@ import torch
 
 from skywork_rl.trainers.grpo_rows import collate_rows, split_rows
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
+from skywork_rl.trainers.ssb_storage import stored_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,15 @@ class FirstBatchInformative:
         return [1.0] * len(completions)
 
 
-def _trainer(model_dir: Path, out: Path, *, max_steps: int = 2, only_rank: int | None = None, **overrides):
+def _trainer(
+    model_dir: Path,
+    out: Path,
+    *,
+    max_steps: int = 2,
+    only_rank: int | None = None,
+    trainer_class: type | None = None,
+    **overrides,
+):
     from skywork_rl.models import load_model_and_processor
     from skywork_rl.synthetic import build_dataset
     from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
@@ -62,7 +71,7 @@ def _trainer(model_dir: Path, out: Path, *, max_steps: int = 2, only_rank: int |
     )
     options.update(overrides)
     dataset = build_dataset(16, seed=0).select_columns(["prompt", "images", "solution"])
-    return SSBGRPOTrainer(
+    return (trainer_class or SSBGRPOTrainer)(
         model=model,
         reward_funcs=FirstBatchInformative(only_rank),
         args=SkyworkGRPOConfig(**options),
@@ -96,6 +105,11 @@ def test_zero_std_batch_gets_nonzero_loss_from_buffered_samples(tiny_internvl, t
         assert update["advantages"][i].item() == payload["advantages"].item()
         torch.testing.assert_close(update["old_per_token_logps"][i, :length], payload["old_per_token_logps"])
         assert payload["num_images"] == 1 and payload["pixel_values"].ndim == 4  # the image travels along
+    # The buffer holds one group (4 rollouts of one prompt): its image is stored once, and the logged
+    # bytes are the distinct storages the buffer holds.
+    payloads = [s.payload for s in trainer.ssb.samples]
+    assert len({p["pixel_values"].untyped_storage().data_ptr() for p in payloads}) == 1
+    assert logs["ssb/buffer_bytes"] == stored_bytes(payloads) < 2 * payloads[0]["pixel_values"].nbytes
 
 
 def test_plain_grpo_has_zero_loss_on_the_same_zero_std_batch(tiny_internvl, tmp_path):
@@ -105,6 +119,52 @@ def test_plain_grpo_has_zero_loss_on_the_same_zero_std_batch(tiny_internvl, tmp_
     assert logs["frac_reward_zero_std"] == 1.0
     assert logs["loss"] == 0.0
     assert "ssb/injected" not in logs
+
+
+def completion_parity(completions: list, **kwargs) -> list[float]:
+    """A reward of the completion's text alone, so every step's loss depends on what was generated."""
+    return [float(sum(map(ord, str(c))) % 2) for c in completions]
+
+
+def test_ssb_off_trains_exactly_like_trl_grpo(tiny_internvl, tmp_path):
+    """Our trainer with the buffer off is TRL's GRPO: same weights after steps that cross an epoch."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
+
+    dataset = build_dataset(2, seed=0).select_columns(["prompt", "images", "solution"])  # 2 steps per epoch
+    options = dict(
+        max_steps=3,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        learning_rate=1e-2,
+        lr_scheduler_type="constant",
+        bf16=False,
+        use_cpu=True,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        seed=0,
+    )
+    weights = []
+    for trainer_class, config in ((GRPOTrainer, GRPOConfig), (SSBGRPOTrainer, SkyworkGRPOConfig)):
+        extra = {"ssb_enabled": False} if config is SkyworkGRPOConfig else {}
+        model, processor = load_model_and_processor(str(tiny_internvl))
+        trainer = trainer_class(
+            model=model,
+            reward_funcs=completion_parity,
+            args=config(output_dir=str(tmp_path / trainer_class.__name__), **options, **extra),
+            train_dataset=dataset,
+            processing_class=processor,
+        )
+        trainer.train()
+        assert any(h.get("grad_norm") for h in trainer.state.log_history)  # the steps had signal
+        weights.append({k: v.clone() for k, v in model.state_dict().items()})
+    trl_weights, ours = weights
+    assert all(torch.equal(trl_weights[k], ours[k]) for k in trl_weights)
 
 
 def test_replay_with_gradient_accumulation_and_steps_per_generation(tiny_internvl, tmp_path):

@@ -1,0 +1,301 @@
+"""The checks `skywork-rl preflight` runs on one stage, as rows of (item, needed, available, verdict).
+
+A training stage (SFT, MPO, GRPO, connector) gets the per-GPU memory of one training step, GRPO's
+colocated vLLM engine and its generation phase, the host memory of ZeRO offload and the Selective
+Sample Buffer, and its checkpoints' disk use. A data stage generating with vLLM gets vLLM's
+tensor-parallel rule and the engine's memory. The formulas are in `skywork_rl.memory_estimate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from skywork_rl import memory_estimate as me
+from skywork_rl.model_shapes import ModelShape, layer_params
+from skywork_rl.preflight_layout import Hardware
+from skywork_rl.preflight_report import OK, REFUSED, UNCHECKED, Row, verdict
+
+PROMPT_TEXT_TOKENS = 512  # ours: system prompt + question of a K12/MMMU-style item, images aside
+
+
+@dataclass
+class StageContext:
+    """What one stage's checks read: its recipe values (defaults filled in), model shapes, layout."""
+
+    id: str
+    kind: str  # grpo | dpo | sft | vllm (a data stage generating with vLLM)
+    shape: ModelShape
+    sharding: me.Sharding
+    procs_per_node: int
+    hardware: Hardware
+    model: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    reward_shape: ModelShape | None = None
+    images_per_sample: int = 1
+    prompt_tokens: int | None = None
+    rows: list[Row] = field(default_factory=list)
+    ssb_bytes_per_proc: int = 0
+    disk_bytes: int = 0
+
+    def add(self, item: str, needed: Any, available: Any = None, verdict: str = "", **kw: Any) -> None:
+        self.rows.append(Row(self.id, item, needed, available, verdict, **kw))
+
+    @property
+    def prompt_len(self) -> int:
+        if self.prompt_tokens is not None:
+            return self.prompt_tokens
+        image = self.shape.image
+        return PROMPT_TEXT_TOKENS + (image.tokens * self.images_per_sample if image else 0)
+
+
+def check_tp(ctx: StageContext, tp: int, key: str) -> bool:
+    """vLLM's head rule, and an engine within one node; True when `tp` is usable."""
+    text, per_node = ctx.shape.text, ctx.hardware.gpus_per_node
+    problem = me.vllm_tp_problem(text, tp)
+    if problem is None and per_node is not None and tp > per_node:
+        problem = f"an engine spans one node: {tp} > {per_node} GPUs per node"
+    heads = f"{text.heads} heads / {text.kv_heads} KV"
+    item = f"vLLM TP {tp} vs {ctx.shape.name}"
+    if problem is None:
+        ctx.add(item, f"TP {tp}", heads, OK)
+        return True
+    valid = me.valid_tp_sizes(text, per_node or 8)
+    ctx.add(item, f"TP {tp}", heads, REFUSED, key=key, hint=f"{problem}; valid sizes: {valid}")
+    return False
+
+
+def check_vllm_engine(ctx: StageContext, tp: int, utilization: float, max_len: int, prefix: str) -> None:
+    """One GPU of an engine: weight shard + KV of one max_model_len sequence + overhead vs its share."""
+    weights, kv = me.vllm_engine_bytes(ctx.shape.total_params, ctx.shape.text, tp, max_len)
+    needed = weights + kv + me.VLLM_OVERHEAD_BYTES
+    gpu = ctx.hardware.gpu_memory
+    budget = int(utilization * gpu) if gpu else None
+    ctx.add(f"vLLM weights / TP {tp}", weights)
+    ctx.add(f"vLLM KV cache, {max_len} tokens", kv)
+    ctx.add("vLLM CUDA graphs + profiling", me.VLLM_OVERHEAD_BYTES)
+    ctx.add(
+        f"vLLM engine ({utilization:g} x GPU)",
+        needed,
+        budget,
+        verdict(needed, budget),
+        key=f"{prefix}gpu_memory_utilization",
+        hint=f"or a larger {prefix}tensor_parallel_size",
+    )
+
+
+def check_max_len(ctx: StageContext, new_tokens: int, max_len: int, key: str) -> None:
+    needed = ctx.prompt_len + new_tokens
+    ctx.add(
+        "max_model_len >= prompt + new tokens",
+        f"{needed} tokens",
+        f"{max_len} tokens",
+        verdict(needed, max_len),
+        key=key,
+        hint="longer prompts cannot be generated for",
+    )
+
+
+def generation_stage_rows(ctx: StageContext, backend_kwargs: dict[str, Any], new_tokens: int | None) -> None:
+    """A data stage generating with vLLM (distill, pass-rate filter, preference pairs)."""
+    tp = int(backend_kwargs.get("tensor_parallel_size", 1))
+    prefix = "model.backend_kwargs."
+    if not check_tp(ctx, tp, prefix + "tensor_parallel_size"):
+        return
+    max_len = int(backend_kwargs.get("max_model_len") or ctx.shape.text.max_positions)
+    if new_tokens is not None:
+        check_max_len(ctx, int(new_tokens), max_len, prefix + "max_model_len")
+    check_vllm_engine(ctx, tp, float(backend_kwargs.get("gpu_memory_utilization", 0.9)), max_len, prefix)
+
+
+def training_stage_rows(ctx: StageContext) -> None:
+    """GPU (vLLM, generation, training step), host and disk rows of a training stage."""
+    shape = ctx.shape
+    trainable = shape.trainable_params(list(ctx.model.get("trainable") or []))
+    states = me.model_states(shape.total_params, trainable, layer_params(shape.text), ctx.sharding)
+    frozen_gpu, frozen_host = _frozen_copies(ctx)
+    vllm_resident = _colocated_vllm_rows(ctx, states, frozen_gpu)
+    _training_step_rows(ctx, states, frozen_gpu, vllm_resident)
+    _host_rows(ctx, states.host, frozen_host)
+    _disk_rows(ctx, trainable)
+
+
+def _sequence(ctx: StageContext) -> int:
+    if ctx.kind == "grpo":
+        return ctx.prompt_len + int(ctx.training["max_completion_length"])
+    return int(ctx.training.get("max_length") or 1024)
+
+
+def _colocated_vllm_rows(ctx: StageContext, states: me.ModelStates, frozen_gpu: int) -> int:
+    """GRPO's colocated engine; returns what it keeps on the GPU during the training step."""
+    t, gpu = ctx.training, ctx.hardware.gpu_memory
+    if not (ctx.kind == "grpo" and t.get("use_vllm") and t.get("vllm_mode") == "colocate"):
+        return 0
+    tp = int(t.get("vllm_tensor_parallel_size") or 1)
+    if not check_tp(ctx, tp, "training.vllm_tensor_parallel_size"):
+        return 0
+    if ctx.sharding.world % tp:
+        ctx.add(
+            "world size divisible by vLLM TP",
+            f"TP {tp}",
+            f"{ctx.sharding.world} processes",
+            REFUSED,
+            key="training.vllm_tensor_parallel_size",
+            hint="TRL groups the processes into engines of TP",
+        )
+    max_len = int(t.get("vllm_max_model_length") or ctx.shape.text.max_positions)
+    check_max_len(ctx, int(t["max_completion_length"]), max_len, "training.vllm_max_model_length")
+    utilization = float(t.get("vllm_gpu_memory_utilization", 0.3))
+    check_vllm_engine(ctx, tp, utilization, max_len, "training.vllm_")
+    if gpu is None:
+        return 0
+    share = int(utilization * gpu)
+    during = states.weights + states.grads + states.optimizer + frozen_gpu + share + me.GPU_RESERVE_BYTES
+    ctx.add(
+        "GPU: generation (training state + vLLM share)",
+        during,
+        gpu,
+        verdict(during, gpu),
+        key="training.vllm_gpu_memory_utilization",
+        hint="or shard the training state further",
+    )
+    return me.VLLM_ASLEEP_BYTES if t.get("vllm_enable_sleep_mode") else share
+
+
+def _training_step_rows(ctx: StageContext, states: me.ModelStates, frozen_gpu: int, vllm: int) -> None:
+    t, gpu = ctx.training, ctx.hardware.gpu_memory
+    per_device, seq = int(t["per_device_train_batch_size"]), _sequence(ctx)
+    factor = 2 if ctx.kind == "dpo" else 1  # chosen and rejected go through one forward
+    checkpointing = bool(t.get("gradient_checkpointing"))
+    fixed = states.weights + states.grads + states.optimizer + states.gather + frozen_gpu + vllm
+    fixed += me.GPU_RESERVE_BYTES
+
+    def step(batch: int) -> int:
+        return fixed + me.activation_bytes(ctx.shape.text, batch * factor, seq, checkpointing)
+
+    for label, value in (
+        ("weights (bf16)", states.weights),
+        ("gradients", states.grads),
+        ("optimizer state", states.optimizer),
+        ("ZeRO-3 layer gathers", states.gather),
+        ("reference / reward model", frozen_gpu),
+        ("vLLM asleep" if t.get("vllm_enable_sleep_mode") else "vLLM share (no sleep mode)", vllm),
+    ):
+        if value:
+            ctx.add(label, value)
+    how = ", checkpointed" if checkpointing else ""
+    ctx.add(f"activations: {per_device * factor} x {seq} tokens{how}", step(per_device) - fixed)
+    ctx.add("CUDA context, NCCL, fragmentation", me.GPU_RESERVE_BYTES)
+    if gpu is None:
+        ctx.add("GPU: training step", step(per_device), None, UNCHECKED)
+        return
+    fits = [b for b in range(1, per_device + 1) if step(b) <= gpu]
+    if fits:
+        hint = f"{max(fits)} fits; raise gradient_accumulation_steps to keep the batch"
+    else:
+        hint = "1 does not fit: shard or offload more (accelerate config) or add GPUs"
+        hint += "" if checkpointing else "; or training.gradient_checkpointing: true"
+    ctx.add(
+        "GPU: training step",
+        step(per_device),
+        gpu,
+        verdict(step(per_device), gpu),
+        key="training.per_device_train_batch_size",
+        hint=hint,
+    )
+
+
+def _frozen_copies(ctx: StageContext) -> tuple[int, int]:
+    """(GPU, host) bytes per process of the reference model (MPO; GRPO with beta > 0) and GRPO's RM.
+
+    TRL prepares both like the policy under ZeRO-3 (sharded, offloaded with it) and puts a full copy
+    on every GPU otherwise.
+    """
+    copies = []
+    if ctx.kind == "dpo" and not ctx.training.get("precompute_ref_log_probs"):
+        copies.append(ctx.shape.total_params)
+    if ctx.kind == "grpo" and float(ctx.training.get("beta") or 0) > 0:
+        copies.append(ctx.shape.total_params)
+    if ctx.reward_shape is not None:
+        copies.append(ctx.reward_shape.total_params)
+    states = [me.model_states(params, 0, 0, ctx.sharding) for params in copies]
+    return sum(s.weights for s in states), sum(s.host for s in states)
+
+
+def _host_rows(ctx: StageContext, offload: int, frozen: int) -> None:
+    """Host memory per node: ZeRO offload (policy and frozen copies) and the Selective Sample Buffer."""
+    procs, t = ctx.procs_per_node, ctx.training
+    total = (offload + frozen) * procs
+    if offload:
+        ctx.add(f"host: ZeRO offload, {procs} processes", offload * procs)
+    if frozen:
+        ctx.add(f"host: offloaded reference / reward model, {procs} processes", frozen * procs)
+    ssb = ctx.kind == "grpo" and bool(t.get("ssb_enabled"))
+    if ssb:
+        completion = int(t["max_completion_length"])
+        floats = 1  # old log-probs
+        if t.get("use_vllm") and t.get("vllm_importance_sampling_correction", True):
+            floats += 2  # vLLM's sampling log-probs and the importance ratio
+        floats += 1 if float(t.get("beta") or 0) > 0 else 0  # reference log-probs
+        sample = me.ssb_sample_bytes(
+            ctx.prompt_len, completion, ctx.shape.image, ctx.images_per_sample, completion_float_fields=floats
+        )
+        grad_accum = int(t["gradient_accumulation_steps"])
+        held, why = me.ssb_held_samples(
+            int(t["ssb_capacity"]),
+            t.get("ssb_max_age"),
+            int(t["per_device_train_batch_size"]),
+            grad_accum,
+            int(t.get("steps_per_generation") or grad_accum),
+        )
+        ctx.ssb_bytes_per_proc = held * sample
+        ctx.add(
+            f"host: SSB, {procs} processes x {held} samples x {me.gb(sample)}",
+            held * sample * procs,
+            hint=f"held per process: {why}",
+        )
+        total += held * sample * procs
+    if total:
+        host = ctx.hardware.host_memory
+        key = "training.ssb_capacity" if ssb else "offload_optimizer_device (accelerate config)"
+        ctx.add(
+            "host memory per node",
+            total,
+            host,
+            verdict(total, host),
+            key=key,
+            hint="or training.ssb_max_age" if ssb else "or more nodes",
+        )
+
+
+def _disk_rows(ctx: StageContext, trainable: int) -> None:
+    t, total = ctx.training, ctx.shape.total_params
+    if t.get("save_only_model"):
+        per_ckpt = me.BF16 * total
+    else:
+        ssb = ctx.ssb_bytes_per_proc * ctx.sharding.world
+        per_ckpt = me.checkpoint_bytes(total, trainable, ctx.sharding, extra=ssb)
+    final = me.BF16 * total
+    limit = t.get("save_total_limit")
+    if str(t.get("save_strategy", "steps")).lower() == "no":
+        limit = 0
+    if limit is None:
+        ctx.add(
+            f"disk: checkpoints of {me.gb(per_ckpt)}, none deleted",
+            "unbounded",
+            None,
+            REFUSED,
+            key="training.save_total_limit",
+            hint="null keeps every checkpoint",
+        )
+        ctx.disk_bytes = final
+        return
+    ctx.disk_bytes = needed = int(limit) * per_ckpt + final
+    ctx.add(
+        f"disk: save_total_limit {limit} x {me.gb(per_ckpt)} + final model",
+        needed,
+        ctx.hardware.disk,
+        verdict(needed, ctx.hardware.disk),
+        key="training.save_total_limit",
+        hint="a checkpoint holds the bf16 weights, the ZeRO optimizer partitions and the SSB buffers",
+    )

@@ -1,0 +1,85 @@
+"""The preflight table: one row per item, a verdict per total, refusals that name the key to change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from skywork_rl import memory_estimate as me
+from skywork_rl.errors import SkyworkError
+
+OK, REFUSED, UNCHECKED = "ok", "REFUSED", "unchecked"
+
+
+class PreflightRefused(SkyworkError):
+    """A stage cannot start or cannot fit; the message names the stage, the item and the key to change."""
+
+
+@dataclass
+class Row:
+    """One line of the table: bytes (int) or a description (str); `key` names the fix of a refusal."""
+
+    stage: str
+    item: str
+    needed: int | str | None
+    available: int | str | None = None
+    verdict: str = ""  # ok | REFUSED | unchecked | "" (a component of the next total)
+    key: str | None = None
+    hint: str = ""
+    why_unchecked: str = ""  # e.g. the model's config.json is not available offline
+
+
+def verdict(needed: int, available: int | None) -> str:
+    if available is None:
+        return UNCHECKED
+    return OK if needed <= available else REFUSED
+
+
+@dataclass
+class PreflightReport:
+    header: list[str]
+    rows: list[Row]
+
+    @property
+    def refused(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict == REFUSED]
+
+    def render(self) -> str:
+        table = [("stage", "item", "needed", "available", "verdict")]
+        table += [(r.stage, r.item, _cell(r.needed), _cell(r.available), r.verdict) for r in self.rows]
+        widths = [max(len(line[i]) for line in table) for i in range(5)]
+        lines = [*self.header, ""]
+        for n, line in enumerate(table):
+            cells = [
+                c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            ]
+            lines.append("  ".join(cells).rstrip())
+            if n == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        unchecked = [r for r in self.rows if r.verdict == UNCHECKED]
+        if unchecked:
+            lines += ["", "unchecked:"]
+            lines += [f"  {r.stage}: {r.item}: {r.why_unchecked}" for r in unchecked if r.why_unchecked]
+            if any(not r.why_unchecked for r in unchecked):
+                lines.append(
+                    "  rows without 'available': give the hardware (--gpus/--gpu-memory, --host-memory, --disk)"
+                )
+        if self.refused:
+            lines += ["", "refused:", *(f"  {refusal(r)}" for r in self.refused)]
+        else:
+            lines += ["", "preflight: nothing refused"]
+        return "\n".join(lines)
+
+    def raise_if_refused(self) -> None:
+        if self.refused:
+            raise PreflightRefused("preflight refused: " + "; ".join(refusal(r) for r in self.refused))
+
+
+def _cell(value: int | str | None) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else me.gb(value)
+
+
+def refusal(r: Row) -> str:
+    where = "pipeline" if r.stage == "pipeline" else f"stage {r.stage}"
+    return f"{where}: {r.item}: needs {_cell(r.needed)}, has {_cell(r.available)}; change {r.key} ({r.hint})"
