@@ -30,6 +30,56 @@ class HeldoutScoringError(SkyworkError):
 
 
 @dataclass
+class HeldoutArguments:
+    """Recipe group `heldout:` — held-out accuracy of the stage's model, recorded in `stage.json`.
+
+    Off unless `data` is set (paper recipes evaluate with `skywork-rl eval` instead). With it, the
+    stage records ``heldout/accuracy`` (and per task) of the model it saved, and with `measure_start`
+    also ``heldout/start_accuracy`` of the model it started from (the pipeline's "base" point).
+    """
+
+    data: str | None = field(
+        default=None, metadata={"help": "Held-out rows with `solution` (any data.train form); unset: off."}
+    )
+    num_examples: int = field(default=0, metadata={"help": "Evaluate the first N rows (0: all)."})
+    max_new_tokens: int = field(default=64, metadata={"help": "Generation length (greedy)."})
+    batch_size: int = field(default=32, metadata={"help": "Prompts generated per batch."})
+    measure_start: bool = field(
+        default=False, metadata={"help": "Also measure the model before training (heldout/start_accuracy)."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.num_examples < 0 or self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ValueError(
+                "heldout: num_examples must be >= 0, max_new_tokens and batch_size >= 1 "
+                f"(got {self.num_examples}, {self.max_new_tokens}, {self.batch_size})"
+            )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The held-out rows this group names (the first `num_examples`)."""
+        from skywork_rl.data import load_stage_dataset
+
+        dataset = load_stage_dataset(self.data, key="heldout.data")
+        if "solution" not in dataset.column_names:
+            raise ValueError(
+                f"heldout.data {self.data!r} has no 'solution' column (columns: {dataset.column_names}); "
+                "held-out rows need their gold answer"
+            )
+        if self.num_examples:
+            dataset = dataset.select(range(min(self.num_examples, len(dataset))))
+        return list(dataset)
+
+    def measure(
+        self, model: Any, processor: Any, rows: Sequence[dict[str, Any]], prefix: str
+    ) -> dict[str, float]:
+        """`heldout_result` of `model` as flat metrics under `prefix` (see `HeldoutResult.as_metrics`)."""
+        result = heldout_result(
+            model, processor, rows, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size
+        )
+        return result.as_metrics(prefix)
+
+
+@dataclass
 class HeldoutResult:
     """Accuracy over the rows, per ``source`` (task) too, and the completions it was computed from."""
 
@@ -39,11 +89,12 @@ class HeldoutResult:
     no_answer: int = 0  # completions without an extractable final answer (scored wrong)
     completions: list[str] = field(default_factory=list)
 
-    def as_metrics(self, prefix: str = "heldout") -> dict[str, float]:
-        """Flat metrics for `stage.json` / a report: ``heldout/accuracy``, ``heldout/<source>/accuracy``."""
-        metrics = {f"{prefix}/accuracy": self.accuracy, f"{prefix}/no_answer": float(self.no_answer)}
+    def as_metrics(self, prefix: str = "heldout/") -> dict[str, float]:
+        """Flat metrics for `stage.json` / a report: ``heldout/accuracy``, ``heldout/<source>/accuracy``
+        (``prefix`` ``heldout/start_`` gives ``heldout/start_accuracy`` ...)."""
+        metrics = {f"{prefix}accuracy": self.accuracy, f"{prefix}no_answer": float(self.no_answer)}
         for source, value in self.per_source.items():
-            metrics[f"{prefix}/{source.removeprefix('synthetic/')}/accuracy"] = value
+            metrics[f"{prefix}{source.removeprefix('synthetic/')}/accuracy"] = value
         return metrics
 
 
@@ -130,7 +181,9 @@ def heldout_accuracy(model: Any, processor: Any, rows: Sequence[dict[str, Any]],
 
 def main(argv: list[str] | None = None) -> int:
     """Evaluate a checkpoint on a held-out dataset folder and print (or write) the result."""
-    parser = argparse.ArgumentParser(prog="python -m skywork_rl.heldout", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m skywork_rl.heldout", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--model", required=True, help="checkpoint folder or hub id")
     parser.add_argument("--data", required=True, help="held-out rows (save_to_disk folder or data file)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows")

@@ -181,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=SPLITS, default=None, help="only this split's problems")
     parser.add_argument("--image-size", type=int, default=112)
     args = parser.parse_args(argv)
-    ds = build_dataset(args.num_examples, args.seed, tuple(args.tasks.split(",")), args.image_size, args.split)
+    ds = build_dataset(
+        args.num_examples, args.seed, tuple(args.tasks.split(",")), args.image_size, args.split
+    )
     ds.save_to_disk(str(Path(args.out)))
     print(f"wrote {len(ds)} synthetic rows to {args.out}")
     return 0

@@ -38,7 +38,9 @@ def shape_color(rng: random.Random, size: int) -> Problem:
     image = Image.new("RGB", (size, size), "white")
     _draw_shape(ImageDraw.Draw(image), shape, (x0, y0, x0 + side, y0 + side), COLORS[color])
     key = f"shape_color|{shape}:{color}|{x0},{y0},{side}|{size}"
-    return Problem("shape_color", f"What colour is the {shape}?", color, f"The {shape} is {color}.", image, key)
+    return Problem(
+        "shape_color", f"What colour is the {shape}?", color, f"The {shape} is {color}.", image, key
+    )
 
 
 def small_color(rng: random.Random, size: int) -> Problem:
@@ -49,7 +51,9 @@ def small_color(rng: random.Random, size: int) -> Problem:
     image = Image.new("RGB", (size, size), "white")
     _draw_shape(ImageDraw.Draw(image), shape, (x0, y0, x0 + side, y0 + side), COLORS[color])
     key = f"small_color|{shape}:{color}|{x0},{y0},{side}|{size}"
-    return Problem("small_color", f"What colour is the {shape}?", color, f"The {shape} is {color}.", image, key)
+    return Problem(
+        "small_color", f"What colour is the {shape}?", color, f"The {shape} is {color}.", image, key
+    )
 
 
 def more_color(rng: random.Random, size: int) -> Problem:

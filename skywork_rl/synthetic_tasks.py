@@ -84,7 +84,9 @@ def _cells_key(cells: dict[tuple[int, int], tuple[str, str]]) -> str:
     return ";".join(f"{r}{c}:{shape}:{color}" for (r, c), (shape, color) in sorted(cells.items()))
 
 
-def _render_grid(cells: dict[tuple[int, int], tuple[str, str]], size: int, pad_fraction: float) -> Image.Image:
+def _render_grid(
+    cells: dict[tuple[int, int], tuple[str, str]], size: int, pad_fraction: float
+) -> Image.Image:
     """White image, one shape per occupied cell of the 4x4 grid."""
     image = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(image)
@@ -126,7 +128,10 @@ def count_shapes(rng: random.Random, size: int) -> Problem:
         placed[(i, j)] = (shape, color)
         pad = step // 6
         _draw_shape(
-            draw, shape, (i * step + pad, j * step + pad, (i + 1) * step - pad, (j + 1) * step - pad), COLORS[color]
+            draw,
+            shape,
+            (i * step + pad, j * step + pad, (i + 1) * step - pad, (j + 1) * step - pad),
+            COLORS[color],
         )
     question = f"How many {target_color} {target_shape}s are in the image?"
     reasoning = (
