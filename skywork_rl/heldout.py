@@ -113,7 +113,24 @@ def evaluate_completions(rows: Sequence[dict[str, Any]], completions: Sequence[s
             "held-out rows need their gold answer"
         )
     choices = [row.get("choices") for row in rows] if any(row.get("choices") for row in rows) else None
-    result = score_accuracy_detailed(list(completions), [str(row["solution"]) for row in rows], choices)
+    solutions = [str(row["solution"]) for row in rows]
+    result = score_accuracy_detailed(list(completions), solutions, choices)
+    if result.failures:
+        # A worker that missed its deadline on a loaded machine says nothing about the answer: score
+        # those (length-capped) completions once more in this process, without a deadline.
+        again = sorted(result.errors)
+        retry = score_accuracy_detailed(
+            [completions[i] for i in again],
+            [solutions[i] for i in again],
+            [choices[i] for i in again] if choices else None,
+            num_workers=0,
+        )
+        for position, index in enumerate(again):
+            if position not in retry.errors:
+                result.scores[index] = retry.scores[position]
+                del result.errors[index]
+        result.failures = len(result.errors)
+        result.no_answer += retry.no_answer
     if result.failures:
         index, error = next(iter(result.errors.items()))
         raise HeldoutScoringError(
