@@ -63,6 +63,7 @@ def build_start(args: argparse.Namespace) -> Path:
         "--training.use_cpu=true",
         "--training.report_to=[]",
         "--training.disable_tqdm=true",
+        "--training.seed=0",
     ]
     run_stage(SFTStage(parse_stage_config(SFTStage, argv)), force=True)
     return start
@@ -179,6 +180,15 @@ def summarize(runs: list[dict[str, Any]], target: float) -> dict[str, Any]:
     return out
 
 
+def _smoothed(curve: list[list[float]], window: int) -> tuple[list[float], list[float]]:
+    xs, ys = [p[0] for p in curve], [p[1] for p in curve]
+    means = [
+        sum(ys[max(0, i - window + 1) : i + 1]) / len(ys[max(0, i - window + 1) : i + 1])
+        for i in range(len(ys))
+    ]
+    return xs, means
+
+
 def plot(result: dict[str, Any], path: Path, budget: int) -> None:
     """Held-out accuracy and informative share against generated rollouts: mean line, min-max band."""
     import matplotlib
@@ -198,7 +208,9 @@ def plot(result: dict[str, Any], path: Path, budget: int) -> None:
             curves = [c for c in variant[key] if c]
             if not curves:
                 continue
-            ys = np.array([np.interp(grid, [p[0] for p in c], [p[1] for p in c]) for c in curves])
+            # Per-update shares are noisy (8 groups): a moving mean over `window` updates, then the grid.
+            window = 1 if key == "heldout_curve" else 5
+            ys = np.array([np.interp(grid, *_smoothed(c, window)) for c in curves])
             ax.plot(grid, ys.mean(0), color=color, label=f"{name} ({len(curves)} seeds)")
             ax.fill_between(grid, ys.min(0), ys.max(0), color=color, alpha=0.2)
         ax.set_title(title)
@@ -220,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts-per-step", type=int, default=8)
     parser.add_argument("--num-generations", type=int, default=4)
     parser.add_argument("--max-completion-length", type=int, default=24)
-    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--eval-every", type=int, default=6, help="updates between held-out evaluations")
     parser.add_argument("--sft-steps", type=int, default=100, help="SFT steps of the weak start")
     parser.add_argument("--train-rows", type=int, default=128)
