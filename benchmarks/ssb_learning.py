@@ -249,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.seeds, args.rollouts, args.sft_steps, args.eval_every = 1, 16, 2, 1
         args.prompts_per_step, args.train_rows, args.rl_rows, args.heldout_rows = 2, 8, 8, 4
+    import torch
+
+    torch.set_num_threads(1)  # one thread per process: on 2 shared cores more threads only contend
     args.out.mkdir(parents=True, exist_ok=True)
     wall = time.time()
     start = build_start(args)
