@@ -152,6 +152,9 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     trainer.train()
     if curve[-1][0] != trainer.generated:
         curve.append([trainer.generated, accuracy()])
+    if job.get("save_to"):  # the trained model, for a stage that continues from it (r1v3_ablations.py)
+        trainer.save_model(str(job["save_to"]))
+        processor.save_pretrained(str(job["save_to"]))
     return {
         "variant": variant,
         "seed": seed,
