@@ -50,7 +50,9 @@ def plot_heldout(curve: list[tuple[str, float]], path: str | Path, title: str = 
         ax.text(bar.get_x() + bar.get_width() / 2, value + 0.01, f"{value:.2f}", ha="center", va="bottom")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("held-out accuracy")
-    ax.set_title(title or "held-out accuracy after each stage")
+    ax.set_title(
+        f"{title}: held-out accuracy after each stage" if title else "held-out accuracy after each stage"
+    )
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:
