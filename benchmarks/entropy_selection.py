@@ -95,8 +95,8 @@ def run(args: argparse.Namespace, start: Path) -> list[dict[str, Any]]:
                 "step": step,
                 "rollouts": rollouts,
                 "heldout_accuracy": accuracy,
-                "critical_entropy": entropy.mean(),
-                "critical_count": entropy.count(),
+                "critical_entropy": entropy.mean,
+                "critical_count": entropy.count,
             }
         )
 
