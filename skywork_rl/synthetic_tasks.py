@@ -12,9 +12,10 @@ Two families:
   them at 56 px; they exercise the stages, not learning.
 - the miniature's tasks (``MINIATURE_TASKS``): shapes on a 4x4 grid whose cells are the vision
   tower's 14 px patches at the tiny models' 56 px, so the answer is in what the patches see. They
-  are graded by how much of the image carries the answer, which is what makes the tiny model
-  learn some of them from a few SFT steps and leaves the rest for RL (README: "What the miniature
-  shows").
+  are graded by how much of the image carries the answer: SFT teaches the tiny model
+  ``shape_color`` (held-out 0.52 after the tiny pipeline's 120 steps, 0.72 after 160 in another run);
+  mixes with the other two reached about 0.5 after 300 steps (README, "Run the tiny pipeline",
+  says what GRPO does and does not do on them).
 """
 
 from __future__ import annotations
