@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from data_prep.chunks import ChunkStore, run_chunked
-from data_prep.pass_rate import SamplingOptions, ScoreFn, sample_and_score
+from data_prep.chunks import ChunkStore
+from data_prep.pass_rate import SamplingOptions, ScoreFn, sample_all_rows
 
 
 @dataclass
@@ -76,29 +76,8 @@ def judge_candidates(
     return accepted, rejected
 
 
-def distill_chunk(
-    dataset: Any,
-    indices: list[int],
-    chunk: int,
-    backend: Any,
-    options: SamplingOptions,
-    score_fn: ScoreFn | None = None,
-) -> list[dict[str, Any]]:
-    """Sample and score one chunk's candidates; records keep them all (judged later, see `distill`)."""
-    from skywork_rl.generation import not_generated
-
-    rows = [dataset[i] for i in indices]
-    candidates, scores = sample_and_score(rows, chunk, backend, options, score_fn)
-    skipped = not_generated(candidates)
-    records = []
-    for position, (i, row, texts, row_scores) in enumerate(
-        zip(indices, rows, candidates, scores, strict=True)
-    ):
-        record = {"index": i, "id": row["id"], "candidates": list(texts), "scores": list(row_scores)}
-        if position in skipped:  # the teacher never saw the prompt (e.g. longer than max_model_len)
-            record["not_generated"] = skipped[position]
-        records.append(record)
-    return records
+def _candidates_record(texts: list[str], scores: list[float]) -> dict[str, Any]:
+    return {"candidates": texts, "scores": scores}
 
 
 def distill(
@@ -115,23 +94,12 @@ def distill(
     Chunks missing from `store` are sampled and scored; then every row's saved candidates are judged
     with the current `options`.
     """
-    records, ran = run_chunked(
-        len(dataset),
-        options.chunk_size,
-        store,
-        lambda indices, chunk: distill_chunk(dataset, indices, chunk, backend, options, score_fn),
-        desc="distill",
-        progress=progress,
+    records, ran = sample_all_rows(
+        dataset, backend, options, store, score_fn, _candidates_record, "distill", progress
     )
-    ids = dataset["id"]
     rejected: Counter[str] = Counter()
     traces = []
-    for i in range(len(dataset)):
-        record = records[i]
-        if record["id"] != ids[i]:
-            raise RuntimeError(
-                f"{store.directory}: saved row {i} is {record['id']!r}, dataset has {ids[i]!r}"
-            )
+    for i, record in enumerate(records):
         if not record["candidates"]:
             traces.append((i, None))
             continue

@@ -104,30 +104,69 @@ def sample_and_score(
     return completions, score_rows(rows, completions, score_fn)
 
 
-def pass_rate_chunk(
+def chunk_records(
     dataset: Any,
     indices: list[int],
     chunk: int,
     backend: Any,
     options: SamplingOptions,
-    score_fn: ScoreFn | None = None,
+    score_fn: ScoreFn | None,
+    summarize: Callable[[list[str], list[float]], dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """Sample k rollouts for each row of one chunk and score them; one record per row."""
+    """Sample and score one chunk's rows; one record per row: ``index``, ``id``, what `summarize` makes
+    of its completions and their scores, and ``not_generated`` (the reason) for a row the backend
+    could not generate for (e.g. a prompt longer than vLLM's ``max_model_len``)."""
     from skywork_rl.generation import not_generated
 
     rows = [dataset[i] for i in indices]
     completions, scores = sample_and_score(rows, chunk, backend, options, score_fn)
     skipped = not_generated(completions)
     records = []
-    for position, (i, row, s) in enumerate(zip(indices, rows, scores, strict=True)):
-        record = {"index": i, "id": row["id"], "num_correct": int(sum(s)), "num_generations": len(s)}
-        # a prompt the backend could not generate for (e.g. longer than vLLM's max_model_len) has no
-        # pass rate: None, counted as `not_generated` by `cut`, never a 0.0 that reads as too hard
-        record["pass_rate"] = sum(s) / len(s) if s else None
+    for position, (i, row, texts, row_scores) in enumerate(
+        zip(indices, rows, completions, scores, strict=True)
+    ):
+        record = {"index": i, "id": row["id"], **summarize(list(texts), list(row_scores))}
         if position in skipped:
             record["not_generated"] = skipped[position]
         records.append(record)
     return records
+
+
+def _pass_rate_record(texts: list[str], scores: list[float]) -> dict[str, Any]:
+    # a prompt the backend could not generate for has no pass rate: None, counted as `not_generated`
+    # by `cut`, never a 0.0 that reads as too hard
+    rate = sum(scores) / len(scores) if scores else None
+    return {"num_correct": int(sum(scores)), "num_generations": len(scores), "pass_rate": rate}
+
+
+def sample_all_rows(
+    dataset: Any,
+    backend: Any,
+    options: SamplingOptions,
+    store: ChunkStore,
+    score_fn: ScoreFn | None,
+    summarize: Callable[[list[str], list[float]], dict[str, Any]],
+    desc: str,
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], int]:
+    """Every row's record, in row order (chunks missing from `store` are sampled and scored now, see
+    `chunk_records`), and how many chunks ran now. A saved record of another row than the dataset's
+    (the input changed under a resumed job) is an error, never a rate given to the wrong row."""
+    records, ran = run_chunked(
+        len(dataset),
+        options.chunk_size,
+        store,
+        lambda indices, chunk: chunk_records(dataset, indices, chunk, backend, options, score_fn, summarize),
+        desc=desc,
+        progress=progress,
+    )
+    ids = dataset["id"]
+    for i in range(len(dataset)):
+        if records[i]["id"] != ids[i]:
+            raise RuntimeError(
+                f"{store.directory}: saved row {i} is {records[i]['id']!r}, dataset has {ids[i]!r}"
+            )
+    return [records[i] for i in range(len(dataset))], ran
 
 
 def compute_pass_rates(
@@ -140,25 +179,10 @@ def compute_pass_rates(
 ) -> tuple[list[float | None], int]:
     """Pass rate of every row (resuming from `store`; None for a row that got no completion), and
     how many chunks ran now."""
-    records, ran = run_chunked(
-        len(dataset),
-        options.chunk_size,
-        store,
-        lambda indices, chunk: pass_rate_chunk(dataset, indices, chunk, backend, options, score_fn),
-        desc="pass rate",
-        progress=progress,
+    records, ran = sample_all_rows(
+        dataset, backend, options, store, score_fn, _pass_rate_record, "pass rate", progress
     )
-    ids = dataset["id"]
-    rates = []
-    for i in range(len(dataset)):
-        record = records[i]
-        if record["id"] != ids[i]:
-            raise RuntimeError(
-                f"{store.directory}: saved row {i} is {record['id']!r}, dataset has {ids[i]!r}"
-            )
-        rate = record["pass_rate"]
-        rates.append(None if rate is None else float(rate))
-    return rates, ran
+    return [None if r["pass_rate"] is None else float(r["pass_rate"]) for r in records], ran
 
 
 def cut(pass_rates: Sequence[float | None], low: float, high: float) -> tuple[list[int], Counter[str]]:

@@ -2,12 +2,14 @@
 
 Every file a run leaves for a later run to trust (stage records, completion markers, manifests,
 rollout chunks, buffer snapshots) is written through here: to a temporary name in the same folder,
-flushed, then renamed over the target (`os.replace` is atomic within one file system).
+flushed, then renamed over the target (`os.replace` is atomic within one file system). A folder
+(the prompt pool's `save_to_disk`) is filled under a temporary name and renamed the same way.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder path to fill (e.g. `Dataset.save_to_disk`); on success it replaces the
+    folder `path` (removed first, so a reader finds the old folder, none, or the new one, never a
+    partial one), on error it is removed."""
+    target = Path(path)
+    tmp = _temp_name(target)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:

@@ -90,6 +90,11 @@ def stage_main(argv: list[str]) -> int:
     if launch_args:
         return launch_stage(name, launch_args, [*rest, *(["--force"] if force else [])])
     run_stage(stage_from_namespace(stage_class, parser, namespace, source, force), force=force)
+    # Last, with the trainer gone: join the process group's threads before Python exits (a gloo
+    # worker still freeing tensors at interpreter shutdown aborts the process; see process_group.py).
+    from skywork_rl.process_group import close_process_group
+
+    close_process_group()
     return 0
 
 

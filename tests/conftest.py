@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +104,47 @@ def tiny_text_rm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Qwen2ForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture
+def grpo_step_logged_keys(tiny_internvl: Path, tmp_path: Path) -> Callable[[Any], set[str]]:
+    """A function: one real TRL `GRPOTrainer` step of the tiny InternVL with the rewards a `RewardArguments`
+    builds (four arithmetic prompts, two generations each); returns every metric name the step logged."""
+
+    def run(reward_args: Any) -> set[str]:
+        from datasets import Dataset
+        from trl import GRPOConfig, GRPOTrainer
+
+        from skywork_rl.models import load_model_and_processor
+        from skywork_rl.rewards.config import build_reward_funcs
+
+        model, processor = load_model_and_processor(str(tiny_internvl))
+        rows = [
+            {"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}], "solution": str(2 * i)}
+            for i in range(4)
+        ]
+        funcs, weights = build_reward_funcs(reward_args)
+        args = GRPOConfig(
+            output_dir=str(tmp_path),
+            max_steps=1,
+            per_device_train_batch_size=4,
+            num_generations=2,
+            max_completion_length=8,
+            logging_steps=1,
+            report_to=[],
+            bf16=False,
+            use_cpu=True,
+            reward_weights=weights,
+            save_strategy="no",
+        )
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=funcs,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=processor,
+        )
+        trainer.train()
+        return {key for entry in trainer.state.log_history for key in entry}
+
+    return run

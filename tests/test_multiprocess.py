@@ -17,6 +17,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 ACCELERATE = REPO / "recipes" / "accelerate"
 STEPS, BATCH, ROWS = 3, 4, 48  # synthetic_dataset_dir has 48 rows
+# What each process logs when `skywork-rl stage` joined its process group's threads before exiting
+# (skywork_rl/process_group.py: a gloo thread left for interpreter shutdown can abort the process).
+CLOSED = "process group closed: its communication threads are joined"
 
 
 def _sft_overrides(model: Path, data: Path, out: Path) -> dict:
@@ -88,6 +91,7 @@ def test_sft_stage_runs_on_two_cpu_processes_from_a_pipeline(
     assert ["--config_file", str(ACCELERATE / "cpu_ddp.yaml")] == stage.command()[3:5]
     report = run_pipeline(pipeline, quiet=True)
     assert report["stages"][0]["status"] == "ran"
+    assert (tmp_path / "out" / "sft" / "stage.log").read_text().count(CLOSED) == 2
     _assert_two_ranks_trained(tmp_path / "out" / "sft")
     _assert_saved_model_is_complete(tmp_path / "out" / "sft", tiny_internvl)
 

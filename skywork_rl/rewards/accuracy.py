@@ -159,6 +159,17 @@ def score_accuracy(
     return [0.0 if s is None else s for s in result.scores]
 
 
+def gold_answers(reward: str, kind: str, solution: Sequence[str | None] | None) -> Sequence[str | None]:
+    """The batch's ``solution`` column, which a reward that verifies answers cannot do without: a
+    dataset lacking it is an error naming the reward (TRL passes the columns a dataset has)."""
+    if solution is None:
+        raise ValueError(
+            f"reward '{reward}': the dataset has no 'solution' column; the {kind} reward needs the gold "
+            "answer (see skywork_rl/schema.py)"
+        )
+    return solution
+
+
 class AccuracyReward:
     """TRL reward function: ``reward(completions=..., solution=..., choices=..., log_metric=...)``.
 
@@ -190,11 +201,7 @@ class AccuracyReward:
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        if solution is None:
-            raise ValueError(
-                f"reward '{self.__name__}': the dataset has no 'solution' column; the accuracy reward "
-                "needs the gold answer (see skywork_rl/schema.py)"
-            )
+        solution = gold_answers(self.__name__, "accuracy", solution)
         result = score_accuracy_detailed(
             completions, solution, choices, self.timeout_s, self.num_workers, self.strict, self.batch_budget_s
         )

@@ -27,6 +27,7 @@ from typing import Any
 from skywork_rl.rewards.accuracy import (
     DEFAULT_BATCH_BUDGET_S,
     DEFAULT_TIMEOUT_S,
+    gold_answers,
     score_accuracy_detailed,
 )
 from skywork_rl.rewards.completions import completion_text
@@ -139,11 +140,7 @@ class VerifierReward:
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        if solution is None:
-            raise ValueError(
-                f"reward '{self.__name__}': the dataset has no 'solution' column; the verifier reward "
-                "needs the gold answer (see skywork_rl/schema.py)"
-            )
+        solution = gold_answers(self.__name__, "verifier", solution)
         rules = score_accuracy_detailed(
             completions, solution, choices, self.timeout_s, self.num_workers, True, self.batch_budget_s
         )

@@ -19,7 +19,7 @@ from skywork_rl.callbacks.config import MonitorArguments
 from skywork_rl.data import DataArguments
 from skywork_rl.heldout import HeldoutArguments
 from skywork_rl.models import ModelArguments
-from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
+from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage, resume_from_checkpoint_field
 from skywork_rl.trainers.mpo import LOGGED_TERMS
 
 # MPO's three terms with the weights of InternVL's MPO (arXiv 2411.10442), the formulation R1V2
@@ -43,10 +43,7 @@ class SkyworkMPOConfig(DPOConfig):
         default_factory=lambda: list(MPO_LOSS_WEIGHTS),
         metadata={"help": "One weight per loss_type entry (MPO: 0.8, 0.2, 1.0)."},
     )
-    resume_from_checkpoint: str | None = field(
-        default="auto",
-        metadata={"help": "auto (newest checkpoint-* in output_dir if any), a checkpoint folder, or null."},
-    )
+    resume_from_checkpoint: str | None = resume_from_checkpoint_field()
 
 
 @dataclass

@@ -19,17 +19,14 @@ from skywork_rl.callbacks.config import MonitorArguments
 from skywork_rl.data import DataArguments
 from skywork_rl.heldout import HeldoutArguments
 from skywork_rl.models import ModelArguments
-from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
+from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage, resume_from_checkpoint_field
 
 
 @dataclass
 class SkyworkSFTConfig(SFTConfig):
     """TRL's `SFTConfig`; every TRL/transformers training option works under `training:`."""
 
-    resume_from_checkpoint: str | None = field(
-        default="auto",
-        metadata={"help": "auto (newest checkpoint-* in output_dir if any), a checkpoint folder, or null."},
-    )
+    resume_from_checkpoint: str | None = resume_from_checkpoint_field()
 
 
 @dataclass

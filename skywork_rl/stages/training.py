@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from collections.abc import Sequence
+from dataclasses import field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -90,6 +91,15 @@ class TrainingStage(Stage):
             metrics.update(start)
             metrics.update(heldout.measure(trainer.model, processor, heldout_rows, "heldout/"))
         return metrics
+
+
+def resume_from_checkpoint_field() -> Any:
+    """The `training.resume_from_checkpoint` field of our TRL config subclasses: ``auto`` by default (see
+    `resolve_resume`), where TRL's default (None) would start a killed pipeline's stage over."""
+    return field(
+        default="auto",
+        metadata={"help": "auto (newest checkpoint-* in output_dir if any), a checkpoint folder, or null."},
+    )
 
 
 def resolve_resume(

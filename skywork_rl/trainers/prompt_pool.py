@@ -18,13 +18,12 @@ run ends with the counts of an uninterrupted one.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from skywork_rl.atomic import save_atomic
+from skywork_rl.atomic import atomic_folder, save_atomic
 from skywork_rl.trainers.grpo_rows import informative_samples
 from skywork_rl.trainers.init_arguments import bind_trainer_arguments
 
@@ -79,17 +78,9 @@ def write_prompt_pool(train: Any, counts: dict[int, int], folder: str | Path) ->
     every = [counts.get(i, 0) for i in range(len(train))]
     rows = sorted(counts)
     pool = train.add_column(POOL_COUNT_COLUMN, every, feature=Value("int64")).select(rows)
-    target = Path(folder)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_folder(folder) as tmp:
         # `datasets` writes zero rows as zero shards, which it then cannot load: one shard at least.
         pool.save_to_disk(str(tmp), num_shards=1 if len(pool) == 0 else None)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return len(rows)
 
 

@@ -11,15 +11,14 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from skywork_rl.stages.training import resume_from_checkpoint_field
+
 
 @dataclass
 class SkyworkGRPOConfig(GRPOConfig):
     """GRPO with R1V2's Selective Sample Buffer; `ssb_enabled: false` is plain TRL GRPO."""
 
-    resume_from_checkpoint: str | None = field(
-        default="auto",
-        metadata={"help": "auto (newest checkpoint-* in output_dir if any), a checkpoint folder, or null."},
-    )
+    resume_from_checkpoint: str | None = resume_from_checkpoint_field()
     ssb_enabled: bool = field(
         default=True,
         metadata={

@@ -169,3 +169,15 @@ def test_recipe_batch_budget_reaches_the_reward_and_must_cover_one_item_deadline
     assert get_reward("accuracy", RewardArguments(batch_budget_s=None)).batch_budget_s is None
     with pytest.raises(ValueError, match=r"rewards.batch_budget_s \(2\) is below rewards.timeout_s \(5\)"):
         RewardArguments(timeout_s=5.0, batch_budget_s=2.0)
+
+
+@pytest.mark.parametrize("kind", ["accuracy", "verifier"])
+def test_a_dataset_without_a_solution_column_is_an_error_naming_the_reward(kind: str, tmp_path: Path) -> None:
+    from skywork_rl.rewards.verifier import VerifierReward
+
+    # the judge is loaded on first use: a folder that holds no model shows that it never is
+    reward = AccuracyReward() if kind == "accuracy" else VerifierReward(str(tmp_path), num_workers=0)
+    with pytest.raises(
+        ValueError, match=rf"reward '{kind}': the dataset has no 'solution' column; the {kind}"
+    ):
+        reward(completions=["\\boxed{4}"])

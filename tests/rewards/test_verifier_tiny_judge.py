@@ -78,19 +78,12 @@ def test_a_tiny_judge_model_is_asked_in_one_call_cached_and_bounded_in_time(tiny
 
 
 @pytest.mark.slow
-def test_verifier_metrics_reach_the_logs_of_a_real_grpo_step(tiny_internvl: Path, tmp_path: Path) -> None:
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+def test_verifier_metrics_reach_the_logs_of_a_real_grpo_step(
+    tiny_internvl: Path, grpo_step_logged_keys: Any
+) -> None:
+    from skywork_rl.rewards.config import RewardArguments
 
-    from skywork_rl.models import load_model_and_processor
-    from skywork_rl.rewards.config import RewardArguments, build_reward_funcs
-
-    model, processor = load_model_and_processor(str(tiny_internvl))
-    rows = [
-        {"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}], "solution": str(2 * i)}
-        for i in range(4)
-    ]
-    funcs, weights = build_reward_funcs(
+    logged = grpo_step_logged_keys(
         RewardArguments(
             reward_funcs=["verifier", "format_soft"],
             reward_weights=[0.8, 0.2],  # R1V3: 0.8 accuracy + 0.2 format
@@ -99,28 +92,6 @@ def test_verifier_metrics_reach_the_logs_of_a_real_grpo_step(tiny_internvl: Path
             num_workers=0,
         )
     )
-    args = GRPOConfig(
-        output_dir=str(tmp_path),
-        max_steps=1,
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=8,
-        logging_steps=1,
-        report_to=[],
-        bf16=False,
-        use_cpu=True,
-        reward_weights=weights,
-        save_strategy="no",
-    )
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=funcs,
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=processor,
-    )
-    trainer.train()
-    logged = {key for entry in trainer.state.log_history for key in entry}
     names = (
         "failures",
         "no_answer",

@@ -80,7 +80,7 @@ def test_prompt_pool_holds_the_informative_prompts_with_their_counts_across_a_re
     tiny_internvl, synthetic_dataset_dir, tmp_path, monkeypatch
 ):
     import datasets
-    from stages.test_resume import Killed, killed_after
+    from stages.test_kill_and_resume import Killed, killed_after
 
     from skywork_rl.trainers.prompt_pool import POOL_ROW_COLUMN
 

@@ -272,12 +272,16 @@ TWO_PROCESS_SCRIPT = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from pathlib import Path
+from skywork_rl.process_group import close_process_group
 from trainers.test_ssb_grpo import _trainer
 trainer = _trainer(Path({model!r}), Path({out!r}), max_steps=3, only_rank=0, save_strategy="steps", save_steps=3)
 trainer.train()
 rank = trainer.accelerator.process_index
 logs = [h for h in trainer.state.log_history if "loss" in h]
-Path({out!r}, f"rank{{rank}}.json").write_text(json.dumps({{"logs": logs, "buffer": len(trainer.ssb), "world_size": trainer.accelerator.num_processes}}))
+summary = {{"logs": logs, "buffer": len(trainer.ssb), "world_size": trainer.accelerator.num_processes}}
+del trainer  # the DDP model holds the process group: gone first, so closing the group joins its threads
+summary["threads_after_close"] = close_process_group()
+Path({out!r}, f"rank{{rank}}.json").write_text(json.dumps(summary))
 """
 
 
@@ -302,6 +306,9 @@ def test_two_process_run_completes(tiny_internvl, tmp_path):
     # Only process 0 ever buffered samples, so only it replays: the processes take different paths
     # through the hook yet make the same collective calls, and both log the same gathered metrics.
     assert all(r["world_size"] == 2 for r in ranks)
+    # No gloo thread outlives the run: one still freeing tensors at interpreter shutdown aborts the
+    # process after its work is saved ("terminate called without an active exception", issue #14.6).
+    assert ranks[0]["threads_after_close"] == ranks[1]["threads_after_close"] == []
     assert ranks[0]["buffer"] == 4 and ranks[1]["buffer"] == 0
     assert ranks[0]["logs"][-1]["ssb/injected"] == ranks[1]["logs"][-1]["ssb/injected"] == 2
     assert ranks[0]["logs"][-1]["ssb/effective_ratio"] == 0.25

@@ -1,0 +1,42 @@
+"""Atomic writes: a reader finds the old file or folder or the new one, never a partial one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skywork_rl.atomic import atomic_folder, atomic_path, write_atomic
+
+
+def _siblings(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+def test_a_filled_atomic_folder_replaces_the_old_one_whole(tmp_path: Path) -> None:
+    target = tmp_path / "pool"
+    target.mkdir()
+    (target / "old.arrow").write_text("old")
+    with atomic_folder(target) as tmp:
+        tmp.mkdir()
+        (tmp / "new.arrow").write_text("new")
+        assert sorted(p.name for p in target.iterdir()) == ["old.arrow"]  # untouched while filling
+    assert sorted(p.name for p in target.iterdir()) == ["new.arrow"]
+    assert _siblings(target) == ["pool"]
+
+
+def test_a_failed_atomic_folder_or_file_write_leaves_the_old_one_and_no_temporary(tmp_path: Path) -> None:
+    target, record = tmp_path / "pool", tmp_path / "stage.json"
+    target.mkdir()
+    (target / "old.arrow").write_text("old")
+    write_atomic(record, "old")
+    with pytest.raises(OSError, match="disk full"), atomic_folder(target) as tmp:
+        tmp.mkdir()
+        (tmp / "half.arrow").write_text("half")
+        raise OSError("disk full")
+    with pytest.raises(OSError, match="disk full"), atomic_path(record) as tmp:
+        tmp.write_text("ha")
+        raise OSError("disk full")
+    assert sorted(p.name for p in target.iterdir()) == ["old.arrow"]
+    assert record.read_text() == "old"
+    assert _siblings(target) == ["pool", "stage.json"]
