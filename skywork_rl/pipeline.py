@@ -26,6 +26,7 @@ from skywork_rl.atomic import write_atomic
 from skywork_rl.console import StageConsole, is_progress
 from skywork_rl.errors import SkyworkError
 from skywork_rl.fingerprint import read_record
+from skywork_rl.heldout_report import render_line, write_heldout_summary
 from skywork_rl.pipeline_plan import PlannedStage, plan_pipeline, validate
 from skywork_rl.pipeline_state import Decision, decide, select
 from skywork_rl.stage_process import run_streaming
@@ -108,8 +109,11 @@ def run_pipeline(
         entry.update(status="ran", seconds=round(time.time() - t0, 1), **_stage_record(stage))
         print(f"{label}: done in {entry['seconds']} s{_shown_metrics(stage, entry, ': ')}", flush=True)
         report["stages"].append(entry)
+    curve = write_heldout_summary(report, root)
     _write_report(root, report, started)
     _print_report(report, stages)
+    if curve:
+        print(f"  {render_line(curve)} (plot: {report['heldout_plot']})", flush=True)
     return report
 
 

@@ -1,10 +1,16 @@
-"""Offline demo data: rendered visual reasoning problems whose answers are known.
+"""Offline demo data: rendered visual problems whose answers are known, in disjoint splits.
 
 The project cannot download a dataset at run time, so its main job runs on problems it draws
-itself with PIL. Each task needs the image to be answered (count the shapes, read the digits and
-do the arithmetic, find the tallest bar), the gold answer is exact, and every row carries a
-worked reasoning trace in the R1V format (``<think>...</think>`` then ``\\boxed{}``) so the same
-rows feed SFT (``completion``), GRPO (``solution``) and eval.
+itself with PIL (`skywork_rl.synthetic_tasks`). Each task needs the image to be answered, the gold
+answer is exact, and every row carries a worked trace in the R1V format (``<think>...</think>``
+then ``\\boxed{}``) so the same rows feed SFT (``completion``), GRPO (``solution``) and eval.
+
+Splits. A pipeline that claims RL improved held-out accuracy must never train on a held-out
+problem. Every problem has a key (the canonical text of what determines its question and
+picture); `split_of` hashes it into ``train`` (SFT traces), ``rl`` (RL prompts) or ``heldout``
+(evaluation), so the same problem lands in the same split whichever seed or call drew it, and
+`generate_rows(..., split=...)` keeps only its split's problems, each once. A row's ``id`` is its
+task and a digest of its key: equal ids mean the same problem.
 
 It belongs to the core beside `skywork_rl.tiny`: the tiny models' tokenizer is trained on the text
 this generator writes (`corpus_for_tokenizer`), so the offline demo's model and data are one kit.
@@ -13,138 +19,53 @@ this generator writes (`corpus_for_tokenizer`), so the offline demo's model and 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
-
 from skywork_rl.schema import assistant_message, user_prompt
+from skywork_rl.synthetic_grid import MINIATURE_TASKS as _MINIATURE
+from skywork_rl.synthetic_tasks import COLORS, REASONING_TASKS, SHAPES, Problem, Renderer
 
-TASKS = ("count_shapes", "digit_arithmetic", "tallest_bar")
-COLORS = {"red": (220, 40, 40), "blue": (40, 80, 220), "green": (40, 170, 60), "orange": (240, 150, 30)}
-SHAPES = ("circle", "square", "triangle")
+__all__ = [
+    "COLORS",
+    "MINIATURE_TASKS",
+    "SHAPES",
+    "SPLITS",
+    "TASKS",
+    "Problem",
+    "build_dataset",
+    "generate_rows",
+    "problem_id",
+    "split_of",
+]
+
+TASKS = tuple(REASONING_TASKS)  # the reasoning demos (the default, as before splits existed)
+MINIATURE_TASKS = tuple(_MINIATURE)  # what the tiny models can learn (benchmarks, tiny pipeline)
+_GENERATORS: dict[str, Renderer] = {**REASONING_TASKS, **_MINIATURE}
+SPLITS = ("train", "rl", "heldout")
 SYSTEM_PROMPT = (
     "You are a careful visual reasoner. Think step by step inside <think> </think>, "
     "then give the final answer in \\boxed{}."
 )
-# 3x5 bitmap digits: rendering needs no font file, so images are identical on every machine.
-_DIGITS = {
-    "0": ["111", "101", "101", "101", "111"],
-    "1": ["010", "110", "010", "010", "111"],
-    "2": ["111", "001", "111", "100", "111"],
-    "3": ["111", "001", "111", "001", "111"],
-    "4": ["101", "101", "111", "001", "001"],
-    "5": ["111", "100", "111", "001", "111"],
-    "6": ["111", "100", "111", "101", "111"],
-    "7": ["111", "001", "010", "010", "010"],
-    "8": ["111", "101", "111", "101", "111"],
-    "9": ["111", "101", "111", "001", "111"],
-}
+# Draws allowed per requested row before a split is declared exhausted (a third of draws fit a split).
+_MAX_DRAWS_PER_ROW = 200
 
 
-@dataclass
-class Problem:
-    """One rendered problem before it becomes a canonical row."""
-
-    task: str
-    question: str
-    answer: str
-    reasoning: str
-    image: Image.Image
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: tuple[int, int, int, int], color: tuple) -> None:
-    x0, y0, x1, y1 = box
-    if shape == "circle":
-        draw.ellipse(box, fill=color)
-    elif shape == "square":
-        draw.rectangle(box, fill=color)
-    else:
-        draw.polygon([((x0 + x1) // 2, y0), (x1, y1), (x0, y1)], fill=color)
+def split_of(key: str) -> str:
+    """The split a problem belongs to: a third each, fixed by the problem's key alone."""
+    return SPLITS[int(_digest(key)[:8], 16) % len(SPLITS)]
 
 
-def _draw_number(draw: ImageDraw.ImageDraw, text: str, x: int, y: int, cell: int) -> int:
-    for ch in text:
-        for r, row in enumerate(_DIGITS[ch]):
-            for c, bit in enumerate(row):
-                if bit == "1":
-                    draw.rectangle(
-                        [x + c * cell, y + r * cell, x + (c + 1) * cell - 1, y + (r + 1) * cell - 1], fill=0
-                    )
-        x += 4 * cell
-    return x
-
-
-def count_shapes(rng: random.Random, size: int) -> Problem:
-    """Count the shapes of one colour among distractors."""
-    image = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(image)
-    target_color = rng.choice(list(COLORS))
-    target_shape = rng.choice(SHAPES)
-    cells = [(i, j) for i in range(4) for j in range(4)]
-    rng.shuffle(cells)
-    n_target = rng.randint(1, 5)
-    n_other = rng.randint(0, 4)
-    step = size // 4
-    for k, (i, j) in enumerate(cells[: n_target + n_other]):
-        if k < n_target:
-            color, shape = COLORS[target_color], target_shape
-        else:
-            other = rng.choice([c for c in COLORS if c != target_color])
-            color, shape = COLORS[other], rng.choice(SHAPES)
-        pad = step // 6
-        _draw_shape(
-            draw, shape, (i * step + pad, j * step + pad, (i + 1) * step - pad, (j + 1) * step - pad), color
-        )
-    question = f"How many {target_color} {target_shape}s are in the image?"
-    reasoning = (
-        f"I scan the grid for {target_color} {target_shape}s and ignore the other shapes. "
-        f"Counting them one by one gives {n_target}."
-    )
-    return Problem("count_shapes", question, str(n_target), reasoning, image)
-
-
-def digit_arithmetic(rng: random.Random, size: int) -> Problem:
-    """Read two numbers drawn in the image and combine them."""
-    a, b = rng.randint(2, 49), rng.randint(2, 49)
-    op = rng.choice(["+", "-", "*"])
-    result = {"+": a + b, "-": a - b, "*": a * b}[op]
-    image = Image.new("L", (size, size), 255)
-    draw = ImageDraw.Draw(image)
-    cell = max(1, size // 28)
-    _draw_number(draw, str(a), size // 8, size // 5, cell)
-    _draw_number(draw, str(b), size // 8, size // 5 + 7 * cell, cell)
-    word = {"+": "sum", "-": "difference (top minus bottom)", "*": "product"}[op]
-    question = f"The image shows two numbers, one above the other. What is their {word}?"
-    reasoning = f"The top number reads {a} and the bottom number reads {b}. {a} {op} {b} = {result}."
-    return Problem("digit_arithmetic", question, str(result), reasoning, image.convert("RGB"))
-
-
-def tallest_bar(rng: random.Random, size: int) -> Problem:
-    """Pick the tallest bar of a bar chart by its letter."""
-    n = rng.randint(3, 4)
-    letters = "ABCD"[:n]
-    heights = rng.sample(range(2, 10), n)
-    image = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(image)
-    width = size // (n + 1)
-    for k, h in enumerate(heights):
-        x0 = k * width + width // 2
-        draw.rectangle([x0, size - h * size // 11, x0 + width // 2, size - 1], fill=COLORS["blue"])
-    best = letters[heights.index(max(heights))]
-    question = (
-        f"The bar chart has {n} bars labelled {', '.join(letters)} from left to right. "
-        "Which bar is the tallest? Answer with its letter."
-    )
-    order = ", ".join(f"{letter}={h}" for letter, h in zip(letters, heights, strict=True))
-    reasoning = f"Estimating the bar heights from left to right: {order}. The tallest is {best}."
-    return Problem("tallest_bar", question, best, reasoning, image)
-
-
-_GENERATORS = {"count_shapes": count_shapes, "digit_arithmetic": digit_arithmetic, "tallest_bar": tallest_bar}
+def problem_id(problem: Problem) -> str:
+    """A row id that names the problem: equal ids, same question on the same picture."""
+    return f"{problem.task}-{_digest(problem.key)[:12]}"
 
 
 def reasoning_trace(reasoning: str, answer: str) -> str:
@@ -152,32 +73,72 @@ def reasoning_trace(reasoning: str, answer: str) -> str:
     return f"<think>\n{reasoning}\n</think>\nThe answer is \\boxed{{{answer}}}."
 
 
-def generate_rows(
-    n: int, seed: int = 0, tasks: tuple[str, ...] = TASKS, image_size: int = 112, system_prompt: bool = True
-) -> Iterator[dict[str, Any]]:
-    """Yield `n` canonical rows (with `completion` traces), cycling through `tasks`, deterministic per seed."""
+def _check(tasks: tuple[str, ...], split: str | None) -> None:
     unknown = [t for t in tasks if t not in _GENERATORS]
     if unknown:
-        raise ValueError(f"synthetic data: unknown task(s) {unknown}; choose from {list(TASKS)}")
+        raise ValueError(f"synthetic data: unknown task(s) {unknown}; choose from {list(_GENERATORS)}")
+    if not tasks:
+        raise ValueError("synthetic data: tasks is empty; name at least one task")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"synthetic data: unknown split {split!r}; choose from {list(SPLITS)} (or none)")
+
+
+def generate_problems(
+    n: int, seed: int = 0, tasks: tuple[str, ...] = TASKS, image_size: int = 112, split: str | None = None
+) -> Iterator[Problem]:
+    """`n` distinct problems cycling through `tasks`, deterministic per seed; with `split`, only that
+    split's problems (a problem's split depends on its key, not on the seed)."""
+    tasks = tuple(tasks)
+    _check(tasks, split)
     rng = random.Random(seed)
+    seen: set[str] = set()
     for i in range(n):
         task = tasks[i % len(tasks)]
-        problem = _GENERATORS[task](rng, image_size)
+        for _ in range(_MAX_DRAWS_PER_ROW):
+            problem = _GENERATORS[task](rng, image_size)
+            if problem.key not in seen and (split is None or split_of(problem.key) == split):
+                break
+        else:
+            raise ValueError(
+                f"synthetic data: task {task!r} has no new problem left for split {split!r} after {len(seen)} "
+                "rows; ask for fewer rows or add tasks"
+            )
+        seen.add(problem.key)
+        yield problem
+
+
+def generate_rows(
+    n: int,
+    seed: int = 0,
+    tasks: tuple[str, ...] = TASKS,
+    image_size: int = 112,
+    system_prompt: bool = True,
+    split: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield `n` canonical rows (with `completion` traces) of distinct problems; see `generate_problems`."""
+    for problem in generate_problems(n, seed, tasks, image_size, split):
         yield {
             "prompt": user_prompt(problem.question, 1, SYSTEM_PROMPT if system_prompt else None),
             "images": [problem.image],
             "solution": problem.answer,
             "completion": assistant_message(reasoning_trace(problem.reasoning, problem.answer)),
-            "source": f"synthetic/{task}",
-            "id": f"{task}-{seed}-{i}",
+            "source": f"synthetic/{problem.task}",
+            "id": problem_id(problem),
         }
 
 
-def build_dataset(n: int, seed: int = 0, tasks: tuple[str, ...] = TASKS, image_size: int = 112) -> Any:
+def build_dataset(
+    n: int,
+    seed: int = 0,
+    tasks: tuple[str, ...] = TASKS,
+    image_size: int = 112,
+    split: str | None = None,
+    system_prompt: bool = True,
+) -> Any:
     """A `datasets.Dataset` of `n` synthetic rows in the canonical schema."""
     from datasets import Dataset, Features, Image, List, Value
 
-    rows = list(generate_rows(n, seed, tasks, image_size))
+    rows = list(generate_rows(n, seed, tasks, image_size, system_prompt, split))
     message = {"role": Value("string"), "content": List({"type": Value("string"), "text": Value("string")})}
     features = Features(
         {
@@ -195,9 +156,10 @@ def build_dataset(n: int, seed: int = 0, tasks: tuple[str, ...] = TASKS, image_s
 def corpus_for_tokenizer(n: int = 600, seed: int = 1234) -> Iterator[str]:
     """Text for training the tiny models' tokenizer: the prompts and traces this generator writes."""
     yield SYSTEM_PROMPT
-    for row in generate_rows(n, seed, image_size=28, system_prompt=False):
-        yield row["prompt"][-1]["content"][-1]["text"]
-        yield row["completion"][0]["content"][0]["text"]
+    for tasks in (TASKS, MINIATURE_TASKS):
+        for row in generate_rows(n, seed, tasks, image_size=28, system_prompt=False):
+            yield row["prompt"][-1]["content"][-1]["text"]
+            yield row["completion"][0]["content"][0]["text"]
     yield "Wait, let me check again. Alternatively, however, but hmm, so the answer is"
     yield "Answer: A B C D E 0 1 2 3 4 5 6 7 8 9 10 100 1000 = + - * / ( ) \\frac{}{} \\boxed{}"
 
@@ -212,11 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-examples", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--tasks", default=",".join(TASKS), help=f"comma-separated subset of {','.join(TASKS)}"
+        "--tasks",
+        default=",".join(TASKS),
+        help=f"comma-separated subset of {','.join(_GENERATORS)} (the miniature: {','.join(MINIATURE_TASKS)})",
     )
+    parser.add_argument("--split", choices=SPLITS, default=None, help="only this split's problems")
     parser.add_argument("--image-size", type=int, default=112)
     args = parser.parse_args(argv)
-    ds = build_dataset(args.num_examples, args.seed, tuple(args.tasks.split(",")), args.image_size)
+    ds = build_dataset(
+        args.num_examples, args.seed, tuple(args.tasks.split(",")), args.image_size, args.split
+    )
     ds.save_to_disk(str(Path(args.out)))
     print(f"wrote {len(ds)} synthetic rows to {args.out}")
     return 0

@@ -22,6 +22,7 @@ from typing import Any
 from skywork_rl.callbacks.config import MonitorArguments
 from skywork_rl.data import DataArguments, load_stage_dataset, load_train_eval
 from skywork_rl.errors import DataError
+from skywork_rl.heldout import HeldoutArguments
 from skywork_rl.mixing import MixOptions, mix_domains
 from skywork_rl.models import ModelArguments, resolve_parts
 from skywork_rl.schema import require_columns
@@ -76,6 +77,7 @@ class ConnectorStageConfig:
         default_factory=lambda: SkyworkSFTConfig(output_dir="outputs/connector")
     )
     monitor: MonitorArguments = field(default_factory=MonitorArguments)
+    heldout: HeldoutArguments = field(default_factory=HeldoutArguments)
 
 
 def load_domains(data: ConnectorDataArguments) -> dict[str, Any]:

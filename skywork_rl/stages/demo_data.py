@@ -16,6 +16,12 @@ class DemoDataOptions:
         metadata={"help": "task kinds to cycle through"},
     )
     image_size: int = field(default=112, metadata={"help": "rendered image side in pixels"})
+    split: str | None = field(
+        default=None,
+        metadata={
+            "help": "train, rl or heldout: only that split's problems (splits never share one); unset: any"
+        },
+    )
     output_dir: str = field(default="outputs/demo-data", metadata={"help": "save_to_disk folder"})
 
 
@@ -42,7 +48,7 @@ class DemoDataStage(Stage):
         from skywork_rl.synthetic import build_dataset
 
         opts = self.config.demo
-        ds = build_dataset(opts.num_examples, opts.seed, tuple(opts.tasks), opts.image_size)
+        ds = build_dataset(opts.num_examples, opts.seed, tuple(opts.tasks), opts.image_size, opts.split)
         ds.save_to_disk(opts.output_dir)
         metrics: dict[str, float] = {"rows": float(len(ds))}
         for source, n in Counter(ds["source"]).items():

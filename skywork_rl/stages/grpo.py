@@ -17,6 +17,7 @@ from typing import Any
 
 from skywork_rl.callbacks.config import MonitorArguments
 from skywork_rl.data import DataArguments
+from skywork_rl.heldout import HeldoutArguments
 from skywork_rl.models import ModelArguments
 from skywork_rl.rewards.config import RewardArguments, build_reward_funcs
 from skywork_rl.schema import REQUIRED_COLUMNS
@@ -35,6 +36,7 @@ class GRPOStageConfig:
     rewards: RewardArguments = field(default_factory=RewardArguments)
     training: SkyworkGRPOConfig = field(default_factory=lambda: SkyworkGRPOConfig(output_dir="outputs/grpo"))
     monitor: MonitorArguments = field(default_factory=MonitorArguments)
+    heldout: HeldoutArguments = field(default_factory=HeldoutArguments)
 
 
 class GRPOStage(TrainingStage):

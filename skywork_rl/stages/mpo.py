@@ -17,6 +17,7 @@ from trl import DPOConfig
 
 from skywork_rl.callbacks.config import MonitorArguments
 from skywork_rl.data import DataArguments
+from skywork_rl.heldout import HeldoutArguments
 from skywork_rl.models import ModelArguments
 from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage, resume_from_checkpoint_field
 from skywork_rl.trainers.mpo import LOGGED_TERMS
@@ -51,6 +52,7 @@ class MPOStageConfig:
     data: DataArguments = field(default_factory=DataArguments)
     training: SkyworkMPOConfig = field(default_factory=lambda: SkyworkMPOConfig(output_dir="outputs/mpo"))
     monitor: MonitorArguments = field(default_factory=MonitorArguments)
+    heldout: HeldoutArguments = field(default_factory=HeldoutArguments)
 
 
 class MPOStage(TrainingStage):

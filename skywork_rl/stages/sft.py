@@ -17,6 +17,7 @@ from trl import SFTConfig
 
 from skywork_rl.callbacks.config import MonitorArguments
 from skywork_rl.data import DataArguments
+from skywork_rl.heldout import HeldoutArguments
 from skywork_rl.models import ModelArguments
 from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage, resume_from_checkpoint_field
 
@@ -34,6 +35,7 @@ class SFTStageConfig:
     data: DataArguments = field(default_factory=DataArguments)
     training: SkyworkSFTConfig = field(default_factory=lambda: SkyworkSFTConfig(output_dir="outputs/sft"))
     monitor: MonitorArguments = field(default_factory=MonitorArguments)
+    heldout: HeldoutArguments = field(default_factory=HeldoutArguments)
 
 
 class SFTStage(TrainingStage):

@@ -23,7 +23,7 @@ TRAINER_STATE_FILE = "trainer_state.json"
 # Metrics the `monitor:` callbacks log; their last values go into stage.json for checkpoint choice.
 _MONITOR_PREFIXES = ("critical_entropy/", "eval/")
 # What the closing report shows of the monitors, for every training stage that runs them.
-MONITOR_REPORT_KEYS = ("final_critical_entropy/mean",)
+MONITOR_REPORT_KEYS = ("final_critical_entropy/mean", "heldout/accuracy")
 
 
 class TrainingStage(Stage):
@@ -91,15 +91,24 @@ class TrainingStage(Stage):
         from skywork_rl.callbacks.config import attach_monitors
 
         self.setup()
+        heldout = getattr(self.config, "heldout", None)
+        heldout_rows = heldout.rows() if heldout is not None and heldout.data else None
         model, processor = self.load_model()
         train, evaluation = self.load_data()
         self.check_family(model, processor, train, evaluation)
+        start: dict[str, float] = {}
+        if heldout_rows is not None and heldout.measure_start:
+            start = heldout.measure(model, processor, heldout_rows, "heldout/start_")
         trainer = self.build_trainer(model, processor, train, evaluation)
         attach_monitors(trainer, self.config.monitor, train)
         metrics = train_and_save(trainer, processor)
         metrics.update(final_logged(trainer.state.log_history, self.logged_keys))
         metrics.update(count_trainable(model))
         metrics.update(self.stage_metrics(trainer))
+        if heldout_rows is not None:
+            # The saved model, on problems no training split holds (`heldout:`; skywork_rl/heldout.py).
+            metrics.update(start)
+            metrics.update(heldout.measure(trainer.model, processor, heldout_rows, "heldout/"))
         return metrics
 
 

@@ -1,0 +1,205 @@
+"""Does critical-token entropy pick good checkpoints? Entropy vs held-out accuracy along one GRPO run.
+
+R1V3 selects RL checkpoints by the entropy of the tokens where the model decides (`skywork_rl.entropy`).
+This runs plain GRPO on the miniature from the weak start of `ssb_learning.py` (same task, splits,
+model and reward) and at every `--eval-every` updates (a "checkpoint") measures, on the held-out
+split, greedy accuracy (`skywork_rl.heldout`) and critical-token entropy of sampled rollouts
+(`rollout_critical_entropy`, the code the `select` stage and the in-training monitor use). The tiny
+model never writes the paper's critical words ("wait", "but", ...); the miniature's decision is the
+colour word, so the critical words here are the colour names (``--words``).
+
+Writes ``entropy_selection.json`` ({"checkpoints": [{"rollouts", "step", "heldout_accuracy",
+"critical_entropy", "critical_count"}, ...], "spearman": rho, "words": [...], "setup": {...}}) and
+``entropy_selection.png`` (both against training progress, and accuracy against entropy) into ``--out``.
+
+    python benchmarks/entropy_selection.py --out outputs/benchmarks/entropy_selection
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def spearman(xs: list[float], ys: list[float]) -> float | None:
+    """Spearman's rank correlation (ties share their mean rank); None when either side is constant."""
+    from scipy.stats import spearmanr
+
+    if len(set(xs)) < 2 or len(set(ys)) < 2:
+        return None
+    return float(spearmanr(xs, ys).statistic)
+
+
+def run(args: argparse.Namespace, start: Path) -> list[dict[str, Any]]:
+    """Plain GRPO from `start`; measures every `eval_every` updates."""
+    import torch
+    from ssb_efficiency import RecordingGRPO, StopAtBudget
+    from ssb_learning import _prompts
+    from transformers import TrainerCallback
+
+    from skywork_rl.entropy import rollout_critical_entropy
+    from skywork_rl.heldout import heldout_result
+    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.rewards.accuracy import AccuracyReward
+    from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
+
+    torch.manual_seed(args.seed)
+    model, processor = load_model_and_processor(str(start))
+    heldout = list(_prompts(args.heldout_rows, 999, "heldout"))
+    train = _prompts(args.rl_rows, 7, "rl").select_columns(["prompt", "images", "solution"])
+    batch = args.prompts_per_step * args.num_generations
+    config = SkyworkGRPOConfig(
+        output_dir=str(args.out / "run"),
+        max_steps=args.rollouts // batch,
+        per_device_train_batch_size=batch,
+        num_generations=args.num_generations,
+        max_completion_length=args.max_completion_length,
+        learning_rate=args.learning_rate,
+        lr_scheduler_type="constant",
+        beta=0.0,
+        loss_type="dapo",
+        ssb_enabled=False,
+        bf16=False,
+        use_cpu=True,
+        report_to=[],
+        logging_steps=10**6,
+        save_strategy="no",
+        seed=args.seed,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    points: list[dict[str, Any]] = []
+
+    def measure(step: int, rollouts: int) -> None:
+        accuracy = heldout_result(
+            model, processor, heldout, max_new_tokens=args.max_completion_length
+        ).accuracy
+        entropy, _ = rollout_critical_entropy(
+            model,
+            processor,
+            heldout,
+            words=args.words,
+            num_generations=args.entropy_generations,
+            max_new_tokens=args.max_completion_length,
+            seed=args.seed,
+            batch_size=32,
+        )
+        points.append(
+            {
+                "step": step,
+                "rollouts": rollouts,
+                "heldout_accuracy": accuracy,
+                "critical_entropy": entropy.mean,
+                "critical_count": entropy.count,
+            }
+        )
+
+    class Measure(TrainerCallback):
+        def on_step_end(self, targs, state, control, **kwargs):  # noqa: ANN001
+            if state.global_step % args.eval_every == 0:
+                measure(state.global_step, stop.trainer.generated)
+            return control
+
+    stop = StopAtBudget()
+    measure(0, 0)
+    trainer = RecordingGRPO(
+        model=model,
+        reward_funcs=AccuracyReward(num_workers=0),
+        args=config,
+        train_dataset=train,
+        processing_class=processor,
+        callbacks=[stop, Measure()],
+        budget=args.rollouts,
+    )
+    stop.trainer = trainer
+    trainer.train()
+    return points
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [p for p in result["checkpoints"] if p["critical_entropy"] is not None]
+    steps = [p["rollouts"] for p in points]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    ax.plot(steps, [p["heldout_accuracy"] for p in points], "o-", color="tab:blue", label="held-out accuracy")
+    ax.set_xlabel("generated rollouts")
+    ax.set_ylabel("held-out accuracy", color="tab:blue")
+    twin = ax.twinx()
+    twin.plot(steps, [p["critical_entropy"] for p in points], "s--", color="tab:red")
+    twin.set_ylabel("critical-token entropy (nats)", color="tab:red")
+    ax.set_title("along one GRPO run")
+    axes[1].scatter([p["critical_entropy"] for p in points], [p["heldout_accuracy"] for p in points])
+    axes[1].set_xlabel("critical-token entropy (nats)")
+    axes[1].set_ylabel("held-out accuracy")
+    rho = result["spearman"]
+    axes[1].set_title(f"Spearman rho = {rho:.2f}" if rho is not None else "Spearman rho undefined")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--start", type=Path, default=None, help="start model (default: build as ssb_learning)"
+    )
+    parser.add_argument("--rollouts", type=int, default=1920)
+    parser.add_argument("--prompts-per-step", type=int, default=8)
+    parser.add_argument("--num-generations", type=int, default=4)
+    parser.add_argument("--max-completion-length", type=int, default=24)
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--entropy-generations", type=int, default=2)
+    parser.add_argument("--words", nargs="+", default=["red", "blue", "green", "orange"])
+    parser.add_argument("--sft-steps", type=int, default=100)
+    parser.add_argument("--train-rows", type=int, default=128)
+    parser.add_argument("--rl-rows", type=int, default=256)
+    parser.add_argument("--heldout-rows", type=int, default=96)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny budget (checks the outputs, not the result)"
+    )
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.rollouts, args.sft_steps, args.eval_every, args.prompts_per_step = 16, 2, 1, 2
+        args.train_rows, args.rl_rows, args.heldout_rows = 8, 8, 4
+    import torch
+    from ssb_learning import build_start
+
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    wall = time.time()
+    start = args.start or build_start(args)
+    points = run(args, start)
+    measured = [p for p in points if p["critical_entropy"] is not None]
+    result = {
+        "checkpoints": points,
+        "spearman": spearman(
+            [p["critical_entropy"] for p in measured], [p["heldout_accuracy"] for p in measured]
+        ),
+        "words": args.words,
+        "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "wall_s": round(time.time() - wall, 1),
+    }
+    (args.out / "entropy_selection.json").write_text(json.dumps(result, indent=2))
+    plot(result, args.out / "entropy_selection.png")
+    for p in points:
+        print(p)
+    print(f"spearman(entropy, accuracy) = {result['spearman']}; wall {result['wall_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""R1V3's two comparisons in the miniature: RL vs SFT on the same prompts, connector-only after RL.
+
+1. From one weak start (the `sft` stage briefly on the train split, as `ssb_learning.py`), the RL
+   prompts are used twice: ``sft_on_rl_traces`` fine-tunes on their verified traces (the
+   generator's gold ``<think>`` traces: the best a rejection-sampling distillation could give) with
+   the `sft` stage, ``grpo`` runs GRPO with the buffer (`SSBGRPOTrainer`) on the same prompts, the
+   same number of updates of the same number of prompts.
+2. From the GRPO model, the `sft` stage on the train split's traces with ``trainable: [connector]``
+   (R1V3's connector-only tuning) vs ``trainable: [llm, connector]``, same steps and data.
+
+Every arm reports greedy held-out accuracy (`skywork_rl.heldout`) on the held-out split, per seed.
+Writes ``r1v3_ablations.json`` ({"start": acc, "arms": {arm: {"heldout_accuracy": [per seed],
+"mean": m}}, "setup": {...}}) and ``r1v3_ablations.png`` into ``--out``.
+
+    python benchmarks/r1v3_ablations.py --out outputs/benchmarks/r1v3_ablations
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+ARMS = ("start", "sft_on_rl_traces", "grpo", "grpo+connector_only", "grpo+connector_and_llm")
+
+
+def sft(
+    model: Path,
+    data: Path,
+    out: Path,
+    heldout: Path,
+    args: argparse.Namespace,
+    seed: int,
+    trainable: str,
+    lr: float,
+) -> float:
+    """The `sft` stage from `model` on `data`; returns the held-out accuracy it records in stage.json."""
+    from skywork_rl.stages.base import parse_stage_config, run_stage
+    from skywork_rl.stages.sft import SFTStage
+
+    argv = [
+        f"--model.name_or_path={model}",
+        f"--model.trainable={trainable}",
+        f"--data.train={data}",
+        f"--training.output_dir={out}",
+        f"--training.max_steps={args.steps}",
+        f"--training.per_device_train_batch_size={args.prompts_per_step}",
+        f"--training.learning_rate={lr}",
+        "--training.lr_scheduler_type=constant",
+        "--training.save_strategy=no",
+        "--training.use_cpu=true",
+        "--training.report_to=[]",
+        "--training.disable_tqdm=true",
+        f"--training.seed={seed}",
+        f"--heldout.data={heldout}",
+        f"--heldout.max_new_tokens={args.max_completion_length}",
+    ]
+    return float(run_stage(SFTStage(parse_stage_config(SFTStage, argv)), force=True)["heldout/accuracy"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--start", type=Path, default=None, help="start model (default: build as ssb_learning)"
+    )
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=40, help="updates of every arm")
+    parser.add_argument("--prompts-per-step", type=int, default=8)
+    parser.add_argument("--num-generations", type=int, default=4)
+    parser.add_argument("--max-completion-length", type=int, default=24)
+    parser.add_argument("--learning-rate", type=float, default=2e-4, help="GRPO")
+    parser.add_argument(
+        "--sft-learning-rate", type=float, default=3e-3, help="SFT on RL traces (the tiny SFT recipe's)"
+    )
+    parser.add_argument(
+        "--connector-learning-rate", type=float, default=1e-3, help="the tiny connector recipe's"
+    )
+    parser.add_argument("--sft-steps", type=int, default=100, help="SFT steps of the weak start")
+    parser.add_argument("--train-rows", type=int, default=128)
+    parser.add_argument("--rl-rows", type=int, default=256)
+    parser.add_argument("--heldout-rows", type=int, default=96)
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny budget (checks the outputs, not the result)"
+    )
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.seeds, args.steps, args.sft_steps, args.prompts_per_step = 1, 2, 2, 2
+        args.train_rows, args.rl_rows, args.heldout_rows = 8, 8, 4
+    import torch
+    from ssb_learning import _prompts, build_start, run_one
+
+    from skywork_rl.synthetic import build_dataset
+
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    wall = time.time()
+    start = args.start or build_start(args)
+    heldout, rl_traces = args.out / "heldout", args.out / "rl-traces"
+    _prompts(args.heldout_rows, 999, "heldout").save_to_disk(str(heldout))
+    build_dataset(args.rl_rows, seed=7, tasks=("shape_color",), split="rl").save_to_disk(str(rl_traces))
+    train = args.out / "train" if (args.out / "train").exists() else None
+    if train is None:  # --start given: the train split's traces for the connector arms
+        train = args.out / "train"
+        build_dataset(args.train_rows, seed=1, tasks=("shape_color",), split="train").save_to_disk(str(train))
+    # The GRPO arm's budget: the same updates of the same number of prompts as the SFT arm.
+    grpo_args = argparse.Namespace(**vars(args))
+    grpo_args.rollouts = args.steps * args.prompts_per_step * args.num_generations
+    grpo_args.eval_every, grpo_args.ssb_max_age, grpo_args.ssb_max_fill_ratio = 10**6, 8, 0.5
+    arms: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    for seed in range(args.seeds):
+        runs = args.out / f"seed{seed}"
+        arms["sft_on_rl_traces"].append(
+            sft(
+                start,
+                rl_traces,
+                runs / "sft-rl",
+                heldout,
+                args,
+                seed,
+                "[llm, connector]",
+                args.sft_learning_rate,
+            )
+        )
+        grpo = run_one(
+            {"args": grpo_args, "variant": "ssb", "seed": seed, "start": start, "save_to": runs / "grpo"}
+        )
+        arms["start"].append(grpo["curve"][0][1])
+        arms["grpo"].append(grpo["curve"][-1][1])
+        for arm, trainable in (
+            ("grpo+connector_only", "[connector]"),
+            ("grpo+connector_and_llm", "[llm, connector]"),
+        ):
+            arms[arm].append(
+                sft(
+                    runs / "grpo",
+                    train,
+                    runs / arm,
+                    heldout,
+                    args,
+                    seed,
+                    trainable,
+                    args.connector_learning_rate,
+                )
+            )
+        print({arm: values[-1] for arm, values in arms.items()}, flush=True)
+    result = {
+        "start": arms["start"][0],
+        "arms": {arm: {"heldout_accuracy": v, "mean": statistics.mean(v)} for arm, v in arms.items()},
+        "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "wall_s": round(time.time() - wall, 1),
+    }
+    (args.out / "r1v3_ablations.json").write_text(json.dumps(result, indent=2))
+    plot(result, args.out / "r1v3_ablations.png")
+    for arm, v in result["arms"].items():
+        print(f"{arm:24s} mean={v['mean']:.3f} per seed={v['heldout_accuracy']}")
+    return 0
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result["arms"])
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for i, name in enumerate(names):
+        values = result["arms"][name]["heldout_accuracy"]
+        ax.bar(i, statistics.mean(values), color="#9bb7d4")
+        ax.scatter([i] * len(values), values, color="k", s=12, zorder=3)
+    ax.set_xticks(range(len(names)), names, rotation=15)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("held-out accuracy (mean, dots: seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,233 @@
+"""Held-out accuracy: how often a model's answer to problems it never trained on is right.
+
+One measure for every place that asks whether a stage made the model better (the benchmarks, and
+each training stage of a pipeline): generate one completion per held-out row through the project's
+generation layer (`skywork_rl.generation`), greedy by default so the number is a property of the
+weights and not of a sampling seed, and score it with the training reward's own checker
+(`skywork_rl.rewards.accuracy`, strict: only the boxed answer after ``</think>`` counts).
+
+An answer the scorer could not judge (deadline, crashed worker) is not counted as wrong: the
+measurement fails with `HeldoutScoringError` instead, because a silent 0 would understate the
+model and the comparison the number exists for.
+
+    python -m skywork_rl.heldout --model outputs/tiny/grpo --data outputs/tiny/heldout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from skywork_rl.errors import SkyworkError
+from skywork_rl.generation import GenerationBackend
+
+
+class HeldoutScoringError(SkyworkError):
+    """Some held-out answers could not be scored, so no accuracy is reported."""
+
+
+@dataclass
+class HeldoutArguments:
+    """Recipe group `heldout:` — held-out accuracy of the stage's model, recorded in `stage.json`.
+
+    Off unless `data` is set (paper recipes evaluate with `skywork-rl eval` instead). With it, the
+    stage records ``heldout/accuracy`` (and per task) of the model it saved, and with `measure_start`
+    also ``heldout/start_accuracy`` of the model it started from (the pipeline's "base" point).
+    """
+
+    data: str | None = field(
+        default=None, metadata={"help": "Held-out rows with `solution` (any data.train form); unset: off."}
+    )
+    num_examples: int = field(default=0, metadata={"help": "Evaluate the first N rows (0: all)."})
+    max_new_tokens: int = field(default=64, metadata={"help": "Generation length (greedy)."})
+    batch_size: int = field(default=32, metadata={"help": "Prompts generated per batch."})
+    measure_start: bool = field(
+        default=False, metadata={"help": "Also measure the model before training (heldout/start_accuracy)."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.num_examples < 0 or self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ValueError(
+                "heldout: num_examples must be >= 0, max_new_tokens and batch_size >= 1 "
+                f"(got {self.num_examples}, {self.max_new_tokens}, {self.batch_size})"
+            )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The held-out rows this group names (the first `num_examples`)."""
+        from skywork_rl.data import load_stage_dataset
+
+        dataset = load_stage_dataset(self.data, key="heldout.data")
+        if "solution" not in dataset.column_names:
+            raise ValueError(
+                f"heldout.data {self.data!r} has no 'solution' column (columns: {dataset.column_names}); "
+                "held-out rows need their gold answer"
+            )
+        if self.num_examples:
+            dataset = dataset.select(range(min(self.num_examples, len(dataset))))
+        return list(dataset)
+
+    def measure(
+        self, model: Any, processor: Any, rows: Sequence[dict[str, Any]], prefix: str
+    ) -> dict[str, float]:
+        """`heldout_result` of `model` as flat metrics under `prefix` (see `HeldoutResult.as_metrics`)."""
+        result = heldout_result(
+            model, processor, rows, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size
+        )
+        return result.as_metrics(prefix)
+
+
+@dataclass
+class HeldoutResult:
+    """Accuracy over the rows, per ``source`` (task) too, and the completions it was computed from."""
+
+    accuracy: float
+    num_rows: int
+    per_source: dict[str, float] = field(default_factory=dict)
+    no_answer: int = 0  # completions without an extractable final answer (scored wrong)
+    completions: list[str] = field(default_factory=list)
+
+    def as_metrics(self, prefix: str = "heldout/") -> dict[str, float]:
+        """Flat metrics for `stage.json` / a report: ``heldout/accuracy``, ``heldout/<source>/accuracy``
+        (``prefix`` ``heldout/start_`` gives ``heldout/start_accuracy`` ...)."""
+        metrics = {f"{prefix}accuracy": self.accuracy, f"{prefix}no_answer": float(self.no_answer)}
+        for source, value in self.per_source.items():
+            metrics[f"{prefix}{source.removeprefix('synthetic/')}/accuracy"] = value
+        return metrics
+
+
+def evaluate_completions(rows: Sequence[dict[str, Any]], completions: Sequence[str]) -> HeldoutResult:
+    """Score one completion per row against the row's ``solution`` (and ``choices``, if any)."""
+    from skywork_rl.rewards.accuracy import score_accuracy_detailed
+
+    if len(rows) != len(completions):
+        raise ValueError(f"held-out accuracy: {len(rows)} rows but {len(completions)} completions")
+    if not rows:
+        raise ValueError("held-out accuracy: no rows to evaluate; give a non-empty held-out split")
+    missing = [i for i, row in enumerate(rows) if not str(row.get("solution") or "").strip()]
+    if missing:
+        raise ValueError(
+            f"held-out accuracy: row {missing[0]} (id {rows[missing[0]].get('id')!r}) has no 'solution'; "
+            "held-out rows need their gold answer"
+        )
+    choices = [row.get("choices") for row in rows] if any(row.get("choices") for row in rows) else None
+    solutions = [str(row["solution"]) for row in rows]
+    result = score_accuracy_detailed(list(completions), solutions, choices)
+    if result.failures:
+        # A worker that missed its deadline on a loaded machine says nothing about the answer: score
+        # those (length-capped) completions once more in this process, without a deadline.
+        again = sorted(result.errors)
+        retry = score_accuracy_detailed(
+            [completions[i] for i in again],
+            [solutions[i] for i in again],
+            [choices[i] for i in again] if choices else None,
+            num_workers=0,
+        )
+        for position, index in enumerate(again):
+            if position not in retry.errors:
+                result.scores[index] = retry.scores[position]
+                del result.errors[index]
+        result.failures = len(result.errors)
+        result.no_answer += retry.no_answer
+    if result.failures:
+        index, error = next(iter(result.errors.items()))
+        raise HeldoutScoringError(
+            f"held-out accuracy: {result.failures} of {len(rows)} answers could not be scored (row {index}: "
+            f"{error}); no accuracy is reported rather than counting them wrong"
+        )
+    scores = [float(s or 0.0) for s in result.scores]
+    per_source: dict[str, list[float]] = {}
+    for row, score in zip(rows, scores, strict=True):
+        per_source.setdefault(str(row.get("source", "all")), []).append(score)
+    return HeldoutResult(
+        accuracy=sum(scores) / len(scores),
+        num_rows=len(rows),
+        per_source={k: sum(v) / len(v) for k, v in sorted(per_source.items())},
+        no_answer=result.no_answer,
+        completions=list(completions),
+    )
+
+
+def evaluate_heldout(
+    backend: GenerationBackend,
+    rows: Sequence[dict[str, Any]],
+    *,
+    max_new_tokens: int = 64,
+    temperature: float = 0.0,
+    seed: int = 0,
+) -> HeldoutResult:
+    """Generate one completion per row with `backend` (greedy unless `temperature` > 0) and score it."""
+    outputs = backend.generate(
+        list(rows), num_generations=1, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed
+    )
+    return evaluate_completions(rows, [texts[0] for texts in outputs])
+
+
+def heldout_result(
+    model: Any,
+    processor: Any,
+    rows: Sequence[dict[str, Any]],
+    *,
+    max_new_tokens: int = 64,
+    batch_size: int = 32,
+    temperature: float = 0.0,
+    seed: int = 0,
+) -> HeldoutResult:
+    """`evaluate_heldout` on `model` where it is; the model is left in the train/eval mode it was in,
+    and the caller's RNG state is untouched (the backend seeds a forked generator)."""
+    from skywork_rl.generation import TransformersBackend
+
+    was_training = model.training
+    try:
+        backend = TransformersBackend(
+            model, processor, batch_size=batch_size, device=str(next(model.parameters()).device)
+        )
+        return evaluate_heldout(
+            backend, rows, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed
+        )
+    finally:
+        model.train(was_training)
+
+
+def heldout_accuracy(model: Any, processor: Any, rows: Sequence[dict[str, Any]], **kwargs: Any) -> float:
+    """The accuracy of `heldout_result` (same keyword arguments)."""
+    return heldout_result(model, processor, rows, **kwargs).accuracy
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Evaluate a checkpoint on a held-out dataset folder and print (or write) the result."""
+    parser = argparse.ArgumentParser(
+        prog="python -m skywork_rl.heldout", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--model", required=True, help="checkpoint folder or hub id")
+    parser.add_argument("--data", required=True, help="held-out rows (save_to_disk folder or data file)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N rows")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--out", default=None, help="write the result (without completions) as JSON here")
+    args = parser.parse_args(argv)
+
+    from skywork_rl.data import load_stage_dataset
+    from skywork_rl.models import load_model_and_processor
+
+    dataset = load_stage_dataset(args.data, key="--data")
+    if args.limit is not None:
+        dataset = dataset.select(range(min(args.limit, len(dataset))))
+    model, processor = load_model_and_processor(args.model)
+    result = heldout_result(
+        model, processor, list(dataset), max_new_tokens=args.max_new_tokens, batch_size=args.batch_size
+    )
+    summary = {k: v for k, v in asdict(result).items() if k != "completions"}
+    text = json.dumps(summary, indent=2)
+    if args.out:
+        from skywork_rl.atomic import write_atomic
+
+        write_atomic(args.out, text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

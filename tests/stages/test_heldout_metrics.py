@@ -1,0 +1,56 @@
+"""A training stage with `heldout:` records the held-out accuracy of the model it saved (and started from)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from datasets import Dataset
+
+from skywork_rl.heldout import HeldoutArguments, evaluate_completions, heldout_result
+from skywork_rl.models import load_model_and_processor
+from skywork_rl.stages.base import parse_stage_config, run_stage
+from skywork_rl.stages.sft import SFTStage
+
+
+def test_sft_stage_records_heldout_accuracy_of_its_input_and_its_saved_model(
+    tiny_internvl, synthetic_dataset_dir, tmp_path
+):
+    out = tmp_path / "sft"
+    argv = [
+        f"--model.name_or_path={tiny_internvl}",
+        f"--data.train={synthetic_dataset_dir}",
+        f"--training.output_dir={out}",
+        "--training.max_steps=2",
+        "--training.per_device_train_batch_size=4",
+        "--training.save_strategy=no",
+        "--training.use_cpu=true",
+        "--training.report_to=[]",
+        f"--heldout.data={synthetic_dataset_dir}",
+        "--heldout.num_examples=6",
+        "--heldout.max_new_tokens=8",
+        "--heldout.measure_start=true",
+    ]
+    run_stage(SFTStage(parse_stage_config(SFTStage, argv)))
+    metrics = json.loads((out / "stage.json").read_text())["metrics"]
+    rows = list(Dataset.load_from_disk(str(synthetic_dataset_dir)).select(range(6)))
+    for path, key in ((out, "heldout/accuracy"), (tiny_internvl, "heldout/start_accuracy")):
+        model, processor = load_model_and_processor(str(path))
+        assert metrics[key] == heldout_result(model, processor, rows, max_new_tokens=8).accuracy
+    assert "heldout/start_no_answer" in metrics and "heldout/no_answer" in metrics
+
+
+def test_heldout_data_without_gold_answers_is_refused_naming_the_key(tmp_path):
+    Dataset.from_list([{"prompt": [{"role": "user", "content": "hi"}]}]).save_to_disk(str(tmp_path / "d"))
+    with pytest.raises(ValueError, match="heldout.data .* no 'solution' column"):
+        HeldoutArguments(data=str(tmp_path / "d")).rows()
+
+
+def test_answer_without_a_box_is_wrong_and_counted_as_no_answer():
+    rows = [
+        {"solution": "red", "source": "synthetic/shape_color"},
+        {"solution": "blue", "source": "synthetic/x"},
+    ]
+    result = evaluate_completions(rows, ["<think>x</think> \\boxed{red}", "<think>x</think> blue"])
+    assert result.accuracy == 0.5 and result.no_answer == 1
+    assert result.as_metrics()["heldout/shape_color/accuracy"] == 1.0

@@ -1,0 +1,32 @@
+"""benchmarks/r1v3_ablations.py at a smoke budget writes every arm and the plot (the schema, not the result)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "r1v3_ablations.py"
+
+
+@pytest.mark.slow
+def test_r1v3_ablations_smoke_run_writes_every_arm_and_the_plot(tmp_path):
+    out = tmp_path / "bench"
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out), "--smoke"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    result = json.loads((out / "r1v3_ablations.json").read_text())
+    assert list(result["arms"]) == [
+        "start",
+        "sft_on_rl_traces",
+        "grpo",
+        "grpo+connector_only",
+        "grpo+connector_and_llm",
+    ]
+    for arm in result["arms"].values():
+        assert len(arm["heldout_accuracy"]) == 1 and all(0.0 <= a <= 1.0 for a in arm["heldout_accuracy"])
+    assert (out / "r1v3_ablations.png").stat().st_size > 0
