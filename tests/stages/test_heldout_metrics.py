@@ -54,3 +54,31 @@ def test_answer_without_a_box_is_wrong_and_counted_as_no_answer():
     result = evaluate_completions(rows, ["<think>x</think> \\boxed{red}", "<think>x</think> blue"])
     assert result.accuracy == 0.5 and result.no_answer == 1
     assert result.as_metrics()["heldout/shape_color/accuracy"] == 1.0
+
+
+class _FixedBackend:
+    """Returns the given completions per row and records how it was asked (sampling, count, seed)."""
+
+    def __init__(self, completions: list[list[str]]) -> None:
+        self.completions, self.calls = completions, []
+
+    def generate(self, rows, num_generations=1, max_new_tokens=64, temperature=0.0, seed=0, **kwargs):
+        self.calls.append((len(rows), num_generations, temperature, seed))
+        return [texts[:num_generations] for texts in self.completions]
+
+
+def test_sampled_protocol_scores_every_sample_and_reports_their_mean():
+    from skywork_rl.heldout import evaluate_heldout
+
+    right, wrong = "<think>x</think> \\boxed{red}", "<think>x</think> \\boxed{blue}"
+    rows = [{"solution": "red", "source": "synthetic/a"}, {"solution": "red", "source": "synthetic/b"}]
+    backend = _FixedBackend([[right, wrong, right, right], [wrong, wrong, wrong, right]])
+    result = evaluate_heldout(backend, rows, temperature=1.0, num_samples=4)
+    assert backend.calls == [(2, 4, 1.0, 0)]
+    assert result.accuracy == 4 / 8 and result.num_rows == 2 and result.samples_per_row == 4
+    assert result.per_source == {"synthetic/a": 0.75, "synthetic/b": 0.25}
+
+
+def test_several_greedy_samples_per_row_are_refused():
+    with pytest.raises(ValueError, match="heldout.temperature"):
+        HeldoutArguments(data="x", num_samples=5)
