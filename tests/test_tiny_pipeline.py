@@ -19,7 +19,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.slow
+# The run must take under 600 s (asserted below); the timeout leaves room to report how long it took.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def _command(root: Path) -> list[str]:
