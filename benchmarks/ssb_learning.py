@@ -10,8 +10,10 @@ miniature (`skywork_rl.synthetic_grid`, the tiny InternVL):
    ``plain`` GRPO (`SSBGRPOTrainer`, ``ssb_enabled: false``), ``ssb`` (R1V2's buffer) and
    ``dynamic_sampling`` (DAPO: zero-std groups dropped, more prompts generated until the update is
    full; `ssb_efficiency.DynamicSamplingGRPOTrainer`);
-3. every `--eval-every` updates, greedy held-out accuracy (`skywork_rl.heldout`) on problems of the
-   held-out split, which no training split holds; the reward is the project's accuracy reward.
+3. every `--eval-every` updates, held-out accuracy (`skywork_rl.heldout`) on problems of the
+   held-out split, which no training split holds, by R1V3's evaluation protocol (temperature 1.0,
+   avg@5, fixed seeds; `--heldout-temperature 0` for greedy); the reward is the project's accuracy
+   reward.
 
 Writes ``ssb_learning.json`` ({"variants": {name: {heldout_accuracy_start, heldout_accuracy_final
 (per seed), rollouts_to_target (per seed, null: not reached), heldout_curve (per seed,
@@ -119,7 +121,14 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     )
 
     def accuracy() -> float:
-        return heldout_result(model, processor, heldout, max_new_tokens=args.max_completion_length).accuracy
+        return heldout_result(
+            model,
+            processor,
+            heldout,
+            max_new_tokens=args.max_completion_length,
+            temperature=args.heldout_temperature,
+            num_samples=args.heldout_samples if args.heldout_temperature > 0 else 1,
+        ).accuracy
 
     curve = [[0, accuracy()]]
     informative: list[list[float]] = []
@@ -241,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-rows", type=int, default=128)
     parser.add_argument("--rl-rows", type=int, default=256)
     parser.add_argument("--heldout-rows", type=int, default=96)
+    parser.add_argument(
+        "--heldout-temperature", type=float, default=1.0, help="R1V3 evaluates at 1.0; 0: greedy"
+    )
+    parser.add_argument("--heldout-samples", type=int, default=5, help="avg@k samples per held-out row")
     parser.add_argument("--target-gain", type=float, default=0.15, help="target = start accuracy + this")
     parser.add_argument("--ssb-max-age", type=int, default=8)
     parser.add_argument("--ssb-max-fill-ratio", type=float, default=0.5)

@@ -1,4 +1,10 @@
-"""The project's main job: the tiny pipeline runs end to end through the real CLI and `accelerate launch`."""
+"""The project's main job: the tiny pipeline runs end to end through the real CLI and `accelerate launch`.
+
+The pipeline runs once (a module fixture); each test checks one thing that run must have done: the
+papers' mechanisms (R1V3's rules-OR-verifier accuracy, R1V2's margin-threshold pairs and filtered
+prompt pool, R1V3's entropy selection feeding the connector stage) happened in real stages, and a
+second run skips every stage.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The run must take under 600 s (asserted below); the timeout leaves room to report how long it took.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-@pytest.mark.slow
-def test_tiny_pipeline_completes_then_skips_everything_on_rerun(tmp_path):
-    cmd = [
+
+def _command(root: Path) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "skywork_rl.cli",
@@ -23,31 +32,151 @@ def test_tiny_pipeline_completes_then_skips_everything_on_rerun(tmp_path):
         "recipes/tiny/pipeline.yaml",
         "--quiet",
         "--output-root",
-        str(tmp_path / "tiny"),
+        str(root),
     ]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One run of the tiny pipeline: its output root, wall time and closing report."""
+    root = tmp_path_factory.mktemp("tiny-pipeline") / "tiny"
     t0 = time.time()
-    first = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    first = subprocess.run(_command(root), cwd=REPO, capture_output=True, text=True)
     elapsed = time.time() - t0
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert elapsed < 600, f"the tiny pipeline must finish in under 10 minutes on 2 cores, took {elapsed:.0f}s"
-    report = json.loads((tmp_path / "tiny" / "pipeline_report.json").read_text())
-    assert report["stages"] and all(s["status"] == "ran" for s in report["stages"])
-    sft = next(s for s in report["stages"] if s["stage"] == "sft")
-    assert sft["metrics"]["final_loss"] < sft["metrics"]["first_loss"]
-    grpo = next(s for s in report["stages"] if s["stage"] == "grpo")["metrics"]
+    report = json.loads((root / "pipeline_report.json").read_text())
+    return {"root": root, "elapsed": elapsed, "report": report, "stdout": first.stdout}
+
+
+def _metrics(run: dict[str, Any], stage_id: str) -> dict[str, float]:
+    return next(s for s in run["report"]["stages"] if s["id"] == stage_id)["metrics"]
+
+
+def _record(run: dict[str, Any], stage_id: str) -> dict[str, Any]:
+    return json.loads((run["root"] / stage_id / "stage.json").read_text())
+
+
+def _log_history(run_dir: Path) -> list[dict[str, Any]]:
+    """The trainer's log history of a training stage, from its last checkpoint."""
+    last = max(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return json.loads((last / "trainer_state.json").read_text())["log_history"]
+
+
+def _llm_weights(folder: Path) -> dict[str, Any]:
+    """The reasoning LLM's tensors of a saved tiny InternVL (everything but vision and connector)."""
+    from safetensors.torch import load_file
+
+    tensors = {}
+    for shard in folder.glob("*.safetensors"):
+        tensors.update(load_file(str(shard)))
+    return {k: v for k, v in tensors.items() if k.startswith(("language_model.", "lm_head."))}
+
+
+def test_tiny_pipeline_runs_every_stage_in_under_ten_minutes_and_learns(tiny_run):
+    assert tiny_run["elapsed"] < 600, (
+        f"the tiny pipeline must finish in under 10 minutes on 2 cores, took {tiny_run['elapsed']:.0f}s"
+    )
+    stages = tiny_run["report"]["stages"]
+    assert stages and all(s["status"] == "ran" for s in stages)
+    sft = _metrics(tiny_run, "sft")
+    assert sft["final_loss"] < sft["first_loss"]
+    grpo = _metrics(tiny_run, "grpo")
     # The SFT model knows the answer format well enough that rollouts of a prompt differ in reward:
     # GRPO (and the buffer) get a learning signal in the main job, not only in the unit tests.
     assert grpo["final_frac_reward_zero_std"] < 1.0 and grpo["final_reward"] > 0.0
-    # Held-out accuracy after every training stage, on problems no training split holds. (Issue #12
-    # also wants GRPO >= SFT + 5 points here; the miniature does not show it yet: README.)
-    trained = [s for s in report["stages"] if s["stage"] in ("sft", "mpo", "grpo", "connector")]
+    # Held-out accuracy after every training stage, on problems no training split holds.
+    report = tiny_run["report"]
+    trained = [s for s in report["stages"] if s["stage"] in ("sft", "mpo", "connector") or s["id"] == "grpo"]
     assert all("heldout/accuracy" in s["metrics"] for s in trained)
     heldout = report["heldout_accuracy"]
     assert list(heldout) == ["base", "sft", "mpo", "grpo", "connector"]
-    assert heldout["sft"] > heldout["base"] + 0.2, heldout  # SFT teaches the format and some colours
-    assert (tmp_path / "tiny" / "heldout_accuracy.png").stat().st_size > 0
-    assert "held-out accuracy: base" in first.stdout
-    second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    assert second.returncode == 0
-    report = json.loads((tmp_path / "tiny" / "pipeline_report.json").read_text())
+    assert heldout["sft"] > heldout["base"], heldout  # SFT teaches the answer format
+    assert (tiny_run["root"] / "heldout_accuracy.png").stat().st_size > 0
+    assert "held-out accuracy: base" in tiny_run["stdout"]
+
+
+def test_tiny_pipeline_grpo_raises_heldout_accuracy_above_sft(tiny_run):
+    """R1V3's claim in miniature, measured by its evaluation protocol (temperature 1.0, avg@5 on
+    held-out problems): RL after SFT is worth at least 5 points."""
+    heldout = tiny_run["report"]["heldout_accuracy"]
+    assert heldout["grpo"] >= heldout["sft"] + 0.05, heldout
+
+
+def test_tiny_pipeline_grpo_accuracy_is_the_rule_checker_or_the_llm_verifier(tiny_run):
+    """R1V3's accuracy: the verifier reward ran in GRPO with the tiny judge checkpoint; the rules
+    accepted answers, and the judge was asked (a random judge replies neither YES nor NO, which is
+    counted as unparsable and leaves those answers to the rules)."""
+    config = _record(tiny_run, "grpo")["resolved_config"]["rewards"]
+    assert config["reward_funcs"][0] == "verifier"
+    assert config["verifier_model"] == str(tiny_run["root"] / "verifier-model")
+    history = [h for h in _log_history(tiny_run["root"] / "grpo") if "rewards/verifier/mean" in h]
+    assert history, "no logged step of the grpo stage carries the verifier reward"
+    total = {
+        key: sum(h.get(f"rewards/verifier/{key}", 0.0) for h in history)
+        for key in ("rule_only", "both", "judge_only", "judge_unparsable")
+    }
+    assert total["rule_only"] + total["both"] > 0, total  # rule-verifiable answers scored by the rules
+    assert total["judge_unparsable"] + total["judge_only"] + total["both"] > 0, total  # the judge was asked
+    assert sum(h["rewards/verifier/mean"] for h in history) > 0
+
+
+def test_tiny_pipeline_mpo_trains_on_pairs_that_pass_the_reward_margin(tiny_run):
+    """R1V2's calibrated threshold: the tiny reward model scored every candidate; pairs below the
+    margin were dropped and counted, every kept pair reaches it, and MPO trained on the kept ones."""
+    from datasets import load_from_disk
+
+    pairs_dir = tiny_run["root"] / "pairs"
+    manifest = json.loads((pairs_dir / "manifest.json").read_text())
+    assert manifest["config"]["reward_model"]["name_or_path"] == str(tiny_run["root"] / "reward-model")
+    min_margin = manifest["config"]["pairs"]["min_margin"]
+    assert min_margin > 0
+    assert manifest["dropped"].get("margin_below_min", 0) > 0
+    assert manifest["rm_failures"] == 0
+    pairs = load_from_disk(str(pairs_dir))
+    assert len(pairs) == manifest["rows_out"] > 0
+    assert all(
+        c - r >= min_margin for c, r in zip(pairs["chosen_score"], pairs["rejected_score"], strict=True)
+    )
+    assert _record(tiny_run, "mpo")["input_data"] == str(pairs_dir)
+
+
+def test_tiny_pipeline_second_rl_pass_trains_on_the_grpo_prompt_pool(tiny_run):
+    """R1V2's filtered prompt pool: GRPO saved the prompts whose groups carried a non-zero advantage,
+    and the next RL stage trained on exactly those rows."""
+    from datasets import load_from_disk
+
+    pool_dir = tiny_run["root"] / "grpo" / "prompt_pool"
+    pool = load_from_disk(str(pool_dir))
+    grpo = _metrics(tiny_run, "grpo")
+    assert len(pool) == grpo["prompt_pool/rows"] > 0
+    assert all(count >= 1 for count in pool["informative_groups"])
+    assert sum(pool["informative_groups"]) == grpo["prompt_pool/informative_groups"]
+    record = _record(tiny_run, "grpo-pool")
+    assert record["resolved_config"]["data"]["train"] == str(pool_dir)
+    assert record["input_model"] == str(tiny_run["root"] / "grpo")
+    assert record["metrics"]["global_step"] > 0
+
+
+def test_tiny_pipeline_connector_tunes_the_checkpoint_chosen_by_critical_token_entropy(tiny_run):
+    """R1V3: the select stage measured the RL run's checkpoints and chose one by entropy; the
+    connector stage started from that checkpoint (its frozen LLM is exactly the chosen one's)."""
+    root = tiny_run["root"]
+    selection = json.loads((root / "select" / "selection.json").read_text())
+    candidates = sorted(str(p) for p in (root / "grpo-pool").glob("checkpoint-*"))
+    assert len(candidates) >= 2 and sorted(selection["ranking"]) == candidates
+    assert selection["chosen"] in candidates and "entropy" in selection["rule"]
+    assert _metrics(tiny_run, "select")["select/candidates"] == len(candidates)
+    assert _record(tiny_run, "connector")["input_model"] == str(root / "select")
+    tuned = _llm_weights(root / "connector")
+    chosen = _llm_weights(Path(selection["chosen"]))
+    other = _llm_weights(Path(next(c for c in candidates if c != selection["chosen"])))
+    assert tuned and tuned.keys() == chosen.keys()
+    assert all((tuned[k] == chosen[k]).all() for k in tuned)
+    assert any((other[k] != chosen[k]).any() for k in chosen), "the candidates do not differ"
+
+
+def test_tiny_pipeline_rerun_skips_every_stage(tiny_run):
+    second = subprocess.run(_command(tiny_run["root"]), cwd=REPO, capture_output=True, text=True)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    report = json.loads((tiny_run["root"] / "pipeline_report.json").read_text())
     assert all(s["status"] == "skipped" for s in report["stages"])
