@@ -48,15 +48,17 @@ def family_pipeline(
     base = source.parent
     if out.get("accelerate_config"):
         out["accelerate_config"] = str((base / out["accelerate_config"]).resolve())
-    models = [e for e in out["stages"] if e["stage"] == "tiny-model"]
+    # The policy is the tiny-model stage with id `model`; the judges (verifier, reward model) are
+    # tiny-model stages too and stay as they are: only the trained model's family changes.
+    models = [e for e in out["stages"] if e["stage"] == "tiny-model" and e.get("id") == "model"]
     if len(models) != 1:
-        raise ValueError(f"{source}: expected one tiny-model stage, found {len(models)}")
+        raise ValueError(f"{source}: expected one tiny-model stage with id 'model', found {len(models)}")
     for entry in out["stages"]:
         if "recipe" in entry:
             entry["recipe"] = str((base / entry["recipe"]).resolve())
         if entry.get("accelerate_config"):
             entry["accelerate_config"] = str((base / entry["accelerate_config"]).resolve())
-        if entry["stage"] == "tiny-model":
+        if entry is models[0]:
             entry.setdefault("config", {}).setdefault("tiny", {})["arch"] = arch
         if steps and entry["stage"] in steps:
             n = steps[entry["stage"]]
@@ -121,7 +123,9 @@ def run_family(arch: str, out: Path, steps: dict[str, int] | None) -> dict[str, 
         return result
     result["status"] = "ran"
     dirs = {s["id"]: Path(s["output_dir"]) for s in report["stages"]}
-    result["connector"] = connector_isolation(dirs["grpo"], dirs["connector"])
+    # The connector stage's start (the model `select` chose), as its stage.json records it.
+    start = Path(json.loads((dirs["connector"] / "stage.json").read_text())["input_model"])
+    result["connector"] = connector_isolation(start, dirs["connector"])
     if not result["connector"]["holds"]:
         result["status"] = "connector isolation broken"
     return result

@@ -148,3 +148,24 @@ def grpo_step_logged_keys(tiny_internvl: Path, tmp_path: Path) -> Callable[[Any]
         return {key for entry in trainer.state.log_history for key in entry}
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_vocab_words(tiny_internvl: Path) -> list[str]:
+    """Whole words (3+ letters) that are single tokens of the tiny models' tokenizer.
+
+    A random-weight model samples nearly uniformly over its vocabulary, so which English word it
+    happens to say ("wait", "the") depends on the tokenizer's merges, which follow the synthetic
+    corpus. Tests of critical-token entropy on such a model name these words instead, so that they
+    check the measurement on real generations, not an accident of the corpus.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_internvl))
+    words = set()
+    for token_id in range(len(tokenizer)):
+        text = tokenizer.decode([token_id]).strip()
+        if len(text) >= 3 and text.isalpha() and text.isascii():
+            words.add(text.lower())
+    assert len(words) >= 20, f"the tiny tokenizer has only {len(words)} whole-word tokens"
+    return sorted(words)

@@ -28,7 +28,7 @@ def _argv(model, data, out, *extra):
 
 
 def test_sft_stage_logs_critical_entropy_and_eval_accuracy_when_configured(
-    tiny_internvl, synthetic_dataset_dir, tmp_path
+    tiny_internvl, synthetic_dataset_dir, tmp_path, tiny_vocab_words
 ):
     bench = tmp_path / "aime.jsonl"
     bench.write_text(
@@ -43,7 +43,7 @@ def test_sft_stage_logs_critical_entropy_and_eval_accuracy_when_configured(
         "--monitor.critical_entropy_steps=2",
         "--monitor.probe_size=2",
         "--monitor.entropy_max_new_tokens=24",
-        "--monitor.critical_words=[the, is, wait]",
+        f"--monitor.critical_words=[{', '.join(tiny_vocab_words)}]",  # words the random model can say
         "--monitor.eval_steps=4",
         "--monitor.eval_benchmark=aime",
         f"--monitor.eval_file={bench}",

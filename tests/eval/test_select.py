@@ -62,7 +62,11 @@ def test_selection_files_are_written(tmp_path: Path) -> None:
 
 
 def test_select_command_on_two_tiny_checkpoints(
-    tiny_internvl: Path, synthetic_dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_internvl: Path,
+    synthetic_dataset_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tiny_vocab_words: list[str],
 ) -> None:
     second = tmp_path / "checkpoint-2"
     shutil.copytree(tiny_internvl, second)
@@ -90,15 +94,7 @@ def test_select_command_on_two_tiny_checkpoints(
             "--output-dir",
             str(out),
             "--words",
-            "the",
-            "a",
-            "is",
-            "wait",
-            "but",
-            "so",
-            "answer",
-            "think",
-            "boxed",
+            *tiny_vocab_words,  # words the random-weight model can say (conftest)
         ]
     )
     table = json.loads((out / "checkpoints.json").read_text())
