@@ -147,6 +147,23 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", os.environ.get("PROCESS_INDEX", "0"))) == 0
 
 
+def process_start_time() -> float:
+    """When this process started (epoch seconds): from /proc on Linux, else when this module loaded."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return _MODULE_LOADED
+
+
+_MODULE_LOADED = time.time()
+
+
 def refuse_if_finished(stage_class: type[Stage], output_dir: str | Path, force: bool) -> None:
     """Raise `StageRefused` when `output_dir` holds a finished stage and the run is not forced.
 
@@ -154,6 +171,10 @@ def refuse_if_finished(stage_class: type[Stage], output_dir: str | Path, force: 
     """
     marker = Path(output_dir) / COMPLETE_MARKER
     if force or guards_own_output(stage_class) or not marker.exists():
+        return
+    if os.environ.get("WORLD_SIZE", "1") != "1" and marker.stat().st_mtime >= process_start_time():
+        # Another process of this same launch finished the stage after this one started (a fast rank
+        # 0 under `accelerate launch`): that is this run's completion, not a previous run's.
         return
     ended = marker.read_text().strip()
     raise StageRefused(

@@ -70,9 +70,12 @@ def test_grpo_stage_trains_and_reports_ssb_metrics(tiny_internvl, synthetic_data
     assert 0.0 <= metrics["final_ssb/effective_ratio"] <= 1.0
 
 
-def informative_for_even_rows(completions: list, id: list, **kwargs) -> list[float]:
-    """Reward that varies inside the groups of rows whose id ends in an even number, constant elsewhere."""
-    return [float(i % 2) if int(row_id.rsplit("-", 1)[1]) % 2 == 0 else 1.0 for i, row_id in enumerate(id)]
+INFORMATIVE_IDS: set[str] = set()  # set by the test that uses the reward below
+
+
+def informative_for_chosen_rows(completions: list, id: list, **kwargs) -> list[float]:
+    """Reward that varies inside the groups of the rows in `INFORMATIVE_IDS`, constant elsewhere."""
+    return [float(i % 2) if row_id in INFORMATIVE_IDS else 1.0 for i, row_id in enumerate(id)]
 
 
 @pytest.mark.slow
@@ -84,6 +87,9 @@ def test_prompt_pool_holds_the_informative_prompts_with_their_counts_across_a_re
 
     from skywork_rl.trainers.prompt_pool import POOL_ROW_COLUMN
 
+    rows = datasets.load_from_disk(str(synthetic_dataset_dir)).select(range(4))
+    chosen = {rows[0]["id"], rows[2]["id"]}
+    monkeypatch.setattr(sys.modules[__name__], "INFORMATIVE_IDS", chosen)
     stage_class = get_stage_class("grpo")
     out = tmp_path / "grpo"
     # 4 rows, 2 prompts x 4 rollouts per step: every row is generated once per epoch, twice in 4 steps.
@@ -97,7 +103,7 @@ def test_prompt_pool_holds_the_informative_prompts_with_their_counts_across_a_re
         "--training.save_steps=2",
         "--training.save_prompt_pool=true",
         "--data.max_train_samples=4",
-        f"--rewards.reward_funcs=[{sys.modules[__name__].__name__}:informative_for_even_rows]",
+        f"--rewards.reward_funcs=[{sys.modules[__name__].__name__}:informative_for_chosen_rows]",
         "--rewards.reward_weights=[1.0]",
     ]
     with monkeypatch.context() as patch:  # killed after checkpoint-2: one epoch counted, then resumed
@@ -108,9 +114,7 @@ def test_prompt_pool_holds_the_informative_prompts_with_their_counts_across_a_re
     metrics = run_stage(stage_class(parse_stage_config(stage_class, argv, source="test")))
 
     pool = datasets.load_from_disk(str(out / "prompt_pool"))
-    rows = datasets.load_from_disk(str(synthetic_dataset_dir)).select(range(4))
-    even = [r["id"] for r in rows if int(r["id"].rsplit("-", 1)[1]) % 2 == 0]
-    assert sorted(pool["id"]) == sorted(even) and len(even) == 2
+    assert sorted(pool["id"]) == sorted(chosen) and len(chosen) == 2
     assert pool["informative_groups"] == [2, 2]  # one per epoch, the first one restored from the checkpoint
     assert set(rows.column_names) | {"informative_groups"} == set(pool.column_names)  # no row-index column
     assert POOL_ROW_COLUMN not in pool.column_names
