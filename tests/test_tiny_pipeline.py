@@ -9,6 +9,7 @@ second run skips every stage.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -23,14 +24,14 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
-def _command(root: Path) -> list[str]:
+def _command(root: Path, *options: str) -> list[str]:
     return [
         sys.executable,
         "-m",
         "skywork_rl.cli",
         "run",
-        "recipes/tiny/pipeline.yaml",
-        "--quiet",
+        str(REPO / "recipes" / "tiny" / "pipeline.yaml"),
+        *options,
         "--output-root",
         str(root),
     ]
@@ -38,14 +39,19 @@ def _command(root: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One run of the tiny pipeline: its output root, wall time and closing report."""
+    """One run of the tiny pipeline, in a pseudo-terminal as a person runs it: its output root, wall
+    time, closing report and what the terminal showed."""
+    from test_console import _run_in_terminal
+
     root = tmp_path_factory.mktemp("tiny-pipeline") / "tiny"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
     t0 = time.time()
-    first = subprocess.run(_command(root), cwd=REPO, capture_output=True, text=True)
+    code, raw = _run_in_terminal(_command(root), env, timeout=1700)
     elapsed = time.time() - t0
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    shown = raw.decode(errors="replace")
+    assert code == 0, shown[-3000:]
     report = json.loads((root / "pipeline_report.json").read_text())
-    return {"root": root, "elapsed": elapsed, "report": report, "stdout": first.stdout}
+    return {"root": root, "elapsed": elapsed, "report": report, "stdout": shown}
 
 
 def _metrics(run: dict[str, Any], stage_id: str) -> dict[str, float]:
@@ -175,8 +181,19 @@ def test_tiny_pipeline_connector_tunes_the_checkpoint_chosen_by_critical_token_e
     assert any((other[k] != chosen[k]).any() for k in chosen), "the candidates do not differ"
 
 
+def test_tiny_pipeline_in_a_terminal_stays_under_100_lines_with_live_progress(tiny_run):
+    """What a person sees of `skywork-rl run`: a header per stage, progress bars redrawn in place, each
+    warning once; everything else is in the stages' logs."""
+    shown = tiny_run["stdout"]
+    assert all(f"] {s['id']} ({s['stage']}): run, new" in shown for s in tiny_run["report"]["stages"])
+    assert shown.count("\n") < 100, shown
+    assert "%|" in shown and shown.count("\r") > shown.count("\n")  # bars drawn, redrawn in place
+    sft_log = (tiny_run["root"] / "sft" / "stage.log").read_bytes()
+    assert sft_log.count(b"'loss'") >= 2 and sft_log.count(b"\r") > 4  # the full output is in the log
+
+
 def test_tiny_pipeline_rerun_skips_every_stage(tiny_run):
-    second = subprocess.run(_command(tiny_run["root"]), cwd=REPO, capture_output=True, text=True)
+    second = subprocess.run(_command(tiny_run["root"], "--quiet"), cwd=REPO, capture_output=True, text=True)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     report = json.loads((tiny_run["root"] / "pipeline_report.json").read_text())
     assert all(s["status"] == "skipped" for s in report["stages"])
