@@ -126,11 +126,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
             processor,
             heldout,
             max_new_tokens=args.max_completion_length,
-            # Callers with their own arguments (r1v3_ablations) and no protocol flags score greedily.
-            temperature=getattr(args, "heldout_temperature", 0.0),
-            num_samples=getattr(args, "heldout_samples", 1)
-            if getattr(args, "heldout_temperature", 0.0)
-            else 1,
+            temperature=args.heldout_temperature,
+            num_samples=args.heldout_samples if args.heldout_temperature > 0 else 1,
         ).accuracy
 
     curve = [[0, accuracy()]]
