@@ -1,9 +1,10 @@
 """Does critical-token entropy pick good checkpoints? Entropy vs held-out accuracy along one GRPO run.
 
 R1V3 selects RL checkpoints by the entropy of the tokens where the model decides (`skywork_rl.entropy`).
-This runs plain GRPO on the miniature from the weak start of `ssb_learning.py` (same task, splits,
-model and reward) and at every `--eval-every` updates (a "checkpoint") measures, on the held-out
-split, greedy accuracy (`skywork_rl.heldout`) and critical-token entropy of sampled rollouts
+This runs plain GRPO on the miniature (`miniature.py`: the task, splits, weak start, GRPO settings
+and held-out protocol of `ssb_learning.py`) and at every `--eval-every` updates (a "checkpoint")
+measures, on the held-out split, accuracy by R1V3's protocol (`skywork_rl.heldout`; temperature 1.0,
+avg@5) and critical-token entropy of sampled rollouts
 (`rollout_critical_entropy`, the code the `select` stage and the in-training monitor use). The tiny
 model never writes the paper's critical words ("wait", "but", ...); the miniature's decision is the
 colour word, so the critical words here are the colour names (``--words``).
@@ -39,47 +40,22 @@ def spearman(xs: list[float], ys: list[float]) -> float | None:
 def run(args: argparse.Namespace, start: Path) -> list[dict[str, Any]]:
     """Plain GRPO from `start`; measures every `eval_every` updates."""
     import torch
+    from miniature import grpo_config, heldout_accuracy, heldout_rows, rl_dataset
     from ssb_efficiency import RecordingGRPO, StopAtBudget
-    from ssb_learning import _prompts
     from transformers import TrainerCallback
 
     from skywork_rl.entropy import rollout_critical_entropy
-    from skywork_rl.heldout import heldout_result
     from skywork_rl.models import load_model_and_processor
     from skywork_rl.rewards.accuracy import AccuracyReward
-    from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 
     torch.manual_seed(args.seed)
     model, processor = load_model_and_processor(str(start))
-    heldout = list(_prompts(args.heldout_rows, 999, "heldout"))
-    train = _prompts(args.rl_rows, 7, "rl").select_columns(["prompt", "images", "solution"])
-    batch = args.prompts_per_step * args.num_generations
-    config = SkyworkGRPOConfig(
-        output_dir=str(args.out / "run"),
-        max_steps=args.rollouts // batch,
-        per_device_train_batch_size=batch,
-        num_generations=args.num_generations,
-        max_completion_length=args.max_completion_length,
-        learning_rate=args.learning_rate,
-        lr_scheduler_type="constant",
-        beta=0.0,
-        loss_type="dapo",
-        ssb_enabled=False,
-        bf16=False,
-        use_cpu=True,
-        report_to=[],
-        logging_steps=10**6,
-        save_strategy="no",
-        seed=args.seed,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
+    heldout = heldout_rows(args)
+    config = grpo_config(args, args.out / "run", rollouts=args.rollouts, seed=args.seed, ssb_enabled=False)
     points: list[dict[str, Any]] = []
 
     def measure(step: int, rollouts: int) -> None:
-        accuracy = heldout_result(
-            model, processor, heldout, max_new_tokens=args.max_completion_length
-        ).accuracy
+        accuracy = heldout_accuracy(model, processor, heldout, args)
         entropy, _ = rollout_critical_entropy(
             model,
             processor,
@@ -112,7 +88,7 @@ def run(args: argparse.Namespace, start: Path) -> list[dict[str, Any]]:
         model=model,
         reward_funcs=AccuracyReward(num_workers=0),
         args=config,
-        train_dataset=train,
+        train_dataset=rl_dataset(args),
         processing_class=processor,
         callbacks=[stop, Measure()],
         budget=args.rollouts,
@@ -150,33 +126,32 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from miniature import add_arguments, smoke
+
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
-        "--start", type=Path, default=None, help="start model (default: build as ssb_learning)"
+        "--start", type=Path, default=None, help="start model (default: the miniature's weak start)"
     )
-    parser.add_argument("--rollouts", type=int, default=1920)
-    parser.add_argument("--prompts-per-step", type=int, default=8)
-    parser.add_argument("--num-generations", type=int, default=4)
-    parser.add_argument("--max-completion-length", type=int, default=24)
-    parser.add_argument("--learning-rate", type=float, default=2e-4)
-    parser.add_argument("--eval-every", type=int, default=5)
-    parser.add_argument("--entropy-generations", type=int, default=2)
+    parser.add_argument(
+        "--rollouts", type=int, default=3840, help="generated rollouts (ssb_learning's budget)"
+    )
+    parser.add_argument("--eval-every", type=int, default=10, help="updates between checkpoints measured")
+    parser.add_argument("--entropy-generations", type=int, default=2, help="rollouts per held-out prompt")
     parser.add_argument("--words", nargs="+", default=["red", "blue", "green", "orange"])
-    parser.add_argument("--sft-steps", type=int, default=100)
-    parser.add_argument("--train-rows", type=int, default=128)
-    parser.add_argument("--rl-rows", type=int, default=256)
-    parser.add_argument("--heldout-rows", type=int, default=96)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--smoke", action="store_true", help="tiny budget (checks the outputs, not the result)"
     )
+    add_arguments(parser)
     args = parser.parse_args(argv)
     if args.smoke:
-        args.rollouts, args.sft_steps, args.eval_every, args.prompts_per_step = 16, 2, 1, 2
-        args.train_rows, args.rl_rows, args.heldout_rows = 8, 8, 4
+        smoke(args)
+        args.rollouts, args.eval_every = 16, 1
     import torch
-    from ssb_learning import build_start
+    from miniature import build_start
 
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)

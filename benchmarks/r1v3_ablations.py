@@ -8,7 +8,8 @@
 2. From the GRPO model, the `sft` stage on the train split's traces with ``trainable: [connector]``
    (R1V3's connector-only tuning) vs ``trainable: [llm, connector]``, same steps and data.
 
-Every arm reports greedy held-out accuracy (`skywork_rl.heldout`) on the held-out split, per seed.
+Every arm reports held-out accuracy (`skywork_rl.heldout`, the miniature's protocol: R1V3's
+temperature 1.0, avg@5) on the held-out split, per seed. Task, splits, start, GRPO settings: `miniature.py`.
 Writes ``r1v3_ablations.json`` ({"start": acc, "arms": {arm: {"heldout_accuracy": [per seed],
 "mean": m}}, "setup": {...}}) and ``r1v3_ablations.png`` into ``--out``.
 
@@ -41,6 +42,8 @@ def sft(
     lr: float,
 ) -> float:
     """The `sft` stage from `model` on `data`; returns the held-out accuracy it records in stage.json."""
+    from miniature import stage_heldout_argv
+
     from skywork_rl.stages.base import parse_stage_config, run_stage
     from skywork_rl.stages.sft import SFTStage
 
@@ -58,46 +61,45 @@ def sft(
         "--training.report_to=[]",
         "--training.disable_tqdm=true",
         f"--training.seed={seed}",
-        f"--heldout.data={heldout}",
-        f"--heldout.max_new_tokens={args.max_completion_length}",
+        *stage_heldout_argv(args, heldout),
     ]
     return float(run_stage(SFTStage(parse_stage_config(SFTStage, argv)), force=True)["heldout/accuracy"])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from miniature import add_arguments, smoke
+
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
-        "--start", type=Path, default=None, help="start model (default: build as ssb_learning)"
+        "--start", type=Path, default=None, help="start model (default: the miniature's weak start)"
     )
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=40, help="updates of every arm")
-    parser.add_argument("--prompts-per-step", type=int, default=8)
-    parser.add_argument("--num-generations", type=int, default=4)
-    parser.add_argument("--max-completion-length", type=int, default=24)
-    parser.add_argument("--learning-rate", type=float, default=2e-4, help="GRPO")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=120,
+        help="updates of every arm (120 x 8 prompts x 4: ssb_learning's budget)",
+    )
     parser.add_argument(
         "--sft-learning-rate", type=float, default=3e-3, help="SFT on RL traces (the tiny SFT recipe's)"
     )
     parser.add_argument(
         "--connector-learning-rate", type=float, default=1e-3, help="the tiny connector recipe's"
     )
-    parser.add_argument("--sft-steps", type=int, default=100, help="SFT steps of the weak start")
-    parser.add_argument("--train-rows", type=int, default=128)
-    parser.add_argument("--rl-rows", type=int, default=256)
-    parser.add_argument("--heldout-rows", type=int, default=96)
-    # Greedy by default: the results recorded in README / RESULTS.md were measured greedily.
-    parser.add_argument("--heldout-temperature", type=float, default=0.0, help="0: greedy; R1V3: 1.0")
-    parser.add_argument("--heldout-samples", type=int, default=1, help="avg@k samples per held-out row")
     parser.add_argument(
         "--smoke", action="store_true", help="tiny budget (checks the outputs, not the result)"
     )
+    add_arguments(parser)
     args = parser.parse_args(argv)
     if args.smoke:
-        args.seeds, args.steps, args.sft_steps, args.prompts_per_step = 1, 2, 2, 2
-        args.train_rows, args.rl_rows, args.heldout_rows = 8, 8, 4
+        smoke(args)
+        args.seeds, args.steps = 1, 2
     import torch
-    from ssb_learning import _prompts, build_start, run_one
+    from miniature import HELDOUT_SEED, RL_SEED, TASKS, TRAIN_SEED, build_start, prompts
+    from ssb_learning import run_one
 
     from skywork_rl.synthetic import build_dataset
 
@@ -106,16 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.time()
     start = args.start or build_start(args)
     heldout, rl_traces = args.out / "heldout", args.out / "rl-traces"
-    _prompts(args.heldout_rows, 999, "heldout").save_to_disk(str(heldout))
-    build_dataset(args.rl_rows, seed=7, tasks=("shape_color",), split="rl").save_to_disk(str(rl_traces))
+    prompts(args.heldout_rows, HELDOUT_SEED, "heldout").save_to_disk(str(heldout))
+    build_dataset(args.rl_rows, seed=RL_SEED, tasks=TASKS, split="rl").save_to_disk(str(rl_traces))
     train = args.out / "train" if (args.out / "train").exists() else None
     if train is None:  # --start given: the train split's traces for the connector arms
         train = args.out / "train"
-        build_dataset(args.train_rows, seed=1, tasks=("shape_color",), split="train").save_to_disk(str(train))
+        build_dataset(args.train_rows, seed=TRAIN_SEED, tasks=TASKS, split="train").save_to_disk(str(train))
     # The GRPO arm's budget: the same updates of the same number of prompts as the SFT arm.
-    grpo_args = argparse.Namespace(**vars(args))
-    grpo_args.rollouts = args.steps * args.prompts_per_step * args.num_generations
-    grpo_args.eval_every, grpo_args.ssb_max_age, grpo_args.ssb_max_fill_ratio = 10**6, 8, 0.5
+    rollouts = args.steps * args.prompts_per_step * args.num_generations
     arms: dict[str, list[float]] = {arm: [] for arm in ARMS}
     for seed in range(args.seeds):
         runs = args.out / f"seed{seed}"
@@ -132,7 +132,16 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         grpo = run_one(
-            {"args": grpo_args, "variant": "ssb", "seed": seed, "start": start, "save_to": runs / "grpo"}
+            {
+                "args": args,
+                "variant": "ssb",
+                "seed": seed,
+                "start": start,
+                "save_to": runs / "grpo",
+                "name": f"grpo-{seed}",
+                "rollouts": rollouts,
+                "eval_every": 10**6,  # start and end only
+            }
         )
         arms["start"].append(grpo["curve"][0][1])
         arms["grpo"].append(grpo["curve"][-1][1])

@@ -3,7 +3,8 @@
 R1V2 claims SSB makes GRPO more efficient: as a policy gets better, more prompt groups have all
 rollouts right (or all wrong), their advantages are zero, and plain GRPO's "effective samples fall
 from about 60 % to below 40 %". This benchmark measures learning, not the mechanism, on the
-miniature (`skywork_rl.synthetic_grid`, the tiny InternVL):
+miniature (`miniature.py`: the `shape_color` task of `skywork_rl.synthetic_grid`, the tiny InternVL,
+GRPO settings and held-out protocol shared with `entropy_selection.py` and `r1v3_ablations.py`):
 
 1. a weak start: the tiny model after a short SFT (the `sft` stage) on the train split;
 2. from it, with the same budget of generated rollouts, the same model and RL prompts, 3+ seeds:
@@ -18,8 +19,14 @@ miniature (`skywork_rl.synthetic_grid`, the tiny InternVL):
 Writes ``ssb_learning.json`` ({"variants": {name: {heldout_accuracy_start, heldout_accuracy_final
 (per seed), rollouts_to_target (per seed, null: not reached), heldout_curve (per seed,
 [[rollouts, accuracy], ...]), informative_curve (per seed, [[rollouts, share of the update's
-samples with non-zero advantage], ...])}}, "target_accuracy": x, "setup": {...}}) and
-``ssb_learning.png`` (both curves, mean and min-max over seeds) into ``--out``.
+samples with non-zero advantage], ...]), ssb_metrics (per seed, the trainer's per-update
+``ssb/*`` values)}}, "target_accuracy": x, "setup": {...}}) and ``ssb_learning.png`` (both curves,
+mean and min-max over seeds) into ``--out``.
+
+With ``--sweep-max-age A B ...`` and/or ``--sweep-fill-ratio F G ...`` it runs SSB alone at each
+setting (the other knob at its default) and writes ``ssb_sweep.json`` instead: per setting the
+held-out accuracy per seed and the buffer's own metrics averaged over updates (effective ratio,
+effective token ratio after PPO clipping, mean replay age, samples injected per update).
 
     python benchmarks/ssb_learning.py --out outputs/benchmarks/ssb_learning
 """
@@ -37,101 +44,38 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 VARIANTS = ("plain", "ssb", "dynamic_sampling")
-TASKS = ("shape_color",)
 COLORS = {"plain": "tab:gray", "ssb": "tab:blue", "dynamic_sampling": "tab:orange"}
-
-
-def build_start(args: argparse.Namespace) -> Path:
-    """The weak start: tiny model, then `--sft-steps` of the `sft` stage on the train split (kept in --out)."""
-    from skywork_rl.stages.base import is_complete, parse_stage_config, run_stage
-    from skywork_rl.stages.sft import SFTStage
-    from skywork_rl.synthetic import build_dataset
-    from skywork_rl.tiny import make_tiny_model
-
-    base, data, start = args.out / "tiny", args.out / "train", args.out / "start"
-    if is_complete(start):
-        return start
-    make_tiny_model("internvl", base, seed=0)
-    build_dataset(args.train_rows, seed=1, tasks=TASKS, split="train").save_to_disk(str(data))
-    argv = [
-        f"--model.name_or_path={base}",
-        f"--data.train={data}",
-        f"--training.output_dir={start}",
-        f"--training.max_steps={args.sft_steps}",
-        "--training.per_device_train_batch_size=8",
-        "--training.learning_rate=3e-3",
-        "--training.lr_scheduler_type=constant",
-        "--training.save_strategy=no",
-        "--training.use_cpu=true",
-        "--training.report_to=[]",
-        "--training.disable_tqdm=true",
-        "--training.seed=0",
-    ]
-    run_stage(SFTStage(parse_stage_config(SFTStage, argv)), force=True)
-    return start
-
-
-def _prompts(n: int, seed: int, split: str) -> Any:
-    from skywork_rl.synthetic import build_dataset
-
-    return build_dataset(n, seed=seed, tasks=TASKS, split=split).select_columns(
-        ["prompt", "images", "solution", "source"]
-    )
+SSB_METRICS = ("ssb/effective_ratio", "ssb/effective_token_ratio", "ssb/replay_age_mean", "ssb/injected")
 
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """One variant, one seed: GRPO from the start model until the rollout budget is spent."""
     import torch
+    from miniature import grpo_config, heldout_accuracy, heldout_rows, rl_dataset
     from ssb_efficiency import RecordingDynamicSampling, RecordingGRPO, StopAtBudget
     from transformers import TrainerCallback
 
-    from skywork_rl.heldout import heldout_result
     from skywork_rl.models import load_model_and_processor
     from skywork_rl.rewards.accuracy import AccuracyReward
-    from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 
     torch.set_num_threads(1)
     args, variant, seed = job["args"], job["variant"], job["seed"]
     torch.manual_seed(seed)
     model, processor = load_model_and_processor(str(job["start"]))
-    heldout = list(_prompts(args.heldout_rows, 999, "heldout"))
-    train = _prompts(args.rl_rows, 7, "rl").select_columns(["prompt", "images", "solution"])
-    batch = args.prompts_per_step * args.num_generations
-    config = SkyworkGRPOConfig(
-        output_dir=str(args.out / "runs" / f"{variant}-{seed}"),
-        max_steps=args.rollouts // batch,
-        per_device_train_batch_size=batch,
-        num_generations=args.num_generations,
-        max_completion_length=args.max_completion_length,
-        learning_rate=args.learning_rate,
-        lr_scheduler_type="constant",
-        beta=0.0,
-        loss_type="dapo",
-        ssb_enabled=variant == "ssb",
-        ssb_max_age=args.ssb_max_age,
-        ssb_max_fill_ratio=args.ssb_max_fill_ratio,
-        bf16=False,
-        use_cpu=True,
-        report_to=[],
-        logging_steps=10**6,
-        save_strategy="no",
+    heldout = heldout_rows(args)
+    config = grpo_config(
+        args,
+        args.out / "runs" / job.get("name", f"{variant}-{seed}"),
+        rollouts=job.get("rollouts", getattr(args, "rollouts", 0)),
         seed=seed,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
+        ssb_enabled=variant == "ssb",
+        ssb_max_age=job.get("ssb_max_age", 8),
+        ssb_max_fill_ratio=job.get("ssb_max_fill_ratio", 0.5),
     )
-
-    def accuracy() -> float:
-        return heldout_result(
-            model,
-            processor,
-            heldout,
-            max_new_tokens=args.max_completion_length,
-            temperature=args.heldout_temperature,
-            num_samples=args.heldout_samples if args.heldout_temperature > 0 else 1,
-        ).accuracy
-
-    curve = [[0, accuracy()]]
+    eval_every = job.get("eval_every", getattr(args, "eval_every", 10**6))
+    curve = [[0, heldout_accuracy(model, processor, heldout, args)]]
     informative: list[list[float]] = []
+    ssb: dict[str, list[float]] = {name: [] for name in SSB_METRICS}
 
     class Record(TrainerCallback):
         def on_step_end(self, targs, state, control, **kwargs):  # noqa: ANN001
@@ -139,8 +83,13 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
             if trainer.update_sizes:
                 share = trainer.informative_per_update[-1] / max(trainer.update_sizes[-1], 1)
                 informative.append([trainer.generated, share])
-            if state.global_step % args.eval_every == 0 or trainer.generated >= trainer.budget:
-                curve.append([trainer.generated, accuracy()])
+            # The trainer's own per-update SSB metrics (kept until it logs, which it does at the end).
+            for name in SSB_METRICS:
+                logged = trainer._metrics["train"].get(name, [])
+                if len(logged) > len(ssb[name]):
+                    ssb[name].extend(logged[len(ssb[name]) :])
+            if state.global_step % eval_every == 0 or trainer.generated >= trainer.budget:
+                curve.append([trainer.generated, heldout_accuracy(model, processor, heldout, args)])
             return control
 
     stop = StopAtBudget()
@@ -151,16 +100,16 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         model=model,
         reward_funcs=AccuracyReward(num_workers=0),
         args=config,
-        train_dataset=train,
+        train_dataset=rl_dataset(args),
         processing_class=processor,
         callbacks=[stop, Record()],
-        budget=args.rollouts,
+        budget=job.get("rollouts", getattr(args, "rollouts", 0)),
     )
     stop.trainer = trainer
     started = time.process_time()
     trainer.train()
     if curve[-1][0] != trainer.generated:
-        curve.append([trainer.generated, accuracy()])
+        curve.append([trainer.generated, heldout_accuracy(model, processor, heldout, args)])
     if job.get("save_to"):  # the trained model, for a stage that continues from it (r1v3_ablations.py)
         trainer.save_model(str(job["save_to"]))
         processor.save_pretrained(str(job["save_to"]))
@@ -169,6 +118,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "seed": seed,
         "curve": curve,
         "informative": informative,
+        "ssb_metrics": {name: values for name, values in ssb.items() if values},
         "updates": trainer.state.global_step,
         "cpu_s": time.process_time() - started,
     }
@@ -186,6 +136,7 @@ def summarize(runs: list[dict[str, Any]], target: float) -> dict[str, Any]:
             "rollouts_to_target": [next((g for g, a in r["curve"] if a >= target), None) for r in mine],
             "heldout_curve": [r["curve"] for r in mine],
             "informative_curve": [r["informative"] for r in mine],
+            "ssb_metrics": [r["ssb_metrics"] for r in mine],
             "updates": [r["updates"] for r in mine],
             "cpu_s": [round(r["cpu_s"], 1) for r in mine],
         }
@@ -227,7 +178,7 @@ def plot(result: dict[str, Any], path: Path, budget: int) -> None:
             ax.fill_between(grid, ys.min(0), ys.max(0), color=color, alpha=0.2)
         ax.set_title(title)
         ax.set_xlabel("generated rollouts")
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.03)  # dynamic sampling sits at 1.0: keep its line visible
     axes[0].axhline(result["target_accuracy"], color="k", ls=":", lw=1, label="target")
     axes[0].legend()
     fig.tight_layout()
@@ -235,55 +186,136 @@ def plot(result: dict[str, Any], path: Path, budget: int) -> None:
     plt.close(fig)
 
 
+def sweep_summary(runs: list[dict[str, Any]], target: float) -> list[dict[str, Any]]:
+    """One row per swept (max_age, fill_ratio): accuracy per seed and the buffer's own metrics."""
+    rows = []
+    for key in dict.fromkeys((r["ssb_max_age"], r["ssb_max_fill_ratio"]) for r in runs):
+        mine = sorted(
+            (r for r in runs if (r["ssb_max_age"], r["ssb_max_fill_ratio"]) == key), key=lambda r: r["seed"]
+        )
+
+        def mean_of(name: str, mine: list[dict[str, Any]] = mine) -> float | None:
+            values = [v for r in mine for v in r["ssb_metrics"].get(name, [])]
+            return round(sum(values) / len(values), 4) if values else None
+
+        rows.append(
+            {
+                "ssb_max_age": key[0],
+                "ssb_max_fill_ratio": key[1],
+                "seeds": [r["seed"] for r in mine],
+                "heldout_accuracy_final": [r["curve"][-1][1] for r in mine],
+                "heldout_accuracy_best": [max(a for _, a in r["curve"]) for r in mine],
+                "rollouts_to_target": [next((g for g, a in r["curve"] if a >= target), None) for r in mine],
+                "effective_ratio": mean_of("ssb/effective_ratio"),
+                "effective_token_ratio": mean_of("ssb/effective_token_ratio"),
+                "replay_age_mean": mean_of("ssb/replay_age_mean"),
+                "injected_per_update": mean_of("ssb/injected"),
+                "heldout_curve": [r["curve"] for r in mine],
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from miniature import add_arguments, build_start, smoke
+
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--rollouts", type=int, default=1920, help="generated rollouts per run (the budget)")
-    parser.add_argument("--prompts-per-step", type=int, default=8)
-    parser.add_argument("--num-generations", type=int, default=4)
-    parser.add_argument("--max-completion-length", type=int, default=24)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--eval-every", type=int, default=6, help="updates between held-out evaluations")
-    parser.add_argument("--sft-steps", type=int, default=100, help="SFT steps of the weak start")
-    parser.add_argument("--train-rows", type=int, default=128)
-    parser.add_argument("--rl-rows", type=int, default=256)
-    parser.add_argument("--heldout-rows", type=int, default=96)
-    parser.add_argument(
-        "--heldout-temperature", type=float, default=1.0, help="R1V3 evaluates at 1.0; 0: greedy"
-    )
-    parser.add_argument("--heldout-samples", type=int, default=5, help="avg@k samples per held-out row")
+    parser.add_argument("--rollouts", type=int, default=3840, help="generated rollouts per run (the budget)")
+    parser.add_argument("--eval-every", type=int, default=10, help="updates between held-out evaluations")
     parser.add_argument("--target-gain", type=float, default=0.15, help="target = start accuracy + this")
     parser.add_argument("--ssb-max-age", type=int, default=8)
     parser.add_argument("--ssb-max-fill-ratio", type=float, default=0.5)
+    parser.add_argument(
+        "--sweep-max-age",
+        type=int,
+        nargs="+",
+        default=None,
+        help="instead of the variants: SSB at each of these max ages (fill ratio --ssb-max-fill-ratio); "
+        "writes ssb_sweep.json",
+    )
+    parser.add_argument(
+        "--sweep-fill-ratio",
+        type=float,
+        nargs="+",
+        default=None,
+        help="instead of the variants: SSB at each of these fill ratios (max age --ssb-max-age)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one torch thread each)")
     parser.add_argument(
         "--smoke", action="store_true", help="tiny budget (checks the outputs, not the result)"
     )
+    add_arguments(parser)
     args = parser.parse_args(argv)
     if args.smoke:
-        args.seeds, args.rollouts, args.sft_steps, args.eval_every = 1, 16, 2, 1
-        args.prompts_per_step, args.train_rows, args.rl_rows, args.heldout_rows = 2, 8, 8, 4
+        smoke(args)
+        args.seeds, args.rollouts, args.eval_every = 1, 16, 1
     import torch
 
     torch.set_num_threads(1)  # one thread per process: on 2 shared cores more threads only contend
     args.out.mkdir(parents=True, exist_ok=True)
     wall = time.time()
     start = build_start(args)
-    jobs = [
-        {"args": args, "variant": v, "seed": s, "start": start}
-        for s in range(args.seeds)
-        for v in args.variants
-    ]
+    sweep = args.sweep_max_age is not None or args.sweep_fill_ratio is not None
+    if sweep:
+        points = [(age, args.ssb_max_fill_ratio) for age in args.sweep_max_age or []]
+        points += [(args.ssb_max_age, fill) for fill in args.sweep_fill_ratio or []]
+        points = list(dict.fromkeys(points))
+        jobs = [
+            {
+                "args": args,
+                "variant": "ssb",
+                "seed": s,
+                "start": start,
+                "name": f"ssb-age{age}-fill{fill}-{s}",
+                "ssb_max_age": age,
+                "ssb_max_fill_ratio": fill,
+            }
+            for s in range(args.seeds)
+            for age, fill in points
+        ]
+    else:
+        jobs = [
+            {
+                "args": args,
+                "variant": v,
+                "seed": s,
+                "start": start,
+                "ssb_max_age": args.ssb_max_age,
+                "ssb_max_fill_ratio": args.ssb_max_fill_ratio,
+            }
+            for s in range(args.seeds)
+            for v in args.variants
+        ]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         runs = list(pool.map(run_one, jobs))
+    for run, job in zip(runs, jobs, strict=True):
+        run["ssb_max_age"], run["ssb_max_fill_ratio"] = job["ssb_max_age"], job["ssb_max_fill_ratio"]
     start_accuracy = runs[0]["curve"][0][1]
     target = round(start_accuracy + args.target_gain, 4)
+    setup = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    if sweep:
+        rows = sweep_summary(runs, target)
+        result = {
+            "sweep": rows,
+            "heldout_accuracy_start": start_accuracy,
+            "target_accuracy": target,
+            "setup": setup,
+            "wall_s": round(time.time() - wall, 1),
+        }
+        (args.out / "ssb_sweep.json").write_text(json.dumps(result, indent=2))
+        for row in rows:
+            print({k: v for k, v in row.items() if k != "heldout_curve"})
+        print(f"wall {result['wall_s']} s")
+        return 0
     result = {
         "variants": summarize(runs, target),
         "target_accuracy": target,
-        "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "setup": setup,
         "wall_s": round(time.time() - wall, 1),
     }
     (args.out / "ssb_learning.json").write_text(json.dumps(result, indent=2))

@@ -1,0 +1,170 @@
+"""The miniature the learning benchmarks share: task, splits, weak start, GRPO settings, held-out protocol.
+
+`ssb_learning.py`, `entropy_selection.py` and `r1v3_ablations.py` answer different questions about
+the same learning run, so they must train and measure it the same way: one task (`shape_color` of
+`skywork_rl.synthetic_grid`, 4 colours, chance 0.25), problems split by key so the train, RL and
+held-out splits never share one, one weak start, one set of GRPO settings and one held-out protocol.
+A change here changes all three, which is the point.
+
+The defaults are the ones at which plain GRPO measurably learns on 2 CPU cores (README, "Learning,
+not signal"): a start of 140 SFT steps (held-out 0.42: the format and part of the colours; at 120
+steps the start is at chance, at 160 it is 0.66 and at 200 0.91, so little is left to learn), then
+GRPO at lr 5e-4 with a 10-update warmup, rollouts at temperature 0.7, completions of up to 32
+tokens (the traces are about 20). Without the warmup the first Adam steps, which move every weight
+by about lr, undo much of the SFT (held-out 0.42 -> 0.30 after one update at 1e-3); at lr 1e-3 for
+120 updates one plain seed in three collapsed to unparsable answers (held-out 0.0) and another fell
+back to 0.48 (`benchmarks/results/ssb_learning_lr1e-3/`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+TASKS = ("shape_color",)
+HELDOUT_SEED, RL_SEED, TRAIN_SEED = 999, 7, 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The miniature's knobs, with the defaults every learning benchmark measures at."""
+    group = parser.add_argument_group("miniature (shared by the learning benchmarks)")
+    group.add_argument("--prompts-per-step", type=int, default=8)
+    group.add_argument("--num-generations", type=int, default=4)
+    group.add_argument("--max-completion-length", type=int, default=32)
+    group.add_argument("--temperature", type=float, default=0.7, help="GRPO rollout temperature")
+    group.add_argument("--learning-rate", type=float, default=5e-4, help="GRPO learning rate")
+    group.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=10,
+        help="GRPO linear lr warmup (updates): Adam's first steps move every weight by about lr, "
+        "which at 1e-3 undoes much of what SFT taught the tiny model",
+    )
+    group.add_argument("--sft-steps", type=int, default=140, help="SFT steps of the weak start")
+    group.add_argument("--train-rows", type=int, default=128)
+    group.add_argument("--rl-rows", type=int, default=256)
+    group.add_argument("--heldout-rows", type=int, default=96)
+    group.add_argument(
+        "--heldout-temperature", type=float, default=1.0, help="R1V3 evaluates at 1.0; 0: greedy"
+    )
+    group.add_argument("--heldout-samples", type=int, default=5, help="avg@k samples per held-out row")
+
+
+def smoke(args: argparse.Namespace) -> None:
+    """Shrink the miniature so a run checks the outputs in seconds (not the result)."""
+    args.sft_steps, args.prompts_per_step, args.warmup_steps = 2, 2, 0
+    args.train_rows, args.rl_rows, args.heldout_rows, args.heldout_samples = 8, 8, 4, 1
+
+
+def prompts(n: int, seed: int, split: str) -> Any:
+    """`n` problems of the miniature's `split` as GRPO rows (prompt, images, solution, source)."""
+    from skywork_rl.synthetic import build_dataset
+
+    return build_dataset(n, seed=seed, tasks=TASKS, split=split).select_columns(
+        ["prompt", "images", "solution", "source"]
+    )
+
+
+def heldout_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return list(prompts(args.heldout_rows, HELDOUT_SEED, "heldout"))
+
+
+def rl_dataset(args: argparse.Namespace) -> Any:
+    return prompts(args.rl_rows, RL_SEED, "rl").select_columns(["prompt", "images", "solution"])
+
+
+def build_start(args: argparse.Namespace) -> Path:
+    """The weak start: tiny model, then `--sft-steps` of the `sft` stage on the train split (kept in --out)."""
+    from skywork_rl.stages.base import is_complete, parse_stage_config, run_stage
+    from skywork_rl.stages.sft import SFTStage
+    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.tiny import make_tiny_model
+
+    base, data, start = args.out / "tiny", args.out / "train", args.out / "start"
+    if is_complete(start):  # the stage's own completeness check: a changed --sft-steps is not reused
+        return start
+    make_tiny_model("internvl", base, seed=0)
+    build_dataset(args.train_rows, seed=TRAIN_SEED, tasks=TASKS, split="train").save_to_disk(str(data))
+    argv = [
+        f"--model.name_or_path={base}",
+        f"--data.train={data}",
+        f"--training.output_dir={start}",
+        f"--training.max_steps={args.sft_steps}",
+        "--training.per_device_train_batch_size=8",
+        "--training.learning_rate=3e-3",
+        "--training.lr_scheduler_type=constant",
+        "--training.save_strategy=no",
+        "--training.use_cpu=true",
+        "--training.report_to=[]",
+        "--training.disable_tqdm=true",
+        "--training.seed=0",
+    ]
+    run_stage(SFTStage(parse_stage_config(SFTStage, argv)), force=True)
+    return start
+
+
+def grpo_config(
+    args: argparse.Namespace,
+    output_dir: Path,
+    *,
+    rollouts: int,
+    seed: int,
+    ssb_enabled: bool,
+    ssb_max_age: int = 8,
+    ssb_max_fill_ratio: float = 0.5,
+) -> Any:
+    """The miniature's GRPO: `rollouts` generated in updates of prompts-per-step x num-generations."""
+    from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
+
+    batch = args.prompts_per_step * args.num_generations
+    return SkyworkGRPOConfig(
+        output_dir=str(output_dir),
+        max_steps=max(rollouts // batch, 1),
+        per_device_train_batch_size=batch,
+        num_generations=args.num_generations,
+        max_completion_length=args.max_completion_length,
+        temperature=args.temperature,
+        learning_rate=args.learning_rate,
+        lr_scheduler_type="constant_with_warmup",
+        warmup_steps=args.warmup_steps,
+        beta=0.0,
+        loss_type="dapo",
+        ssb_enabled=ssb_enabled,
+        ssb_max_age=ssb_max_age,
+        ssb_max_fill_ratio=ssb_max_fill_ratio,
+        bf16=False,
+        use_cpu=True,
+        report_to=[],
+        logging_steps=10**6,
+        save_strategy="no",
+        seed=seed,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+
+
+def heldout_accuracy(
+    model: Any, processor: Any, rows: list[dict[str, Any]], args: argparse.Namespace
+) -> float:
+    """Held-out accuracy by the benchmark's protocol (R1V3's: temperature 1.0, avg@5; or greedy)."""
+    from skywork_rl.heldout import heldout_result
+
+    return heldout_result(
+        model,
+        processor,
+        rows,
+        max_new_tokens=args.max_completion_length,
+        temperature=args.heldout_temperature,
+        num_samples=args.heldout_samples if args.heldout_temperature > 0 else 1,
+    ).accuracy
+
+
+def stage_heldout_argv(args: argparse.Namespace, data: Path) -> list[str]:
+    """The same protocol as `sft` stage options (the stage records it in stage.json)."""
+    return [
+        f"--heldout.data={data}",
+        f"--heldout.max_new_tokens={args.max_completion_length}",
+        f"--heldout.temperature={args.heldout_temperature}",
+        f"--heldout.num_samples={args.heldout_samples if args.heldout_temperature > 0 else 1}",
+    ]
