@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from skywork_rl.errors import SkyworkError
-from skywork_rl.stage_process import DIE_WITH_PARENT_ENV, die_with_parent
+from skywork_rl.stage_process import DIE_WITH_PARENT_ENV, die_with_parent, interrupt_once_on_stop
 
 DEBUG_ENV = "SKYWORK_RL_DEBUG"
 
@@ -119,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if os.environ.get(DIE_WITH_PARENT_ENV):  # started by `skywork-rl run`: end with its launcher
         die_with_parent()
+        interrupt_once_on_stop()
     if "--debug" in argv:
         argv = [a for a in argv if a != "--debug"]
         os.environ[DEBUG_ENV] = "1"  # processes this command starts (accelerate, pipeline stages) too

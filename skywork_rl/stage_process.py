@@ -4,7 +4,8 @@ The runner starts each stage (usually `accelerate launch`, which starts the stag
 in a new process group and, on Linux, with ``PR_SET_PDEATHSIG``:
 
 - the runner exits, fails, gets Ctrl-C, SIGTERM or SIGHUP: the whole group gets SIGINT (the stage
-  records that it was interrupted), then SIGTERM, then SIGKILL;
+  records that it was interrupted; `interrupt_once_on_stop`), then SIGTERM, then SIGKILL, each only
+  if some process of the group (not just its leader) is still running after the previous one;
 - the runner is SIGKILLed (no handler runs): the kernel sends SIGTERM to the direct child, and every
   `skywork_rl.cli` process under it asks for the same with its own parent (`DIE_WITH_PARENT_ENV`), so
   the chain runner -> launcher -> stage unwinds instead of training on into a dead pipe.
@@ -21,6 +22,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -36,6 +38,28 @@ def die_with_parent() -> None:
         return
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
+
+def interrupt_once_on_stop() -> None:
+    """In a stage process: the first SIGINT or SIGTERM raises KeyboardInterrupt, later ones are ignored.
+
+    A stopped stage gets two signals: SIGINT from the runner (to the whole group) and SIGTERM from
+    `die_with_parent` when `accelerate launch`, its parent, exits on that SIGINT. Whichever comes
+    first must interrupt the stage, and the second must not cut short what the interruption does
+    next: `run_stage` writing "failed" into stage.json. With Python's defaults SIGTERM killed the
+    process outright, before or while it recorded that (stage.json said "running" for a dead stage).
+    The runner's SIGKILL, seconds later, still ends a stage that hangs.
+    """
+    if not _in_main_thread():
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupt)
 
 
 def _raise_exit(signum: int, frame: FrameType | None) -> None:
@@ -83,17 +107,59 @@ def run_streaming(cmd: list[str], env: dict[str, str], on_output: Callable[[byte
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the group: gently first, so the stage can record that it was interrupted."""
-    if proc.poll() is None:
-        for sig, wait in _STOP_SEQUENCE:
-            if not _signal_group(proc.pid, sig):
-                break
-            try:
-                proc.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+    """Stop the group: gently first, so the stage can record that it was interrupted.
+
+    Each signal is followed by a wait for the whole group, not only its leader: `accelerate launch`
+    (the leader) exits at once on SIGINT while the stage process under it is still writing
+    "interrupted" into its stage.json, and a SIGKILL sent then left the stage "running" on disk.
+    """
+    for sig, wait in _STOP_SEQUENCE:
+        if not _group_alive(proc) or not _signal_group(proc.pid, sig):
+            break
+        if _wait_group(proc, wait):
+            break
     _signal_group(proc.pid, signal.SIGKILL)  # anything of the group still left
+    proc.wait()
+
+
+def _wait_group(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """True once every process of `proc`'s group has exited (within `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _group_alive(proc):
+            return True
+        time.sleep(0.05)
+    return not _group_alive(proc)
+
+
+def _group_alive(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether any process of the group (the leader included) still runs; zombies do not count.
+
+    On Linux the group's members are read from /proc, because a member whose parent exited is
+    reparented to PID 1, and a container's PID 1 need not reap it: `killpg(pgid, 0)` would see that
+    zombie as alive for ever. Elsewhere `killpg(pgid, 0)`.
+    """
+    proc.poll()  # reap the leader if it exited, so it is not a zombie of ours
+    pgid = proc.pid
+    proc_dir = "/proc"
+    if not sys.platform.startswith("linux") or not os.path.isdir(proc_dir):
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in os.listdir(proc_dir):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"{proc_dir}/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while we looked
+        # after "pid (comm)": state, ppid, pgrp, ...
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 def _signal_group(pgid: int, sig: int) -> bool:

@@ -122,8 +122,31 @@ def test_killing_the_runner_kills_the_stage_process(tmp_path, sig):
         while _alive(pid) and time.time() < deadline:
             time.sleep(0.2)
         assert not _alive(pid), f"the stage process {pid} outlived the runner killed with {sig.name}"
-        if sig == signal.SIGTERM:  # a handled stop: the stage was interrupted and says so
-            assert json.loads((out / "stage.json").read_text())["status"] == "failed"
-            assert "KeyboardInterrupt" in json.loads((out / "stage.json").read_text())["error"]
+        # Either way the stage was interrupted (SIGINT from the runner, or SIGTERM when its launcher
+        # died) and says so: never "running" for a dead stage.
+        record = json.loads((out / "stage.json").read_text())
+        assert record["status"] == "failed" and "KeyboardInterrupt" in record["error"]
     finally:
         _cleanup(runner, pid)
+
+
+def test_a_second_stop_signal_does_not_cut_short_what_the_first_one_started(tmp_path):
+    """SIGINT then SIGTERM (the runner's, then the dead launcher's): the stage still records."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal, time
+        from skywork_rl.stage_process import interrupt_once_on_stop
+
+        interrupt_once_on_stop()
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(30)
+        except KeyboardInterrupt as exc:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the interruption is being recorded
+            time.sleep(0.5)
+            open({str(tmp_path / "recorded")!r}, "w").write(str(exc))
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "recorded").read_text() == "stopped by SIGINT"
