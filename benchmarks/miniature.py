@@ -74,21 +74,39 @@ def rl_dataset(args: argparse.Namespace) -> Any:
     return prompts(args.rl_rows, RL_SEED, "rl").select_columns(["prompt", "images", "solution"])
 
 
-def build_start(args: argparse.Namespace) -> Path:
-    """The weak start: tiny model, then `--sft-steps` of the `sft` stage on the train split (kept in --out)."""
-    from skywork_rl.stages.base import is_complete, parse_stage_config, run_stage
-    from skywork_rl.stages.sft import SFTStage
+def train_data(args: argparse.Namespace) -> Path:
+    """The train split's traces, built once per row count into --out (named by it, so the start's
+    config, which names this folder, changes with `--train-rows`)."""
+    from skywork_rl.atomic import atomic_folder
     from skywork_rl.synthetic import build_dataset
+
+    data = args.out / f"train-{args.train_rows}"
+    if not data.exists():
+        with atomic_folder(data) as tmp:
+            build_dataset(args.train_rows, seed=TRAIN_SEED, tasks=TASKS, split="train").save_to_disk(str(tmp))
+    return data
+
+
+def build_start(args: argparse.Namespace) -> Path:
+    """The weak start: tiny model, then `--sft-steps` of the `sft` stage on the train split.
+
+    Kept in --out and reused by a later run only when its stage.json fingerprint (the SFT config,
+    which names the train folder, and its inputs) is the one this run would compute: a changed
+    `--sft-steps` or `--train-rows` rebuilds it instead of measuring from a stale start.
+    """
+    from skywork_rl.atomic import atomic_folder
+    from skywork_rl.fingerprint import read_record
+    from skywork_rl.stages.base import is_complete, parse_stage_config, run_stage, stage_fingerprint
+    from skywork_rl.stages.sft import SFTStage
     from skywork_rl.tiny import make_tiny_model
 
-    base, data, start = args.out / "tiny", args.out / "train", args.out / "start"
-    if is_complete(start):  # the stage's own completeness check: a changed --sft-steps is not reused
-        return start
-    make_tiny_model("internvl", base, seed=0)
-    build_dataset(args.train_rows, seed=TRAIN_SEED, tasks=TASKS, split="train").save_to_disk(str(data))
+    base, start = args.out / "tiny", args.out / "start"
+    if not base.exists():
+        with atomic_folder(base) as tmp:
+            make_tiny_model("internvl", tmp, seed=0)
     argv = [
         f"--model.name_or_path={base}",
-        f"--data.train={data}",
+        f"--data.train={train_data(args)}",
         f"--training.output_dir={start}",
         f"--training.max_steps={args.sft_steps}",
         "--training.per_device_train_batch_size=8",
@@ -100,7 +118,13 @@ def build_start(args: argparse.Namespace) -> Path:
         "--training.disable_tqdm=true",
         "--training.seed=0",
     ]
-    run_stage(SFTStage(parse_stage_config(SFTStage, argv)), force=True)
+    stage = SFTStage(parse_stage_config(SFTStage, argv))
+    if is_complete(start):
+        recorded = (read_record(start) or {}).get("fingerprint") or {}
+        wanted, _ = stage_fingerprint(stage)
+        if (recorded.get("config"), recorded.get("inputs")) == (wanted["config"], wanted["inputs"]):
+            return start
+    run_stage(stage, force=True)
     return start
 
 

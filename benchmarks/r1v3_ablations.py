@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke(args)
         args.seeds, args.steps = 1, 2
     import torch
-    from miniature import HELDOUT_SEED, RL_SEED, TASKS, TRAIN_SEED, build_start, prompts
+    from miniature import HELDOUT_SEED, RL_SEED, TASKS, build_start, prompts, train_data
     from ssb_learning import run_one
 
     from skywork_rl.synthetic import build_dataset
@@ -110,10 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     heldout, rl_traces = args.out / "heldout", args.out / "rl-traces"
     prompts(args.heldout_rows, HELDOUT_SEED, "heldout").save_to_disk(str(heldout))
     build_dataset(args.rl_rows, seed=RL_SEED, tasks=TASKS, split="rl").save_to_disk(str(rl_traces))
-    train = args.out / "train" if (args.out / "train").exists() else None
-    if train is None:  # --start given: the train split's traces for the connector arms
-        train = args.out / "train"
-        build_dataset(args.train_rows, seed=TRAIN_SEED, tasks=TASKS, split="train").save_to_disk(str(train))
+    train = train_data(args)  # the train split's traces, for the connector arms
     # The GRPO arm's budget: the same updates of the same number of prompts as the SFT arm.
     rollouts = args.steps * args.prompts_per_step * args.num_generations
     arms: dict[str, list[float]] = {arm: [] for arm in ARMS}
