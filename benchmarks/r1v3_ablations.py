@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seeds, args.steps = 1, 2
     import torch
     from miniature import HELDOUT_SEED, RL_SEED, TASKS, build_start, prompts, train_data
-    from ssb_learning import run_one
+    from ssb_learning import make_job, run_one
 
     from skywork_rl.synthetic import build_dataset
 
@@ -128,17 +128,17 @@ def main(argv: list[str] | None = None) -> int:
                 args.sft_learning_rate,
             )
         )
-        grpo = run_one(
-            {
-                "args": args,
-                "variant": "ssb",
-                "seed": seed,
-                "start": start,
-                "save_to": runs / "grpo",
-                "name": f"grpo-{seed}",
-                "rollouts": rollouts,
-                "eval_every": 10**6,  # start and end only
-            }
+        grpo = run_one(  # held-out accuracy at the start and the end only
+            make_job(
+                args,
+                start,
+                "ssb",
+                seed,
+                rollouts=rollouts,
+                eval_every=10**6,
+                name=f"grpo-{seed}",
+                save_to=runs / "grpo",
+            )
         )
         arms["start"].append(grpo["curve"][0][1])
         arms["grpo"].append(grpo["curve"][-1][1])

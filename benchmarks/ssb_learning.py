@@ -48,6 +48,31 @@ COLORS = {"plain": "tab:gray", "ssb": "tab:blue", "dynamic_sampling": "tab:orang
 SSB_METRICS = ("ssb/effective_ratio", "ssb/effective_token_ratio", "ssb/replay_age_mean", "ssb/injected")
 
 
+def make_job(
+    args: argparse.Namespace,
+    start: Path,
+    variant: str,
+    seed: int,
+    *,
+    rollouts: int,
+    eval_every: int,
+    name: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A `run_one` job. `extra`: ``ssb_max_age`` / ``ssb_max_fill_ratio`` (else `grpo_config`'s
+    defaults), ``save_to`` (keep the trained model there)."""
+    return {
+        "args": args,
+        "start": start,
+        "variant": variant,
+        "seed": seed,
+        "rollouts": rollouts,
+        "eval_every": eval_every,
+        "name": name or f"{variant}-{seed}",
+        **extra,
+    }
+
+
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """One variant, one seed: GRPO from the start model until the rollout budget is spent."""
     import torch
@@ -63,16 +88,16 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(seed)
     model, processor = load_model_and_processor(str(job["start"]))
     heldout = heldout_rows(args)
+    buffer = {k: job[k] for k in ("ssb_max_age", "ssb_max_fill_ratio") if k in job}
     config = grpo_config(
         args,
-        args.out / "runs" / job.get("name", f"{variant}-{seed}"),
-        rollouts=job.get("rollouts", getattr(args, "rollouts", 0)),
+        args.out / "runs" / job["name"],
+        rollouts=job["rollouts"],
         seed=seed,
         ssb_enabled=variant == "ssb",
-        ssb_max_age=job.get("ssb_max_age", 8),
-        ssb_max_fill_ratio=job.get("ssb_max_fill_ratio", 0.5),
+        **buffer,
     )
-    eval_every = job.get("eval_every", getattr(args, "eval_every", 10**6))
+    eval_every = job["eval_every"]
     curve = [[0, heldout_accuracy(model, processor, heldout, args)]]
     informative: list[list[float]] = []
     ssb: dict[str, list[float]] = {name: [] for name in SSB_METRICS}
@@ -103,7 +128,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         train_dataset=rl_dataset(args),
         processing_class=processor,
         callbacks=[stop, Record()],
-        budget=job.get("rollouts", getattr(args, "rollouts", 0)),
+        budget=job["rollouts"],
     )
     stop.trainer = trainer
     started = time.process_time()
@@ -119,9 +144,16 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "curve": curve,
         "informative": informative,
         "ssb_metrics": {name: values for name, values in ssb.items() if values},
+        "ssb_max_age": config.ssb_max_age,
+        "ssb_max_fill_ratio": config.ssb_max_fill_ratio,
         "updates": trainer.state.global_step,
         "cpu_s": time.process_time() - started,
     }
+
+
+def rollouts_to_target(curve: list[list[float]], target: float) -> float | None:
+    """Rollouts generated when held-out accuracy first reached `target` (None: never)."""
+    return next((rollouts for rollouts, accuracy in curve if accuracy >= target), None)
 
 
 def summarize(runs: list[dict[str, Any]], target: float) -> dict[str, Any]:
@@ -133,7 +165,7 @@ def summarize(runs: list[dict[str, Any]], target: float) -> dict[str, Any]:
             "seeds": [r["seed"] for r in mine],
             "heldout_accuracy_start": mine[0]["curve"][0][1],
             "heldout_accuracy_final": [r["curve"][-1][1] for r in mine],
-            "rollouts_to_target": [next((g for g, a in r["curve"] if a >= target), None) for r in mine],
+            "rollouts_to_target": [rollouts_to_target(r["curve"], target) for r in mine],
             "heldout_curve": [r["curve"] for r in mine],
             "informative_curve": [r["informative"] for r in mine],
             "ssb_metrics": [r["ssb_metrics"] for r in mine],
@@ -205,7 +237,7 @@ def sweep_summary(runs: list[dict[str, Any]], target: float) -> list[dict[str, A
                 "seeds": [r["seed"] for r in mine],
                 "heldout_accuracy_final": [r["curve"][-1][1] for r in mine],
                 "heldout_accuracy_best": [max(a for _, a in r["curve"]) for r in mine],
-                "rollouts_to_target": [next((g for g, a in r["curve"] if a >= target), None) for r in mine],
+                "rollouts_to_target": [rollouts_to_target(r["curve"], target) for r in mine],
                 "effective_ratio": mean_of("ssb/effective_ratio"),
                 "effective_token_ratio": mean_of("ssb/effective_token_ratio"),
                 "replay_age_mean": mean_of("ssb/replay_age_mean"),
@@ -261,40 +293,31 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.time()
     start = build_start(args)
     sweep = args.sweep_max_age is not None or args.sweep_fill_ratio is not None
+    budget = {"rollouts": args.rollouts, "eval_every": args.eval_every}
     if sweep:
         points = [(age, args.ssb_max_fill_ratio) for age in args.sweep_max_age or []]
         points += [(args.ssb_max_age, fill) for fill in args.sweep_fill_ratio or []]
-        points = list(dict.fromkeys(points))
         jobs = [
-            {
-                "args": args,
-                "variant": "ssb",
-                "seed": s,
-                "start": start,
-                "name": f"ssb-age{age}-fill{fill}-{s}",
-                "ssb_max_age": age,
-                "ssb_max_fill_ratio": fill,
-            }
+            make_job(
+                args,
+                start,
+                "ssb",
+                s,
+                **budget,
+                name=f"ssb-age{age}-fill{fill}-{s}",
+                ssb_max_age=age,
+                ssb_max_fill_ratio=fill,
+            )
             for s in range(args.seeds)
-            for age, fill in points
+            for age, fill in dict.fromkeys(points)
         ]
     else:
+        knobs = {"ssb_max_age": args.ssb_max_age, "ssb_max_fill_ratio": args.ssb_max_fill_ratio}
         jobs = [
-            {
-                "args": args,
-                "variant": v,
-                "seed": s,
-                "start": start,
-                "ssb_max_age": args.ssb_max_age,
-                "ssb_max_fill_ratio": args.ssb_max_fill_ratio,
-            }
-            for s in range(args.seeds)
-            for v in args.variants
+            make_job(args, start, v, s, **budget, **knobs) for s in range(args.seeds) for v in args.variants
         ]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         runs = list(pool.map(run_one, jobs))
-    for run, job in zip(runs, jobs, strict=True):
-        run["ssb_max_age"], run["ssb_max_fill_ratio"] = job["ssb_max_age"], job["ssb_max_fill_ratio"]
     start_accuracy = runs[0]["curve"][0][1]
     target = round(start_accuracy + args.target_gain, 4)
     setup = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
