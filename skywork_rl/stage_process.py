@@ -135,30 +135,18 @@ def _wait_group(proc: subprocess.Popen[bytes], timeout: float) -> bool:
 def _group_alive(proc: subprocess.Popen[bytes]) -> bool:
     """Whether any process of the group (the leader included) still runs; zombies do not count.
 
-    On Linux the group's members are read from /proc, because a member whose parent exited is
-    reparented to PID 1, and a container's PID 1 need not reap it: `killpg(pgid, 0)` would see that
-    zombie as alive for ever. Elsewhere `killpg(pgid, 0)`.
+    Not `killpg(pgid, 0)`: a member whose parent exited is reparented to PID 1, and a container's
+    PID 1 need not reap it, so that call would see its zombie as alive for ever.
     """
+    import psutil
+
     proc.poll()  # reap the leader if it exited, so it is not a zombie of ours
-    pgid = proc.pid
-    proc_dir = "/proc"
-    if not sys.platform.startswith("linux") or not os.path.isdir(proc_dir):
+    for member in psutil.process_iter(["status"]):
         try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-    for entry in os.listdir(proc_dir):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"{proc_dir}/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
+            if os.getpgid(member.pid) == proc.pid and member.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except ProcessLookupError:
             continue  # exited while we looked
-        # after "pid (comm)": state, ppid, pgrp, ...
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
     return False
 
 
