@@ -59,15 +59,30 @@ def run_pipeline(
     verbose: bool = False,
     start: str | None = None,
     only: list[str] | None = None,
+    rehearse: bool = False,
 ) -> dict[str, Any]:
-    """Run (or with `dry_run`, print) a pipeline; returns the report written to `output_root`."""
+    """Run (or with `dry_run`, print) a pipeline; returns the report written to `output_root`.
+
+    `rehearse`: the same graph on CPU with tiny stand-ins and the sizes of `skywork_rl.rehearsal`
+    (output under outputs/rehearsal/<name> unless `output_root` says otherwise)."""
+    if rehearse:
+        from skywork_rl.rehearsal import default_root
+
+        output_root = output_root or str(default_root(path))
     spec, stages = plan_pipeline(path, output_root)
     for stage in stages:
         validate(stage)
+    if rehearse:
+        from skywork_rl.rehearsal import rehearse_plan
+
+        rehearse_plan(stages, stages[0].output_dir.parent)
+        for stage in stages:
+            validate(stage)
     decisions = decide(stages, select(stages, start, only), force=force)
     if dry_run:
         _print_plan(stages, decisions, verbose)
-        _preflight(path, spec, stages)
+        if not rehearse:  # a rehearsal runs on the CPU whatever GPUs this machine has
+            _preflight(path, spec, stages)
         return {
             "dry_run": True,
             "stages": [s.id for s in stages],
@@ -126,6 +141,10 @@ def _run_stage(
     log_path = stage.output_dir / "stage.log"
     print(f"{label}: {decision.action}, {decision.reason} (log: {log_path})", flush=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if stage.rehearsal is not None:
+        from skywork_rl.rehearsal import write_record
+
+        env.update(write_record(stage))
     cmd = stage.command(force=decision.fresh)
     # A resumed stage adds to the log of the run it continues; a fresh one starts a new log.
     with log_path.open("ab" if decision.action == "resume" else "wb", buffering=0) as log:
@@ -230,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         help="consider only stage ID (repeatable); the others are not run, their finished outputs are used",
     )
     parser.add_argument("--output-root", help="override the pipeline's output_root")
+    parser.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="run the pipeline's exact graph on CPU with tiny stand-in models and data, every recipe value "
+        "the same except sizes and sources (skywork_rl/rehearsal.py); output under outputs/rehearsal/NAME",
+    )
     parser.add_argument("--quiet", action="store_true", help="show no stage output (stage.log has it all)")
     parser.add_argument("--verbose", action="store_true", help="stream every stage's output unfiltered")
     args = parser.parse_args(argv)
@@ -242,5 +267,6 @@ def main(argv: list[str] | None = None) -> int:
         verbose=args.verbose,
         start=args.start,
         only=args.only,
+        rehearse=args.rehearse,
     )
     return 0

@@ -62,6 +62,10 @@ class PlannedStage:
     recipe_file: Path = field(init=False)
     # The config as the stage's parser resolves it (defaults < recipe), set by `validate`.
     resolved: dict[str, Any] = field(default_factory=dict)
+    # `accelerate launch` options beyond the config file and process count (a rehearsal's fp32).
+    launch_args: list[str] = field(default_factory=list)
+    # A rehearsal's record of what it substituted (`skywork_rl.rehearsal`); None for a real run.
+    rehearsal: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.recipe_file = self.output_dir / "recipe.yaml"
@@ -89,7 +93,7 @@ class PlannedStage:
             cmd += ["--config_file", str(self.accelerate_config)]
         if self.num_processes is not None:
             cmd += ["--num_processes", str(self.num_processes)]
-        return [*cmd, *stage_cmd]
+        return [*cmd, *self.launch_args, *stage_cmd]
 
 
 def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:

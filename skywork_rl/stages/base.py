@@ -81,6 +81,15 @@ class Stage(ABC):
     def input_data(self) -> str | None:
         return get_dotted(self.config, self.input_data_key) if self.input_data_key else None
 
+    @classmethod
+    def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
+        """`skywork-rl run --rehearse`: {dotted key: stand-in} for the external sources this stage's
+        planned `config` names (models, datasets), the stand-ins made with `rehearsal`
+        (`skywork_rl.rehearsal.Rehearsal`: tiny models, a folder for stand-in data). Sizes are not
+        this hook's business (`skywork_rl.rehearsal.SIZE_RULE`). A stage that reads nothing external
+        substitutes nothing."""
+        return {}
+
     @abstractmethod
     def run(self) -> dict[str, float]:
         """Do the work; return the final metrics recorded in `stage.json`."""
@@ -233,6 +242,11 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "status": "running",
     }
+    from skywork_rl.rehearsal import record_from_env
+
+    rehearsal = record_from_env()
+    if rehearsal is not None:  # `skywork-rl run --rehearse`: what stood in for the real run's sources and sizes
+        record["rehearsal"] = rehearsal
     if _is_main_process():
         write_atomic(out / STAGE_JSON, json.dumps(record, indent=2))
     try:

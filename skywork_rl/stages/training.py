@@ -39,6 +39,24 @@ class TrainingStage(Stage):
     trainer_columns: ClassVar[tuple[str, ...] | None] = None
     logged_keys: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
+        """The policy, the verifier and the reward model each become a tiny stand-in of their kind
+        (`skywork_rl.rehearsal_models`); the training data must come from the pipeline."""
+        from skywork_rl.rehearsal import RehearsalError, get_dotted
+
+        data = get_dotted(config, "data.train")
+        if data and not rehearsal.is_internal(data):
+            raise RehearsalError(
+                f"stage {stage_id}: data.train {data!r} is not made by the pipeline, and a rehearsal has stand-ins "
+                "only for what a load-data stage reads; load it with a load-data stage and chain its output"
+            )
+        return {
+            **rehearsal.model_substitution(config, "model.name_or_path", "policy"),
+            **rehearsal.model_substitution(config, "rewards.verifier_model", "verifier"),
+            **rehearsal.model_substitution(config, "rewards.reward_model", "reward_model"),
+        }
+
     def setup(self) -> None:
         """Checks and set-up that need no model (run first, so a bad recipe fails before a long load)."""
 
