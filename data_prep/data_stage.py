@@ -93,6 +93,27 @@ class DataStage(Stage):
     # What the user can change when every row was dropped (ends the `EmptyOutputError` message).
     empty_hint: ClassVar[str] = ""
 
+    @classmethod
+    def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
+        """`skywork-rl run --rehearse`: a source this stage loads becomes its stand-in in the source's own
+        layout (`data_prep.standins`), the generating model (policy or teacher) a tiny scripted one;
+        data a stage reads must otherwise come from the pipeline."""
+        from data_prep.standins import stage_standins
+        from skywork_rl.rehearsal import RehearsalError, get_dotted
+
+        subs = dict(
+            stage_standins(cls.name, config, rehearsal.source_dir(stage_id), rehearsal.rows, rehearsal.seed)
+        )
+        data = get_dotted(config, cls.input_data_key) if cls.input_data_key else None
+        if data and cls.input_data_key not in subs and not rehearsal.is_internal(data):
+            raise RehearsalError(
+                f"stage {stage_id}: {cls.input_data_key} {data!r} is not made by the pipeline and this stage has "
+                "no stand-in for it; load it with a load-data stage and chain its output"
+            )
+        if cls.input_model_key == "model.name_or_path":
+            subs.update(rehearsal.model_substitution(config, "model.name_or_path", "policy"))
+        return subs
+
     @property
     def input_where(self) -> str:
         return f"input.path ({self.config.input.path})"

@@ -103,6 +103,14 @@ class PreferencePairsStage(DataStage):
     # the output keeps every canonical column, so a missing one must fail before any rollout is sampled
     required_columns = REQUIRED_COLUMNS
 
+    @classmethod
+    def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
+        """The rollout model and, besides, the reward model that scores the rollouts."""
+        return {
+            **super().rehearsal_substitutions(stage_id, config, rehearsal),
+            **rehearsal.model_substitution(config, "reward_model.name_or_path", "reward_model"),
+        }
+
     def run(self) -> dict[str, float]:
         cfg: PreferencePairsConfig = self.config
         dataset, manifest = self.start(check=self._check_input)

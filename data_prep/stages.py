@@ -62,6 +62,25 @@ class DedupStage(DataStage):
         "sets, not this training data, and decontaminate.ngram."
     )
 
+    @classmethod
+    def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
+        """The decontamination files must be made by the pipeline (a benchmark-data stage), whose
+        rehearsal makes them from the benchmarks' stand-ins."""
+        from skywork_rl.rehearsal import RehearsalError
+
+        external = [
+            str(path)
+            for path in ((config.get("decontaminate") or {}).get("benchmarks") or [])
+            if not rehearsal.is_internal(path)
+        ]
+        if external:
+            raise RehearsalError(
+                f"stage {stage_id}: decontaminate.benchmarks {external} are not made by the pipeline; a rehearsal "
+                "has stand-ins for the benchmarks a benchmark-data stage reads: make the files with one and name "
+                "its output (${stages.<id>.output_dir}/...)"
+            )
+        return super().rehearsal_substitutions(stage_id, config, rehearsal)
+
     def run(self) -> dict[str, float]:
         from datasets import Image, List
         from tqdm.auto import tqdm

@@ -245,7 +245,7 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
     from skywork_rl.rehearsal import record_from_env
 
     rehearsal = record_from_env()
-    if rehearsal is not None:  # `skywork-rl run --rehearse`: what stood in for the real run's sources and sizes
+    if rehearsal is not None:  # `skywork-rl run --rehearse`: what stood in for the real sources and sizes
         record["rehearsal"] = rehearsal
     if _is_main_process():
         write_atomic(out / STAGE_JSON, json.dumps(record, indent=2))
