@@ -46,7 +46,7 @@ ROLES = ("policy", "verifier", "reward_model")
 # The scripted answers: option letters (ScienceQA, MMK12's and MathV360K's choice items, MMMU and
 # MathVista's); a stand-in row with a free-form gold is never solved, and dropped where a rule drops those.
 ANSWERS = ("A", "B", "C", "D")
-REWARD_SCALE = 400.0  # reward-head weight scale: scores a few tens apart between different rollouts
+REWARD_SCALE = 2000.0  # reward-head weight scale: different rollouts score ~20-70 apart (measured)
 _LOGIT = 20.0  # the script's next token beats every other by e^20
 
 
@@ -76,7 +76,14 @@ def build_standin_model(name: str, role: str, base: Path, seed: int = 0) -> Path
         arch = arch if arch in TEXT_ARCHS else "qwen2"
     out = base / f"{re.sub(r'[^A-Za-z0-9._-]+', '--', name.strip('/'))}--{role}"
     stamp = out / "standin.json"
-    record = {"real": name, "role": role, "arch": arch, "seed": seed, "answers": list(ANSWERS)}
+    record = {
+        "real": name,
+        "role": role,
+        "arch": arch,
+        "seed": seed,
+        "answers": list(ANSWERS),
+        "reward_scale": REWARD_SCALE if role == "reward_model" else None,
+    }
     if stamp.is_file() and json.loads(stamp.read_text()) == record:
         return out
     if arch in TEXT_ARCHS:
