@@ -57,6 +57,10 @@ class DedupStage(DataStage):
 
     name = "dedup"
     config_class = DedupConfig
+    input_file_keys = {
+        "decontaminate.benchmarks": "a `benchmark-data` stage earlier in the pipeline writes benchmark questions "
+        "(name them as ${stages.<its id>.output_dir}/mmmu_validation.jsonl; recipes/README.md)"
+    }
     empty_hint = (
         "Every row matched a benchmark question: check that decontaminate.benchmarks lists evaluation "
         "sets, not this training data, and decontaminate.ngram."

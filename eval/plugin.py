@@ -1,5 +1,5 @@
-"""What `eval` adds to the core: the `eval` and `select` commands, the `select` pipeline stage, and
-its benchmark scorers.
+"""What `eval` adds to the core: the `eval` and `select` commands, the `select` and `benchmark-data`
+pipeline stages, and its benchmark scorers.
 
 Declared in pyproject.toml as the ``skywork_rl.plugins`` entry point ``eval``. Training's periodic
 eval (`skywork_rl.callbacks.periodic_eval`) finds a benchmark through `skywork_rl.scorers`, which
@@ -44,7 +44,8 @@ def benchmark_scorers() -> dict[str, EvalBenchmarkScorer]:
 
 
 def register() -> None:
-    """Register the commands, the `select` stage and the benchmark provider (import paths only)."""
+    """Register the commands, the `select` and `benchmark-data` stages and the benchmark provider
+    (import paths only)."""
     from skywork_rl.plugins import register_command
     from skywork_rl.scorers import register_benchmark_provider
     from skywork_rl.stages.registry import register_stage
@@ -56,4 +57,5 @@ def register() -> None:
         "select", "eval.select:main", "rank checkpoints by critical-token entropy (and accuracy)"
     )
     register_stage("select", "eval.select_stage:SelectStage")
+    register_stage("benchmark-data", "eval.benchmark_data:BenchmarkDataStage")
     register_benchmark_provider("eval.plugin:benchmark_scorers")

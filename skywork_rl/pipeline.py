@@ -27,7 +27,7 @@ from skywork_rl.console import StageConsole, is_progress
 from skywork_rl.errors import SkyworkError
 from skywork_rl.fingerprint import read_record
 from skywork_rl.heldout_report import render_line, write_heldout_summary
-from skywork_rl.pipeline_plan import PlannedStage, plan_pipeline, validate
+from skywork_rl.pipeline_plan import PlannedStage, check_made_inputs, plan_pipeline, validate
 from skywork_rl.pipeline_state import Decision, decide, select
 from skywork_rl.stage_process import run_streaming
 
@@ -72,6 +72,7 @@ def run_pipeline(
     spec, stages = plan_pipeline(path, output_root)
     for stage in stages:
         validate(stage)
+    check_made_inputs(stages)
     if rehearse:
         from skywork_rl.rehearsal import rehearse_plan
 

@@ -253,3 +253,31 @@ def validate(stage: PlannedStage) -> None:
     finally:
         os.unlink(tmp)
     stage.resolved = resolved_dict(namespace)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_made_inputs(stages: list[PlannedStage]) -> None:
+    """Refuse a plan in which a stage reads a local file (its class's `input_file_keys`, e.g. dedup's
+    ``decontaminate.benchmarks``) that neither exists nor is made by an earlier stage: the run would
+    fail there with "no such file" after every stage before it had run (hours, on the papers' plans)."""
+    outputs = [(s.id, Path(os.path.abspath(s.output_dir))) for s in stages]
+    for n, stage in enumerate(stages):
+        for key, maker_hint in stage.stage_class.input_file_keys.items():
+            value = get_dotted(stage.config, key)
+            for path in value if isinstance(value, list) else [value] if value else []:
+                full = Path(os.path.abspath(str(path)))
+                if any(_inside(full, out) for _, out in outputs[:n]) or full.exists():
+                    continue
+                later = next((sid for sid, out in outputs[n:] if _inside(full, out)), None)
+                if later is not None:
+                    raise RecipeError(
+                        f"stage {stage.id}: {key} names {path}, which stage {later} makes, but {later} runs "
+                        f"after {stage.id}; move {later} before it"
+                    )
+                raise RecipeError(
+                    f"stage {stage.id}: {key} names {path}: no such file or folder, and no earlier stage of "
+                    f"this pipeline makes it; {maker_hint}, or create the file before the run"
+                )

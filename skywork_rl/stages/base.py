@@ -62,6 +62,10 @@ class Stage(ABC):
     # Metric names (as stored in `stage.json` "metrics") the pipeline's closing report shows for this
     # stage, in this order; each stage declares its own so the runner knows no stage by name.
     report_keys: ClassVar[tuple[str, ...]] = ()
+    # Config keys (dotted) naming local files or folders the stage reads besides its chained input (a
+    # path or a list of paths), each with what makes such a file. A pipeline refuses, before anything
+    # runs, a path that neither exists nor lies in an earlier stage's output (`check_made_inputs`).
+    input_file_keys: ClassVar[dict[str, str]] = {}
     # The parsed recipe values (defaults < recipe < command line) when the stage was built by
     # `load_stage`; `run_stage` fingerprints them (else the config dataclass itself).
     resolved_config: dict[str, Any] | None = None
