@@ -182,9 +182,13 @@ class RewardModelReward:
             k: v.to(self.device, dtype=dtype) if v.is_floating_point() else v.to(self.device)
             for k, v in batch.items()
         }
-        values = self._model(**inputs)
-        values = values if self.kind == "vlm" else values.logits[:, 0]
-        return values.float().cpu().tolist()
+        # Scoring only: without inference mode autograd would keep every layer's activations for a
+        # backward that never comes (out of memory at the first call on a real RM). TRL scores its
+        # own reward models the same way (`GRPOTrainer._calculate_rewards`), also under ZeRO-3.
+        with torch.inference_mode():
+            values = self._model(**inputs)
+            values = values if self.kind == "vlm" else values.logits[:, 0]
+            return values.float().cpu().tolist()
 
     def _score_together(
         self, chunk: list[int], texts: list[str], images: list[Any] | None, out: RMScores

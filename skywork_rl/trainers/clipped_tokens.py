@@ -13,8 +13,9 @@ TRL's surrogate (`GRPOTrainer._compute_loss`, loss types grpo / bnpo / dr_grpo /
 ``clip_ratio/region_mean`` counts a token (``c < 1 - eps_low`` with A < 0, ``c > 1 + eps_high`` with
 A > 0), plus, with ``delta``, where ``c > delta`` with A < 0. The other loss types never zero a
 token's gradient by clipping: cispo clamps a detached weight, sapo is a soft gate, vespo a
-sequence weight. The KL term (beta > 0), the entropy mask and the off-policy sequence mask are not
-clipping and are not counted here.
+sequence weight. Tokens TRL's vLLM importance-sampling mask drops (``weighted_mask``) carry no
+gradient and do not count as kept. The KL term (beta > 0), the entropy mask and the off-policy
+sequence mask are not clipping and are not counted here.
 """
 
 from __future__ import annotations
@@ -36,12 +37,15 @@ def effective_token_counts(
     epsilon_high: float,
     delta: float | None,
     advantage_threshold: float,
+    weighted_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss tokens of informative samples whose policy gradient survives clipping, all loss tokens).
 
     Arguments are what TRL's loss sees: the loss forward's log-probs, the batch's old log-probs
     (None: TRL uses the loss's own, detached, so the ratio is 1), advantages (B,) or (B, T), the loss
-    mask (B, T), and the trainer's clip settings.
+    mask (B, T), and the trainer's clip settings. ``weighted_mask``: the loss tokens the update still
+    weighs (`skywork_rl.trainers.grpo_rows.weighted_token_mask`: TRL's importance-sampling mask
+    applied); a token it drops never counts as kept. None: every loss token is weighed.
     """
     logps = per_token_logps.detach()
     old = logps if old_per_token_logps is None else old_per_token_logps
@@ -60,4 +64,5 @@ def effective_token_counts(
         carries = informative & ~clipped
     else:
         carries = informative
-    return (carries.float() * mask).sum(), mask.sum()
+    weighted = mask if weighted_mask is None else weighted_mask.float()
+    return (carries.float() * weighted).sum(), mask.sum()

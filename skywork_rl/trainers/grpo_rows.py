@@ -75,9 +75,27 @@ def loss_mask(batch: dict[str, Any]) -> torch.Tensor:
     return mask * batch["tool_mask"] if "tool_mask" in batch else mask
 
 
+def weighted_token_mask(batch: dict[str, Any]) -> torch.Tensor:
+    """The loss tokens TRL's update still weighs: the loss mask less the tokens whose vLLM
+    importance-sampling weight TRL has set to zero.
+
+    With ``vllm_importance_sampling_correction`` TRL 1.16 multiplies each token's loss by
+    ``importance_sampling_ratio`` ((B, T) in token modes, (B, 1) in sequence modes; both broadcast
+    here). The ``sequence_mask`` / ``token_mask`` modes set it to 0 where the sampler's and the
+    policy's probabilities drifted past ``vllm_importance_sampling_clip_min/max``: such a sequence (or
+    token) is dropped from the update. (``vespo`` reads the same field as a log weight clamped at
+    log 1e-8, which leaves a masked sequence a weight of at most 1e-8 ** k: dropped too.)
+    """
+    mask = loss_mask(batch)
+    ratio = batch.get("importance_sampling_ratio")
+    return mask if ratio is None else mask * (ratio != 0).to(mask.dtype)
+
+
 def informative_samples(batch: dict[str, Any], threshold: float) -> torch.Tensor:
-    """Samples that carry learning signal: |advantage| above `threshold` and at least one token in the loss."""
-    return (batch["advantages"].abs() > threshold) & (loss_mask(batch).sum(-1) > 0)
+    """Samples that carry learning signal: |advantage| above `threshold` and at least one token the
+    update still weighs (in the loss mask and not dropped by TRL's importance-sampling mask,
+    `weighted_token_mask`)."""
+    return (batch["advantages"].abs() > threshold) & (weighted_token_mask(batch).sum(-1) > 0)
 
 
 def split_rows(batch: dict[str, Any]) -> SplitBatch:

@@ -4,6 +4,11 @@ R1V2 ("Selective Sample Buffer"): as training goes on, more and more GRPO groups
 for every rollout, their advantages vanish and the update loses its signal. SSB caches samples with
 non-zero advantage and re-introduces them, drawn by |advantage|, into later updates.
 
+A sample is informative (`skywork_rl.trainers.grpo_rows.informative_samples`) when |A| is above
+``ssb_advantage_threshold`` and the update still weighs one of its tokens: TRL's vLLM
+importance-sampling correction (``sequence_mask`` / ``token_mask``) can zero a whole sequence, and
+such a sample is neither buffered, nor replayed, nor counted in ``ssb/effective_ratio``.
+
 The main hook is `_generate_and_score_completions`, where TRL has generated, scored and computed
 advantages for the whole local generation batch (all `steps_per_generation` micro-batches) and
 before `_prepare_inputs` shuffles and splits it. There we (1) put buffered samples in the slots of
@@ -63,6 +68,7 @@ from skywork_rl.trainers.grpo_rows import (
     loss_mask,
     sample_fields,
     split_rows,
+    weighted_token_mask,
 )
 from skywork_rl.trainers.prompt_pool import PromptPoolMixin
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
@@ -247,6 +253,7 @@ class SSBGRPOTrainer(VisionBatchGuardMixin, FamilyGRPOMixin, PromptPoolMixin, GR
             epsilon_high=self.epsilon_high,
             delta=self.args.delta,
             advantage_threshold=self.args.ssb_advantage_threshold,
+            weighted_mask=weighted_token_mask(inputs),
         )
         total = self.accelerator.reduce(torch.stack(counts).float(), reduction="sum")
         self._metrics["train"]["ssb/effective_token_ratio"].append(

@@ -35,6 +35,25 @@ def test_text_rm_scores_are_independent_of_batching(text_rm_dir: Path) -> None:
     assert scores == pytest.approx(single(prompts=PROMPTS, completions=COMPLETIONS), abs=1e-5)
 
 
+def test_rm_scoring_keeps_no_autograd_graph(text_rm_dir: Path) -> None:
+    """Issue 21: scoring with autograd on keeps every layer's activations (OOM at a real RM's first call)."""
+    reward = RewardModelReward(str(text_rm_dir), device="cpu", batch_size=3)
+    reward.load()
+    assert any(p.requires_grad for p in reward._model.parameters())  # as loaded: autograd would track it
+    seen: list[tuple[bool, bool, bool]] = []
+
+    def record(module: object, args: object, output: object) -> None:
+        logits = output.logits
+        seen.append((torch.is_inference_mode_enabled(), logits.requires_grad, logits.grad_fn is not None))
+
+    handle = reward._model.register_forward_hook(record)
+    try:
+        reward(prompts=PROMPTS, completions=COMPLETIONS)
+    finally:
+        handle.remove()
+    assert seen == [(True, False, False)]
+
+
 def test_text_rm_normalisation_options(text_rm_dir: Path) -> None:
     raw = RewardModelReward(str(text_rm_dir), device="cpu").score(PROMPTS, COMPLETIONS)
     sig = RewardModelReward(str(text_rm_dir), device="cpu", normalize="sigmoid")(

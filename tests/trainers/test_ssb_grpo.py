@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from skywork_rl.trainers.grpo_rows import collate_rows, split_rows
+from skywork_rl.trainers.grpo_rows import collate_rows, informative_samples, split_rows
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 from skywork_rl.trainers.ssb_storage import stored_bytes
 
@@ -214,6 +214,56 @@ def test_resume_restores_the_buffer(tiny_internvl, tmp_path):
                 torch.testing.assert_close(a["payload"][key], value)
             else:
                 assert a["payload"][key] == value
+
+
+def test_samples_masked_by_trls_importance_sampling_are_not_informative():
+    """TRL's vLLM importance-sampling correction (sequence_mask / token_mask) sets a sample's ratio to 0."""
+    advantages = torch.tensor([1.0, -1.0, 1.0, 0.0])
+    completion_mask = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 1, 1], [1, 1, 1]])
+    sequence_ratio = torch.tensor([[0.0], [1.3], [0.7], [1.0]])  # sequence_mask: sample 0 dropped
+    batch = {"advantages": advantages, "completion_mask": completion_mask}
+    assert informative_samples(batch, 1e-3).tolist() == [True, True, True, False]
+    batch["importance_sampling_ratio"] = sequence_ratio
+    assert informative_samples(batch, 1e-3).tolist() == [False, True, True, False]
+    # token_mask: sample 0's loss tokens all dropped (its third token is padding); sample 1 keeps one.
+    batch["importance_sampling_ratio"] = torch.tensor(
+        [[0.0, 0.0, 1.0], [0.0, 1.1, 0.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    )
+    assert informative_samples(batch, 1e-3).tolist() == [False, True, True, False]
+
+
+class ForcedImportanceSamplingMask:
+    """Mixin: TRL's output gets a sequence_mask ratio of 0 for `masked` samples of the first generation."""
+
+    masked = (0, 1)
+
+    def _apply_selective_sample_buffer(self, output: dict) -> dict:
+        if not getattr(self, "_masked_once", False):
+            self._masked_once = True
+            ratio = torch.ones(output["advantages"].numel(), 1)
+            ratio[list(self.masked)] = 0.0
+            output["importance_sampling_ratio"] = ratio.to(output["advantages"].device)
+            self.masked_completions = {
+                tuple(output["completion_ids"][i][output["completion_mask"][i].bool()].tolist())
+                for i in self.masked
+            }
+        return super()._apply_selective_sample_buffer(output)
+
+
+def test_samples_trl_masked_out_are_neither_buffered_nor_counted(tiny_internvl, tmp_path):
+    from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
+
+    class Masked(ForcedImportanceSamplingMask, SSBGRPOTrainer):
+        pass
+
+    # Step 1's group of 4 is all informative (rewards 0, 1, 0, 1); TRL's mask drops samples 0 and 1.
+    trainer = _trainer(tiny_internvl, tmp_path, max_steps=1, trainer_class=Masked)
+    trainer.train()
+    logs = _last_step_logs(trainer)
+    assert logs["ssb/effective_ratio"] == 0.5
+    assert len(trainer.ssb) == logs["ssb/buffer_size"] == 2
+    buffered = {tuple(s.payload["completion_ids"].tolist()) for s in trainer.ssb.samples}
+    assert not buffered & trainer.masked_completions
 
 
 def test_rows_round_trip_and_repad_rows_of_different_widths():

@@ -126,3 +126,12 @@ def test_effective_token_ratio_and_replay_age_are_logged_as_counted_by_hand(tiny
     # drifted, so fewer tokens carry gradient than samples are informative.
     assert logs[0]["ssb/effective_token_ratio"] == logs[0]["ssb/effective_ratio"] == 1.0
     assert logs[2]["ssb/effective_token_ratio"] < logs[2]["ssb/effective_ratio"] == 0.5
+
+
+def test_tokens_dropped_by_trls_importance_sampling_mask_never_count_as_kept():
+    # TRL's token_mask mode zeroes sample 0's second token and all of sample 1's: they carry no gradient.
+    ratio = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    from skywork_rl.trainers.grpo_rows import weighted_token_mask
+
+    weighted = weighted_token_mask({"completion_mask": MASK, "importance_sampling_ratio": ratio})
+    assert _counts(loss_type="cispo", weighted_mask=weighted) == (2.0, 8.0)  # 3 + 2 without the mask
