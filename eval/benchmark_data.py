@@ -127,6 +127,16 @@ class BenchmarkDataStage(Stage):
     distributed: ClassVar[bool] = False
     report_keys = ("questions",)
 
+    @classmethod
+    def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
+        """`skywork-rl run --rehearse`: each benchmark is read from a stand-in in its official layout
+        (`data_prep.standins`), so the files are written by this stage's own code as on the real run."""
+        from data_prep.standins import stage_standins
+
+        return stage_standins(
+            cls.name, config, rehearsal.source_dir(stage_id), rehearsal.rows, rehearsal.seed
+        )
+
     def run(self) -> dict[str, float]:
         from eval.benchmarks import BENCHMARKS
 

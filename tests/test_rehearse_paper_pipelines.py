@@ -16,7 +16,9 @@ def _rehearse(name: str, root: Path, monkeypatch) -> dict:
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.chdir(REPO)  # the pipelines name repository-relative paths
-    return run_pipeline(REPO / "recipes" / name / "pipeline.yaml", rehearse=True, output_root=str(root), quiet=True)
+    return run_pipeline(
+        REPO / "recipes" / name / "pipeline.yaml", rehearse=True, output_root=str(root), quiet=True
+    )
 
 
 def _assert_every_stage_ran_with_its_record(report: dict, name: str) -> dict[str, dict]:
@@ -54,7 +56,9 @@ def test_r1v3_8b_pipeline_rehearses_end_to_end(tmp_path, monkeypatch):
     records = _assert_every_stage_ran_with_its_record(
         _rehearse("skywork-r1v3-8b", tmp_path, monkeypatch), "skywork-r1v3-8b"
     )
-    assert records["sft"]["rehearsal"]["substitutions"]["model.name_or_path"][0] == "OpenGVLab/InternVL3-8B-hf"
+    assert (
+        records["sft"]["rehearsal"]["substitutions"]["model.name_or_path"][0] == "OpenGVLab/InternVL3-8B-hf"
+    )
 
 
 @pytest.mark.slow
