@@ -254,6 +254,7 @@ def load_model_and_processor(
         kwargs["device_map"] = device_map
     if trust_remote_code:
         _check_remote_code_class(name_or_path)
+    import_modeling_modules(name_or_path, trust_remote_code)
     try:
         model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
     except ValueError as exc:
@@ -267,6 +268,42 @@ def load_model_and_processor(
         processor_name_or_path or name_or_path, trust_remote_code=trust_remote_code
     )
     return model, processor
+
+
+def import_modeling_modules(name_or_path: str, trust_remote_code: bool = False) -> list[str]:
+    """Import the transformers modeling module of the model and of each sub-model now; returns their names.
+
+    Why: under ZeRO-3, `from_pretrained` builds the model inside DeepSpeed's `zero.Init`, which wraps
+    the `__init__` of every module class *defined* while it is active and puts the undecorated one
+    back when it exits. A VLM builds its language model through `AutoModel.from_config`, so the LLM's
+    modeling module (qwen2 for InternVL3) is first imported inside that context when nothing imported
+    it before; the `kernels` decorator on its attention class (`use_kernelized_func`, which gives each
+    instance its `_kernel_funcs`) is then undone when the context exits, and every later instance of
+    the class (TRL's reference model, a verifier, a second load) fails its first forward with
+    "'Qwen2Attention' object has no attribute '_kernel_funcs'". Imported here first, the classes are
+    defined outside the context and every load sees them decorated.
+    """
+    import importlib
+
+    from transformers import AutoConfig
+    from transformers.models.auto.configuration_auto import model_type_to_module_name
+
+    imported: list[str] = []
+    pending = [AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)]
+    seen: set[str] = set()
+    while pending:
+        config = pending.pop()
+        model_type = getattr(config, "model_type", None)
+        if model_type and model_type not in seen:
+            seen.add(model_type)
+            module = model_type_to_module_name(model_type)
+            try:
+                importlib.import_module(f"transformers.models.{module}.modeling_{module}")
+                imported.append(module)
+            except ImportError:  # a sub-config without its own module (e.g. internvl_vision), or remote code
+                pass
+        pending += [getattr(config, key) for key in (getattr(config, "sub_configs", None) or {})]
+    return imported
 
 
 def _check_remote_code_class(name_or_path: str) -> None:
