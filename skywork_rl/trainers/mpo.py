@@ -25,14 +25,14 @@ from trl import DPOTrainer
 
 from skywork_rl.trainers.family_inputs import FamilyCollatorMixin
 from skywork_rl.trainers.resume import ExactResumeMixin
-from skywork_rl.trainers.vision_batches import VisionBatchGuardMixin
+from skywork_rl.trainers.vision_batches import VisionBatchesInStepMixin
 
 logger = logging.getLogger("skywork_rl")
 
 LOGGED_TERMS = ("sigmoid", "bco_pair", "sft", "hinge")
 
 
-class MPOTrainer(VisionBatchGuardMixin, FamilyCollatorMixin, ExactResumeMixin, DPOTrainer):
+class MPOTrainer(VisionBatchesInStepMixin, FamilyCollatorMixin, ExactResumeMixin, DPOTrainer):
     """`DPOTrainer` with multi-loss MPO and a metric per loss term (see the module doc)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -73,7 +73,7 @@ from skywork_rl.trainers.grpo_rows import (
 from skywork_rl.trainers.prompt_pool import PromptPoolMixin
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 from skywork_rl.trainers.ssb_storage import compact_rows, restore_row, stored_bytes, vision_dtype
-from skywork_rl.trainers.vision_batches import VisionBatchGuardMixin
+from skywork_rl.trainers.vision_batches import VisionBatchesInStepMixin
 
 BUFFER_FILE = "ssb_buffer_rank{rank}.pt"
 # Per-row fields we add to a generation batch when behaviour log-probs come from the loss forward.
@@ -91,7 +91,9 @@ class _Pending:
     kind: tuple[str, ...]
 
 
-class SSBGRPOTrainer(VisionBatchGuardMixin, FamilyGRPOMixin, PromptPoolMixin, GRPOResumeMixin, GRPOTrainer):
+class SSBGRPOTrainer(
+    VisionBatchesInStepMixin, FamilyGRPOMixin, PromptPoolMixin, GRPOResumeMixin, GRPOTrainer
+):
     """GRPO whose updates keep a learning signal: zero-advantage samples are swapped for buffered ones."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
