@@ -70,6 +70,20 @@ def sharded_parameters(args: Any) -> str | None:
     return None
 
 
+def bucketed_gradient_reduce(args: Any) -> str | None:
+    """DeepSpeed ZeRO-1/2 (parameters whole, gradients reduced in buckets), or None.
+
+    Found by the R1V3-8B rehearsal (ZeRO-2, SFT with the connector trainable): a process whose
+    micro-batch is text-only produces no connector gradient, so its gradient buckets are smaller than
+    the other processes' and the reduce fails ("Received data size doesn't match expected size"). The
+    dummy image gives every process the same gradients, as under ZeRO-3.
+    """
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() not in ("1", "true"):
+        return None
+    stage = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "")
+    return None if stage == "3" else f"DeepSpeed ZeRO-{stage or '?'}"
+
+
 def mixes_image_and_text_rows(datasets: dict[str, Any]) -> bool:
     """Whether some process may get a text-only micro-batch while another gets images.
 
@@ -213,11 +227,12 @@ class VisionInStep:
 
 
 def keep_vision_in_step(trainer: Any, datasets: dict[str, Any]) -> VisionInStep | None:
-    """Install `VisionInStep` on the trainer's model and reference model when parameters are sharded,
-    the model takes images and the data mixes image and text-only rows; return it (None: not needed)."""
+    """Install `VisionInStep` on the trainer's model and reference model when parameters are sharded
+    (or gradients reduced in DeepSpeed's buckets, `bucketed_gradient_reduce`), the model takes images and
+    the data mixes image and text-only rows; return it (None: not needed)."""
     processor = getattr(trainer, "processing_class", None)
     if (
-        sharded_parameters(trainer.args) is None
+        (sharded_parameters(trainer.args) or bucketed_gradient_reduce(trainer.args)) is None
         or getattr(processor, "image_processor", None) is None
         or not mixes_image_and_text_rows(datasets)
     ):
