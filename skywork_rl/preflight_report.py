@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from skywork_rl import memory_estimate as me
 from skywork_rl.errors import SkyworkError
 
-OK, REFUSED, UNCHECKED = "ok", "REFUSED", "unchecked"
+OK, REFUSED, UNCHECKED, WARN = "ok", "REFUSED", "unchecked", "warn"
 
 
 class PreflightRefused(SkyworkError):
@@ -22,7 +22,7 @@ class Row:
     item: str
     needed: int | str | None
     available: int | str | None = None
-    verdict: str = ""  # ok | REFUSED | unchecked | "" (a component of the next total)
+    verdict: str = ""  # ok | REFUSED | warn | unchecked | "" (a component of the next total)
     key: str | None = None
     hint: str = ""
     why_unchecked: str = ""  # e.g. the model's config.json is not available offline
@@ -38,10 +38,32 @@ def verdict(needed: int, available: int | None) -> str:
 class PreflightReport:
     header: list[str]
     rows: list[Row]
+    hardware_known: bool = False  # GPUs given by flags or found on this machine
 
     @property
     def refused(self) -> list[Row]:
         return [r for r in self.rows if r.verdict == REFUSED]
+
+    @property
+    def checked(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict in (OK, REFUSED, WARN)]
+
+    @property
+    def unchecked(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict == UNCHECKED]
+
+    @property
+    def unjudged(self) -> list[Row]:
+        """Rows the given hardware could not be judged on: a model preflight could not size."""
+        return [r for r in self.unchecked if r.why_unchecked] if self.hardware_known else []
+
+    def summary(self) -> str:
+        counts = f"{len(self.checked)} checked, {len(self.unchecked)} unchecked"
+        if self.refused:
+            return f"preflight: {counts}; {len(self.refused)} refused"
+        if self.unjudged:
+            return f"preflight: {counts}; the hardware could not be judged (see 'unchecked' above)"
+        return f"preflight: {counts}; nothing refused"
 
     def render(self) -> str:
         table = [("stage", "item", "needed", "available", "verdict")]
@@ -63,10 +85,12 @@ class PreflightReport:
                 lines.append(
                     "  rows without 'available': give the hardware (--gpus/--gpu-memory, --host-memory, --disk)"
                 )
+        warned = [r for r in self.rows if r.verdict == WARN]
+        if warned:
+            lines += ["", "warnings:", *(f"  {warning(r)}" for r in warned)]
         if self.refused:
             lines += ["", "refused:", *(f"  {refusal(r)}" for r in self.refused)]
-        else:
-            lines += ["", "preflight: nothing refused"]
+        lines += ["", self.summary()]
         return "\n".join(lines)
 
     def raise_if_refused(self) -> None:
@@ -78,6 +102,12 @@ def _cell(value: int | str | None) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else me.gb(value)
+
+
+def warning(r: Row) -> str:
+    where = "pipeline" if r.stage == "pipeline" else f"stage {r.stage}"
+    fix = f"; to change it: {r.key}" if r.key else ""
+    return f"{where}: {r.item}: {_cell(r.needed)}, {_cell(r.available)} ({r.hint}){fix}"
 
 
 def refusal(r: Row) -> str:
