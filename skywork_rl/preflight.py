@@ -9,8 +9,11 @@ the local Hugging Face cache; it says when it cannot, and never downloads) and c
 tensor-parallel rule against the LLM's heads, the per-GPU memory of a training step (weights,
 gradients and optimizer state by ZeRO stage and offload, activations, reference/reward models),
 GRPO's colocated vLLM engine, host memory (ZeRO offload, the Selective Sample Buffer) and checkpoint
-disk use. It prints a table and exits 1 when something cannot fit, naming the stage and the recipe
-key. `preflight_pipeline` runs the same checks for `skywork-rl run --dry-run`.
+disk use. It prints a table ending `N checked, M unchecked` and exits 1 when something cannot fit,
+naming the stage and the recipe key, and 3 when it was given hardware (--gpus, or this machine's GPUs)
+it could not judge because a model's config.json is not available offline (`--allow-unchecked`: 0).
+`preflight_pipeline` runs the same checks for `skywork-rl run --dry-run`, and `skywork_rl.preflight_guard`
+before `stage` and `run` train on a machine with GPUs.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from skywork_rl.preflight_report import (
     Row,
     verdict,
 )
+
+UNJUDGED_EXIT = 3  # asked to judge hardware (--gpus, or this machine's GPUs) it could not judge
 
 __all__ = [
     "Hardware",
@@ -421,6 +426,18 @@ def _parser() -> argparse.ArgumentParser:
         "--prompt-tokens", type=int, help=f"prompt length (default {PROMPT_TEXT_TOKENS} + image tokens)"
     )
     p.add_argument("--images-per-sample", type=int, default=1, help="images per prompt (default 1)")
+    p.add_argument(
+        "--num-processes",
+        type=int,
+        help="a recipe's launch on this machine's GPUs (as `stage --num_processes`; default: the accelerate "
+        "config's); with --gpus the world is gpus x nodes",
+    )
+    p.add_argument(
+        "--allow-unchecked",
+        action="store_true",
+        help=f"exit 0 when the hardware could not be judged (a model without a local config.json); "
+        f"default: exit {UNJUDGED_EXIT}",
+    )
     return p
 
 
@@ -446,10 +463,22 @@ def main(argv: list[str] | None = None) -> int:
                 args.stage or path.stem,
                 accelerate_config=args.accelerate_config,
                 model=args.model,
+                num_processes=args.num_processes,
                 **common,
             )
     except (SkyworkError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.render())
-    return 1 if report.refused else 0
+    if report.refused:
+        return 1
+    if report.unjudged and not args.allow_unchecked:
+        names = sorted({r.item for r in report.unjudged})
+        print(
+            f"error: preflight could not judge this hardware for {len(report.unjudged)} row(s) ({', '.join(names)}): "
+            "give their config.json (--model-config-dir DIR with DIR/<org>/<name>/config.json, or "
+            "`hf download ORG/NAME config.json preprocessor_config.json`), or pass --allow-unchecked",
+            file=sys.stderr,
+        )
+        return UNJUDGED_EXIT
+    return 0

@@ -189,10 +189,29 @@ def test_buffer_and_checkpoints_that_outgrow_host_and_disk_are_refused(hub_cache
 
 def test_a_model_without_a_local_config_is_reported_unchecked_not_downloaded(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    code = main([str(_pipeline_with_tp(tmp_path, 8)), *NODE])
+    code = main([str(_pipeline_with_tp(tmp_path, 8)), *NODE, "--allow-unchecked"])
     out = capsys.readouterr().out
     assert code == 0
     assert "unchecked" in out and "no config.json found offline" in out and "hf download" in out
+
+
+def test_hardware_it_could_not_judge_exits_nonzero_with_the_counts(tmp_path, monkeypatch, capsys):
+    """Asked about 8 x 80 GB with no model config to size anything: not `nothing refused`, exit 0."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    code = main([f"{REPO}/recipes/skywork-r1v3-8b/pipeline.yaml", "--gpus", "8", "--gpu-memory", "80GB"])
+    captured = capsys.readouterr()
+    assert code == 3, captured.out
+    summary = captured.out.strip().splitlines()[-1]
+    assert re.fullmatch(r"preflight: \d+ checked, \d+ unchecked; the hardware could not be judged.*", summary)
+    assert "unchecked; nothing refused" not in captured.out
+    assert "--model-config-dir" in captured.err and "--allow-unchecked" in captured.err
+    # without hardware to judge (no --gpus, no GPU here) the same plan is not an error
+    assert main([f"{REPO}/recipes/skywork-r1v3-8b/pipeline.yaml"]) == 0
+    # with the configs it judges every row
+    code = main([f"{REPO}/recipes/skywork-r1v3-8b/pipeline.yaml", *NODE, "--model-config-dir", str(CONFIGS)])
+    assert code == 0 and re.search(
+        r"preflight: \d+ checked, 0 unchecked; nothing refused", capsys.readouterr().out
+    )
 
 
 def test_cpu_stages_are_not_sized_against_gpus(capsys):
