@@ -45,17 +45,27 @@ def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-@pytest.mark.parametrize(
-    ("pipeline", "nodes"),
-    [("skywork-r1v3", "1"), ("skywork-r1v3-8b", "1"), ("skywork-r1v2", "1")],
-)
-def test_paper_pipelines_fit_their_documented_hardware(hub_cache, capsys, pipeline, nodes):
-    code = main([f"{REPO}/recipes/{pipeline}/pipeline.yaml", *NODE, "--nodes", nodes])
+# recipes/README.md's tables: this command, from the repository root, for each paper pipeline
+TABLE_ARGS = [*NODE, "--model-config-dir", "tests/fixtures/model_configs"]
+
+
+def readme_table(pipeline: str) -> str | None:
+    """The preflight table recipes/README.md shows for a paper pipeline (None: not there)."""
+    text = (REPO / "recipes" / "README.md").read_text()
+    found = re.search(rf"<!-- preflight: {re.escape(pipeline)} -->\n```text\n(.*?)\n```", text, re.S)
+    return found.group(1) if found else None
+
+
+@pytest.mark.parametrize("pipeline", ["skywork-r1v3", "skywork-r1v3-8b", "skywork-r1v2"])
+def test_paper_pipelines_fit_their_documented_hardware(capsys, monkeypatch, pipeline):
+    monkeypatch.chdir(REPO)
+    code = main([f"recipes/{pipeline}/pipeline.yaml", *TABLE_ARGS])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "stage" in out and "needed" in out and "available" in out and "verdict" in out
     assert "REFUSED" not in out and "\nunchecked:" not in out
     assert re.search(r"preflight: \d+ checked, 0 unchecked; nothing refused", out)
+    assert readme_table(pipeline) == out.rstrip("\n"), f"recipes/README.md's {pipeline} table is not current"
 
 
 def test_the_38b_pipeline_command_prints_a_table_from_the_hub_cache(hub_cache):
