@@ -139,6 +139,13 @@ def kv_sequences_at_once(
     return tokens, tokens // max(sequence_tokens, 1)
 
 
+def scoring_forward_bytes(text: TextShape, batch: int, seq: int) -> int:
+    """Working memory of an inference forward (no autograd): one decoder layer at a time holds the
+    residual stream and the normed input (2h) and the MLP's gate, up and their product (3I) per token
+    (ours)."""
+    return batch * seq * (2 * text.hidden + 3 * text.intermediate) * BF16
+
+
 def kv_bytes_per_token(text: TextShape, tp: int) -> int:
     """KV cache bytes per token on one GPU of a tensor-parallel group of `tp`."""
     kv_heads_per_gpu = max(1, text.kv_heads // tp)

@@ -33,6 +33,7 @@ from skywork_rl.preflight_checks import (
     Judge,
     StageContext,
     generation_stage_rows,
+    scoring_beside_engine_rows,
     training_stage_rows,
 )
 from skywork_rl.preflight_layout import Hardware, detect_hardware, hardware_from_flags, read_layout
@@ -150,7 +151,29 @@ def check_stage(
             (g["max_new_tokens"] for g in config.values() if isinstance(g, dict) and "max_new_tokens" in g),
             None,
         )
-        generation_stage_rows(ctx, model.get("backend_kwargs") or {}, new_tokens)
+        backend_kwargs = model.get("backend_kwargs") or {}
+        generation_stage_rows(ctx, backend_kwargs, new_tokens)
+        scorer = config.get("reward_model")
+        if isinstance(scorer, dict) and scorer.get("name_or_path") and not ctx.refused_here():
+            rm_name = str(scorer["name_or_path"])
+            rm_shape = shapes.get(rm_name)
+            if rm_shape is None:
+                ctx.add(
+                    f"reward model {rm_name}",
+                    "config.json",
+                    None,
+                    UNCHECKED,
+                    why_unchecked=shapes.missing[rm_name],
+                )
+            else:
+                scoring_beside_engine_rows(
+                    ctx,
+                    rm_shape,
+                    int(scorer.get("batch_size") or 8),
+                    int(new_tokens or 0),
+                    float(backend_kwargs.get("gpu_memory_utilization", 0.9)),
+                    scorer.get("max_length"),
+                )
         return ctx.rows, header, 0
     ctx.training = training
     if kind == "grpo":

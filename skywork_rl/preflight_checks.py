@@ -62,6 +62,9 @@ class StageContext:
     def add(self, item: str, needed: Any, available: Any = None, verdict: str = "", **kw: Any) -> None:
         self.rows.append(Row(self.id, item, needed, available, verdict, **kw))
 
+    def refused_here(self) -> bool:
+        return any(r.verdict == REFUSED for r in self.rows)
+
     @property
     def prompt_len(self) -> int:
         if self.prompt_tokens is not None:
@@ -127,6 +130,32 @@ def generation_stage_rows(ctx: StageContext, backend_kwargs: dict[str, Any], new
     if new_tokens is not None:
         check_max_len(ctx, int(new_tokens), max_len, prefix + "max_model_len")
     check_vllm_engine(ctx, tp, float(backend_kwargs.get("gpu_memory_utilization", 0.9)), max_len, prefix)
+
+
+def scoring_beside_engine_rows(
+    ctx: StageContext, rm: ModelShape, batch: int, new_tokens: int, utilization: float, max_length: int | None
+) -> None:
+    """A data stage scoring its rollouts with a reward model (R1V2's preference pairs): the model loads
+    whole on the process's device, the engine's first GPU, while the engine keeps its share there."""
+    gpu = ctx.hardware.gpu_memory
+    weights = me.BF16 * rm.total_params
+    tokens = PROMPT_TEXT_TOKENS + (rm.image.tokens * ctx.images_per_sample if rm.image else 0) + new_tokens
+    tokens = min(tokens, max_length) if max_length else tokens
+    forward = me.scoring_forward_bytes(rm.text, batch, tokens)
+    ctx.add(f"reward model {rm.name} (full copy on the engine's first GPU)", weights)
+    ctx.add(f"reward model forward: {batch} x {tokens} tokens, one layer at a time", forward)
+    if gpu is None:
+        return
+    needed = int(utilization * gpu) + weights + forward + me.GPU_RESERVE_BYTES
+    ctx.add(
+        f"first GPU: vLLM share ({utilization:g}) + reward model",
+        needed,
+        gpu,
+        verdict(needed, gpu),
+        key="model.backend_kwargs.gpu_memory_utilization",
+        hint="the reward model scores beside the running engine: lower the engine's share, or "
+        "reward_model.batch_size / reward_model.max_length",
+    )
 
 
 def training_stage_rows(ctx: StageContext) -> None:

@@ -155,7 +155,7 @@ def test_run_refuses_the_plan_before_its_first_stage_starts(tmp_path, monkeypatc
     assert len(nothing_starts) == 1 and "load-data" in nothing_starts[0]
 
 
-def test_8b_grpo_counts_the_verifier_vision_tower_and_pixel_values(monkeypatch):
+def test_8b_grpo_counts_the_verifier_vision_tower_and_pixel_values(tmp_path):
     """Issue 21, Why 5: 8 x 12K-token micro-batches of the 8B on 8 x 80 GB were 72.8 GB by the old count;
     the verifier held whole on every GPU, the trained vision tower's activations and the generation
     batch's pixel values make them ~99 GB: refused, with the micro-batch that fits."""
@@ -166,7 +166,7 @@ def test_8b_grpo_counts_the_verifier_vision_tower_and_pixel_values(monkeypatch):
         steps_per_generation=16,
         max_completion_length=8192,
     )
-    path = Path(monkeypatch.undo and "/tmp") / f"preflight-8b-{id(config)}.yaml"
+    path = tmp_path / "grpo.yaml"
     path.write_text(yaml.safe_dump(config))
     report = preflight_recipe(
         path,
@@ -176,7 +176,6 @@ def test_8b_grpo_counts_the_verifier_vision_tower_and_pixel_values(monkeypatch):
         hardware=Hardware(8, 80 * 10**9, 1, 10**12, 4 * 10**12),
         model_config_dir=CONFIGS,
     )
-    path.unlink()
     rows = {r.item: r for r in report.rows}
     verifier = load_shape("Qwen/Qwen2.5-7B-Instruct", CONFIGS)
     assert rows["verifier Qwen/Qwen2.5-7B-Instruct (whole on every GPU)"].needed == 2 * verifier.total_params
@@ -208,3 +207,24 @@ def test_r1v3_38b_engine_kv_cache_holds_about_73k_tokens():
     assert 72_000 < tokens < 75_000
     assert kv.needed == "128 rollouts per engine" and kv.verdict == "warn"
     assert not report.refused  # 2 x 32 x 16 = 1024 on the 32 processes the recipe documents
+
+
+def test_r1v2_pairs_reward_model_beside_the_075_engine_is_refused(tmp_path):
+    """R1V2's pairs stage scores with the 7B VLM reward model on the engine's first GPU while the TP-8
+    engine keeps its share there: at 0.75 x 80 GB that is ~97 GB."""
+    from skywork_rl.preflight import preflight_pipeline
+
+    spec = yaml.safe_load((REPO / "recipes/skywork-r1v2/pipeline.yaml").read_text())
+    pairs = next(s for s in spec["stages"] if s["id"] == "pairs")
+    pairs["config"]["model"]["backend_kwargs"]["gpu_memory_utilization"] = 0.75
+    spec["stages"] = [s for s in spec["stages"] if s["id"] in ("source", "pairs")]
+    spec["accelerate_config"] = str(REPO / "recipes/accelerate/zero3_offload.yaml")
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    report = preflight_pipeline(
+        path, hardware=Hardware(8, 80 * 10**9, 1, 10**12, 4 * 10**12), model_config_dir=CONFIGS
+    )
+    (row,) = report.refused
+    assert row.stage == "pairs" and row.key == "model.backend_kwargs.gpu_memory_utilization"
+    rm = load_shape("Skywork/Skywork-VL-Reward-7B", CONFIGS)
+    assert row.needed == 60 * 10**9 + 2 * rm.total_params + 4 * 33280 * (2 * 3584 + 3 * 18944) * 2 + 3 * 10**9
