@@ -36,7 +36,7 @@ from skywork_rl.preflight_checks import (
     scoring_beside_engine_rows,
     training_stage_rows,
 )
-from skywork_rl.preflight_layout import Hardware, detect_hardware, hardware_from_flags, read_layout
+from skywork_rl.preflight_layout import Hardware, hardware_from_flags, read_layout
 from skywork_rl.preflight_report import (
     OK,
     REFUSED,
@@ -329,7 +329,9 @@ def _report(
 
 
 def _hardware(hardware: Hardware | None) -> Hardware:
-    return hardware or detect_hardware() or Hardware(source="no GPU here; pass --gpus and --gpu-memory")
+    """The given hardware, else this machine's as the guard sees it (GPUs, RAM, free disk)."""
+    here = hardware or hardware_from_flags(None, None)
+    return here or Hardware(source="no GPU here; pass --gpus and --gpu-memory")
 
 
 def preflight_pipeline(

@@ -228,3 +228,28 @@ def test_r1v2_pairs_reward_model_beside_the_075_engine_is_refused(tmp_path):
     assert row.stage == "pairs" and row.key == "model.backend_kwargs.gpu_memory_utilization"
     rm = load_shape("Skywork/Skywork-VL-Reward-7B", CONFIGS)
     assert row.needed == 60 * 10**9 + 2 * rm.total_params + 4 * 33280 * (2 * 3584 + 3 * 18944) * 2 + 3 * 10**9
+
+
+def test_inside_accelerate_launch_the_launchs_own_world_is_judged(
+    tmp_path, monkeypatch, capsys, nothing_starts
+):
+    """`accelerate launch --num_processes 8 ... -m skywork_rl.cli stage grpo` on a 1-GPU machine: every
+    rank reads the launch from its environment and refuses before building a trainer."""
+    monkeypatch.setenv(GPUS_ENV, "1x80GB")
+    launch_env = {
+        "ACCELERATE_MIXED_PRECISION": "bf16",
+        "WORLD_SIZE": "8",
+        "LOCAL_WORLD_SIZE": "8",
+        "RANK": "3",
+        "ACCELERATE_USE_DEEPSPEED": "true",
+        "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2",
+    }
+    for key, value in launch_env.items():
+        monkeypatch.setenv(key, value)
+    args = _stage(tmp_path, R1V3_8B_GRPO, "--model.name_or_path", "OpenGVLab/InternVL3-8B-hf")
+    assert cli.main(args) == 1
+    captured = capsys.readouterr()
+    assert nothing_starts == []
+    assert "processes per node vs this machine's GPUs: needs 8 processes, has 1 GPUs" in captured.err
+    assert "this accelerate launch starts 8 per node" in captured.err
+    assert captured.out == ""  # rank 3 does not print the table; rank 0 does
