@@ -32,13 +32,9 @@ def _main_process() -> bool:
 
 def enforce(report: PreflightReport) -> None:
     """Show the report (once per launch) and raise what it refuses."""
-    if _main_process():
-        print(
-            "\npreflight on this machine (`skywork-rl preflight` for other hardware; --skip-preflight to "
-            "start anyway):",
-            flush=True,
-        )
-        print(report.render(), flush=True)
+    if _main_process():  # the whole table when it refuses; else what to know (`skywork-rl preflight`: all)
+        print("\npreflight on this machine (--skip-preflight starts a refused plan anyway):", flush=True)
+        print(report.render() if report.refused else report.render_brief(), flush=True)
     if report.refused:
         raise PreflightRefused(
             "preflight refused: "

@@ -85,13 +85,20 @@ class PreflightReport:
                 lines.append(
                     "  rows without 'available': give the hardware (--gpus/--gpu-memory, --host-memory, --disk)"
                 )
+        return "\n".join(lines + self._notes())
+
+    def _notes(self) -> list[str]:
+        lines = []
         warned = [r for r in self.rows if r.verdict == WARN]
         if warned:
             lines += ["", "warnings:", *(f"  {warning(r)}" for r in warned)]
         if self.refused:
             lines += ["", "refused:", *(f"  {refusal(r)}" for r in self.refused)]
-        lines += ["", self.summary()]
-        return "\n".join(lines)
+        return [*lines, "", self.summary()]
+
+    def render_brief(self) -> str:
+        """Without the table: the header, warnings, refusals and the closing counts."""
+        return "\n".join([*self.header, *self._notes()])
 
     def raise_if_refused(self) -> None:
         if self.refused:

@@ -253,3 +253,15 @@ def test_inside_accelerate_launch_the_launchs_own_world_is_judged(
     assert "processes per node vs this machine's GPUs: needs 8 processes, has 1 GPUs" in captured.err
     assert "this accelerate launch starts 8 per node" in captured.err
     assert captured.out == ""  # rank 3 does not print the table; rank 0 does
+
+
+def test_a_plan_that_fits_launches_after_a_brief_report(tmp_path, monkeypatch, capsys, nothing_starts):
+    monkeypatch.setenv(GPUS_ENV, "8x80GB")
+    monkeypatch.setattr("skywork_rl.preflight_layout.free_disk", lambda path="outputs": 4 * 10**12)
+    args = _stage(tmp_path, R1V3_8B_GRPO, "--model.name_or_path", "OpenGVLab/InternVL3-8B-hf")
+    assert cli.main([*args, "--accelerate_config", str(REPO / "recipes/accelerate/zero2.yaml")]) == 0
+    assert nothing_starts == ["launch grpo"]
+    out = capsys.readouterr().out
+    assert re.search(r"preflight: \d+ checked, 0 unchecked; nothing refused", out)
+    assert "vLLM sequences at once" in out  # the KV warning is shown
+    assert "GPU: training step" not in out  # the table is `skywork-rl preflight`'s
