@@ -291,6 +291,13 @@ def paper_sizes(
         return None
     spec = yaml.safe_load(values_file.read_text()) or {}
     relative = target.relative_to(values_file.parent).as_posix()
+    if recipe is not None:  # a named variant differs from its base recipe in other keys only
+        for variant in spec.get("variants") or []:
+            if variant.get("recipe") == relative and not any(
+                str(k).startswith(("training.per_device", "training.gradient_acc", "training.steps_per"))
+                for k in variant.get("differs_in") or []
+            ):
+                relative = str(variant.get("base"))
     out: dict[str, tuple[int, str]] = {}
     for check in spec.get("checks") or []:
         if recipe is not None and check.get("recipe") != relative:

@@ -265,3 +265,16 @@ def test_a_plan_that_fits_launches_after_a_brief_report(tmp_path, monkeypatch, c
     assert re.search(r"preflight: \d+ checked, 0 unchecked; nothing refused", out)
     assert "vLLM sequences at once" in out  # the KV warning is shown
     assert "GPU: training step" not in out  # the table is `skywork-rl preflight`'s
+
+
+def test_paper_episode_sizes_come_from_paper_values_for_paper_recipes_and_their_variants():
+    from skywork_rl.preflight import paper_sizes
+
+    episode = {"rollouts_per_episode": (1024, "1024 rollouts per episode")}
+    assert paper_sizes(recipe=R1V3_GRPO) == episode
+    assert paper_sizes(recipe=REPO / "recipes/skywork-r1v3/grpo_ssb.yaml") == episode  # a named variant
+    assert paper_sizes(pipeline=REPO / "recipes/skywork-r1v3-8b/pipeline.yaml", stage_id="grpo-8k") == episode
+    assert paper_sizes(recipe=REPO / "recipes/skywork-r1v3/connector.yaml") == {
+        "batch_size": (64, "batch 64")
+    }
+    assert paper_sizes(recipe=REPO / "recipes/tiny/grpo.yaml") is None  # no paper episode to hold it to
