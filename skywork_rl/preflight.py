@@ -256,7 +256,7 @@ def episode_rows(
             rows.append(Row(sid, item, str(have), f"{want} (paper)", OK))
             continue
         unit = per_device * world
-        paper_says = f"the paper's {name} is {want} ({quote!r}); "
+        paper_says = f"paper: {quote!r}; "
         if want % unit == 0:
             ratio = accum / per_gen if kind == "grpo" else 1
             new_steps = want // unit
@@ -272,7 +272,12 @@ def episode_rows(
                 f"{paper_says}{want} is not a multiple of {per_device} x {world} processes: change "
                 "training.per_device_train_batch_size too, or launch the processes the recipe documents"
             )
-        rows.append(Row(sid, item, str(have), f"{want} (paper)", REFUSED, key=f"training.{keys}", hint=hint))
+        says = f"this launch makes it {have}, the paper's is {want}"
+        rows.append(
+            Row(
+                sid, item, str(have), f"{want} (paper)", REFUSED, key=f"training.{keys}", hint=hint, says=says
+            )
+        )
     return rows
 
 

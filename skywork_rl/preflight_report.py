@@ -26,6 +26,7 @@ class Row:
     key: str | None = None
     hint: str = ""
     why_unchecked: str = ""  # e.g. the model's config.json is not available offline
+    says: str = ""  # a refusal's comparison in words, where "needs X, has Y" does not fit
 
 
 def verdict(needed: int, available: int | None) -> str:
@@ -119,4 +120,5 @@ def warning(r: Row) -> str:
 
 def refusal(r: Row) -> str:
     where = "pipeline" if r.stage == "pipeline" else f"stage {r.stage}"
-    return f"{where}: {r.item}: needs {_cell(r.needed)}, has {_cell(r.available)}; change {r.key} ({r.hint})"
+    says = r.says or f"needs {_cell(r.needed)}, has {_cell(r.available)}"
+    return f"{where}: {r.item}: {says}; change {r.key} ({r.hint})"

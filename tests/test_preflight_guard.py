@@ -74,7 +74,10 @@ def test_stage_on_8_gpus_refuses_the_32_process_episode_before_launching(
     )
     err = capsys.readouterr().err
     assert code == 1 and nothing_starts == []
-    assert "rollouts_per_episode = 2 per device x 8 processes x 16 steps_per_generation: needs 256" in err
+    assert (
+        "rollouts_per_episode = 2 per device x 8 processes x 16 steps_per_generation: this launch makes it 256, "
+        "the paper's is 1024" in err
+    )
     assert "training.steps_per_generation: 64, training.gradient_accumulation_steps: 64" in err
     assert "--skip-preflight" in err
 
@@ -278,3 +281,19 @@ def test_paper_episode_sizes_come_from_paper_values_for_paper_recipes_and_their_
         "batch_size": (64, "batch 64")
     }
     assert paper_sizes(recipe=REPO / "recipes/tiny/grpo.yaml") is None  # no paper episode to hold it to
+
+
+def test_38b_grpo_on_one_node_with_zero3_is_refused_for_memory_before_launching(
+    tmp_path, monkeypatch, capsys, nothing_starts
+):
+    """Issue 21, Why 4: R1V3's 38B GRPO with zero3.yaml on one 8 x 80 GB node (no offload) died of CUDA
+    OOM after a full rollout; the guard refuses it first, naming the step and the key."""
+    monkeypatch.setenv(GPUS_ENV, "8x80GB")
+    args = _stage(tmp_path, R1V3_GRPO, "--model.name_or_path", "OpenGVLab/InternVL3-38B-hf")
+    args += ["--training.gradient_accumulation_steps", "64", "--training.steps_per_generation", "64"]
+    code = cli.main([*args, "--accelerate_config", str(REPO / "recipes/accelerate/zero3.yaml")])
+    err = capsys.readouterr().err
+    assert code == 1 and nothing_starts == []
+    step = re.search(r"stage grpo: GPU: training step: needs ([\d.]+) GB, has 80.0 GB", err)
+    assert step and float(step.group(1)) > 98
+    assert "rollouts_per_episode" not in err  # 2 x 8 x 64 keeps the paper's 1024
