@@ -59,8 +59,12 @@ def run_pipeline(
     verbose: bool = False,
     start: str | None = None,
     only: list[str] | None = None,
+    skip_preflight: bool = False,
 ) -> dict[str, Any]:
-    """Run (or with `dry_run`, print) a pipeline; returns the report written to `output_root`."""
+    """Run (or with `dry_run`, print) a pipeline; returns the report written to `output_root`.
+
+    Where GPUs are visible, the stages that will run are checked by preflight first (a refusal starts
+    nothing); `skip_preflight` leaves it out."""
     spec, stages = plan_pipeline(path, output_root)
     for stage in stages:
         validate(stage)
@@ -74,6 +78,11 @@ def run_pipeline(
             "stages": [s.id for s in stages],
             "decisions": [{"id": s.id, **vars(d)} for s, d in zip(stages, decisions, strict=True)],
         }
+    if not skip_preflight:
+        from skywork_rl.preflight_guard import guard_pipeline
+
+        starting = {s.id for s, d in zip(stages, decisions, strict=True) if d.action in ("run", "resume")}
+        guard_pipeline(path, spec, stages, starting)
     root = stages[0].output_dir.parent
     root.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
@@ -126,7 +135,9 @@ def _run_stage(
     write_atomic(stage.recipe_file, yaml.safe_dump(stage.config, sort_keys=False))
     log_path = stage.output_dir / "stage.log"
     print(f"{label}: {decision.action}, {decision.reason} (log: {log_path})", flush=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    from skywork_rl.preflight_guard import CHECKED_ENV
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", CHECKED_ENV: "1"}  # the runner checked the plan
     cmd = stage.command(force=decision.fresh)
     # A resumed stage adds to the log of the run it continues; a fresh one starts a new log.
     with log_path.open("ab" if decision.action == "resume" else "wb", buffering=0) as log:
@@ -231,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         help="consider only stage ID (repeatable); the others are not run, their finished outputs are used",
     )
     parser.add_argument("--output-root", help="override the pipeline's output_root")
+    parser.add_argument(
+        "--skip-preflight",
+        action="store_true",
+        help="start the stages even if preflight, run on this machine's GPUs before the first stage, refuses",
+    )
     parser.add_argument("--quiet", action="store_true", help="show no stage output (stage.log has it all)")
     parser.add_argument("--verbose", action="store_true", help="stream every stage's output unfiltered")
     args = parser.parse_args(argv)
@@ -243,5 +259,6 @@ def main(argv: list[str] | None = None) -> int:
         verbose=args.verbose,
         start=args.start,
         only=args.only,
+        skip_preflight=args.skip_preflight,
     )
     return 0
