@@ -15,6 +15,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from skywork_rl.heldout import HeldoutScoringError
 from skywork_rl.stages.base import Stage
 
 logger = logging.getLogger("skywork_rl")
@@ -108,7 +109,14 @@ class TrainingStage(Stage):
         if heldout_rows is not None:
             # The saved model, on problems no training split holds (`heldout:`; skywork_rl/heldout.py).
             metrics.update(start)
-            metrics.update(heldout.measure(trainer.model, processor, heldout_rows, "heldout/"))
+            try:
+                metrics.update(heldout.measure(trainer.model, processor, heldout_rows, "heldout/"))
+            except HeldoutScoringError as error:
+                # The stage fails (stage.json: failed, with this reason); the model it trained stays saved.
+                raise HeldoutScoringError(
+                    f"{error} (training finished and the trained model is saved in {self.output_dir}; "
+                    "only its held-out measurement failed)"
+                ) from error
         return metrics
 
 
