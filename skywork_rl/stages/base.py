@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from skywork_rl import fingerprint
 from skywork_rl.atomic import write_atomic  # also imported from here by the pipeline
+from skywork_rl.data import DATASETS_CACHE, dataset_cache_under
 from skywork_rl.errors import SkyworkError
 from skywork_rl.fingerprint import COMPLETE_MARKER, STAGE_JSON
 from skywork_rl.stages.parsing import RecipeError, build_parser, load_stage, parse_stage_config
@@ -236,7 +237,9 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
     if _is_main_process():
         write_atomic(out / STAGE_JSON, json.dumps(record, indent=2))
     try:
-        metrics = stage.run()
+        # The datasets the stage reads are mirrored and cached in its own folder, never in theirs.
+        with dataset_cache_under(out / DATASETS_CACHE):
+            metrics = stage.run()
     except StageRefused:
         if _is_main_process():
             for path, text in previous.items():
@@ -260,6 +263,7 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
         )
         write_atomic(out / STAGE_JSON, json.dumps(record, indent=2))
         write_atomic(marker, record["ended_at"] + "\n")
+        shutil.rmtree(out / DATASETS_CACHE, ignore_errors=True)  # only a resume would reuse it
     return metrics
 
 
