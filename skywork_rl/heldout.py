@@ -319,4 +319,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        code = main()
+    except SkyworkError as exc:  # one `error:` line (the traceback with --debug / SKYWORK_RL_DEBUG=1)
+        from skywork_rl.cli import report_error
+
+        code = report_error(exc)
+    raise SystemExit(code)

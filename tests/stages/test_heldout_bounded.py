@@ -120,3 +120,38 @@ def test_stage_whose_heldout_measurement_fails_records_failed_and_keeps_its_trai
     assert "HeldoutScoringError" in record["error"] and "id 'tower'" in record["error"]
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
     assert not (out / ".stage_complete").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600, method="thread")
+def test_heldout_command_ends_an_unjudgeable_row_with_one_error_line(
+    tiny_internvl, tmp_path, monkeypatch, capsys
+):
+    import runpy
+
+    from skywork_rl.generation import TransformersBackend
+
+    def generate(self, rows, num_generations=1, **kwargs):
+        return [["<think>x</think> \\boxed{3}"] * num_generations for _ in rows]
+
+    monkeypatch.setattr(TransformersBackend, "generate", generate)
+    monkeypatch.delenv("SKYWORK_RL_DEBUG", raising=False)
+    rows = [{"prompt": [{"role": "user", "content": "q"}], "id": "pi", "solution": UNJUDGEABLE["pi_tower"]}]
+    Dataset.from_list(rows).save_to_disk(str(tmp_path / "heldout"))
+    argv = [
+        "python -m skywork_rl.heldout",
+        "--model",
+        str(tiny_internvl),
+        "--data",
+        str(tmp_path / "heldout"),
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as ended:  # the module's own deadlines: 5 s, then 30 s
+        runpy.run_module("skywork_rl.heldout", run_name="__main__")
+    assert ended.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        err[-1].startswith("error: held-out accuracy: 1 of 1 answers could not be scored")
+        and "id 'pi'" in err[-1]
+    )
+    assert not any(line.startswith("Traceback") for line in err)
