@@ -41,3 +41,15 @@ def test_eval_score_with_a_lone_surrogate_in_a_response_writes_the_whole_report(
     assert any("\udc00" in json.dumps(item, ensure_ascii=False) for item in report["per_item"])
     assert "1 character(s) UTF-8 cannot encode" in caplog.text
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([predictions.name, "score.json"])
+
+
+def test_a_saved_response_with_a_lone_surrogate_reads_back_whole(tmp_path: Path) -> None:
+    from eval.runner import _append, read_responses
+
+    path = tmp_path / "aime.responses.jsonl"
+    records = [
+        {"id": "1", "response": "x \udc00 \u4e2d", "meta": {}},
+        {"id": "2", "response": "y", "meta": {}},
+    ]
+    _append(path, records)
+    assert read_responses(path) == {r["id"]: r for r in records}
