@@ -25,7 +25,7 @@ import yaml
 from skywork_rl.atomic import write_atomic
 from skywork_rl.console import StageConsole, is_progress
 from skywork_rl.errors import SkyworkError
-from skywork_rl.fingerprint import read_record
+from skywork_rl.fingerprint import read_record, stage_inputs
 from skywork_rl.heldout_report import render_line, write_heldout_summary
 from skywork_rl.pipeline_plan import PlannedStage, check_made_inputs, plan_pipeline, validate
 from skywork_rl.pipeline_state import Decision, decide, select
@@ -119,6 +119,7 @@ def run_pipeline(
         entry.update(status="ran", seconds=round(time.time() - t0, 1), **_stage_record(stage))
         print(f"{label}: done in {entry['seconds']} s{_shown_metrics(stage, entry, ': ')}", flush=True)
         report["stages"].append(entry)
+    mark_stale(stages, report["stages"])
     curve = write_heldout_summary(report, root)
     _write_report(root, report, started)
     _print_report(report, stages)
@@ -181,6 +182,41 @@ def _print_plan(stages: list[PlannedStage], decisions: list[Decision], verbose: 
                 print(f"      {line}")
 
 
+def mark_stale(stages: list[PlannedStage], entries: list[dict[str, Any]]) -> None:
+    """Mark each stage that did not run but whose output no longer follows from its inputs as
+    ``stale``: an input was re-made after it finished (`--only`/`--from` ran an earlier stage), or it
+    was built on a stale stage. Its old metrics move to ``stale_metrics``, out of the closing table,
+    ``heldout_accuracy`` and the plot, so no report mixes results of two runs."""
+    stale: dict[str, str] = {}  # output folder -> id of the stale stage that made it
+    for stage, entry in zip(stages, entries, strict=True):
+        if entry.get("status") != "skipped":
+            continue
+        reason = _stale_reason(stage, stale)
+        if reason:
+            entry.update(status="stale", stale_reason=reason, stale_metrics=entry.pop("metrics", {}))
+            stale[_norm(stage.output_dir)] = stage.id
+
+
+def _stale_reason(stage: PlannedStage, stale: dict[str, str]) -> str | None:
+    record = read_record(stage.output_dir)
+    if record is None or not record.get("fingerprint"):
+        return None  # never ran: nothing to show, nothing to mix
+    inputs = {"model": stage.input_model, "data": stage.input_data}
+    for name, location in inputs.items():
+        if location and _norm(location) in stale:
+            return f"its {name} is stage {stale[_norm(location)]}'s, which is stale"
+    recorded = record["fingerprint"].get("inputs") or {}
+    now = stage_inputs(stage.input_model, stage.input_data)
+    changed = [name for name in now if recorded.get(name) != now[name]]
+    if changed:
+        return "; ".join(f"its {name} ({inputs[name]}) was re-made after it finished" for name in changed)
+    return None
+
+
+def _norm(path: str | Path) -> str:
+    return os.path.normpath(os.path.abspath(path))
+
+
 def _stage_record(stage: PlannedStage) -> dict[str, Any]:
     record = read_record(stage.output_dir) or {}
     return {"metrics": record.get("metrics", {}), "duration_s": record.get("duration_s")}
@@ -208,7 +244,14 @@ def _print_report(report: dict[str, Any], stages: list[PlannedStage]) -> None:
         f"{report['output_root']}/pipeline_report.json"
     )
     for stage, entry in zip(stages, report["stages"], strict=True):
-        print(f"  {entry['id']:14s} {entry['stage']:16s} {entry['status']:8s} {_shown_metrics(stage, entry)}")
+        shown = f"({entry['stale_reason']})" if entry["status"] == "stale" else _shown_metrics(stage, entry)
+        print(f"  {entry['id']:14s} {entry['stage']:16s} {entry['status']:8s} {shown}")
+    stale = [entry["id"] for entry in report["stages"] if entry["status"] == "stale"]
+    if stale:
+        print(
+            f"  stale: {', '.join(stale)} no longer match their inputs; their old results are left out "
+            f"(re-make them: skywork-rl run {report['pipeline']} --from {stale[0]})"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
