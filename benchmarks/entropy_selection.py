@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from skywork_rl.atomic import save_figure, write_atomic
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
@@ -121,7 +123,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     rho = result["spearman"]
     axes[1].set_title(f"Spearman rho = {rho:.2f}" if rho is not None else "Spearman rho undefined")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "wall_s": round(time.time() - wall, 1),
     }
-    (args.out / "entropy_selection.json").write_text(json.dumps(result, indent=2))
+    write_atomic(args.out / "entropy_selection.json", json.dumps(result, indent=2))
     plot(result, args.out / "entropy_selection.png")
     for p in points:
         print(p)

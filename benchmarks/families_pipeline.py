@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from skywork_rl.atomic import write_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 TINY_PIPELINE = REPO / "recipes" / "tiny" / "pipeline.yaml"
 # --short: training steps per training stage (and a checkpoint at the end, as the recipes save one).
@@ -93,7 +95,7 @@ def run_family(arch: str, out: Path, steps: dict[str, int] | None) -> dict[str, 
     folder = out / arch
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "pipeline.yaml"
-    path.write_text(yaml.safe_dump(family_pipeline(arch, steps), sort_keys=False))
+    write_atomic(path, yaml.safe_dump(family_pipeline(arch, steps), sort_keys=False))
     root = folder / "run"
     command = [
         sys.executable,
@@ -202,10 +204,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{result.get('error', '')}",
             flush=True,
         )
-        (args.out / "families_pipeline.json").write_text(
-            json.dumps({"steps": steps, "families": results}, indent=2)
+        write_atomic(
+            args.out / "families_pipeline.json", json.dumps({"steps": steps, "families": results}, indent=2)
         )
-        (args.out / "families_pipeline.md").write_text(markdown(results, steps))
+        write_atomic(args.out / "families_pipeline.md", markdown(results, steps))
     return 0 if all(r["status"] == "ran" for r in results) else 1
 
 

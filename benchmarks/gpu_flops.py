@@ -8,7 +8,8 @@ new ones; from the call's ``attention_mask``):
 
     LLM    2 * N_llm * q_r  +  4 * L * d_attn * (q_r * (c_r - q_r) + q_r * (q_r + 1) / 2)
            (matmuls; causal attention: QK^T and AV, 2 FLOPs per multiply-add, each new token
-           attends to the real tokens before it and itself; ``logits_to_keep`` limits the LM head)
+           attends to the real tokens before it and itself; the LM head's 2 * V * d per token runs on
+           the labelled positions only under TRL's fused head, else on ``logits_to_keep`` of them)
     vision per 448-px tile of P = (448/14)^2 + 1 = 1025 tokens (InternViT, bidirectional):
            2 * N_vit * P  +  2 * N_patch * (P - 1)  +  4 * L_v * d_v * P^2,  plus the projector
            2 * N_proj * P_out with P_out = (P - 1) * downsample^2 = 256 tokens per tile
@@ -165,6 +166,25 @@ def llm_forward_flops(
     return flops
 
 
+def head_positions(kwargs: dict[str, Any], real_new: list[int]) -> list[int]:
+    """Rows the LM head projects, per row of a forward call.
+
+    TRL's fused head (`trl.trainer.utils.add_fused_lm_head`, called as ``model(..., labels=labels,
+    fused_lm_head=True)`` by GRPO and DPO/MPO) projects only the positions whose next-token label is
+    not -100 (the completion, not the prompt or padding): ``labels[:, 1:]``, or ``shift_labels`` as
+    given. Otherwise ``logits_to_keep`` (an int) keeps the last positions, and without it every real
+    new token is projected.
+    """
+    if kwargs.get("fused_lm_head"):
+        shifted = kwargs.get("shift_labels")
+        if shifted is None and kwargs.get("labels") is not None:
+            shifted = kwargs["labels"][:, 1:]
+        if shifted is not None:
+            return (shifted != -100).sum(dim=1).tolist()
+    keep = kwargs.get("logits_to_keep") or 0
+    return [min(keep, q) if isinstance(keep, int) and keep > 0 else q for q in real_new]
+
+
 def train_multipliers(trainable: set[str]) -> dict[str, int]:
     """FLOPs of a training forward per part, in forwards: 1 + activation grads + weight grads."""
     out, upstream = {}, False
@@ -228,8 +248,7 @@ class FlopCounter:
             cache = kwargs.get("cache", kwargs.get("past_key_values"))
             past = cache.get_seq_length() if cache is not None else 0
             real_new, real_context = [new] * batch, [past + new] * batch
-        keep = kwargs.get("logits_to_keep") or 0
-        head = [min(keep, q) if isinstance(keep, int) and keep > 0 else q for q in real_new]
+        head = head_positions(kwargs, real_new)
         self._add("llm", llm_forward_flops(self.text, real_new, real_context, head), training)
 
     def _count_tiles(self, module: Any, args: tuple, kwargs: dict) -> None:

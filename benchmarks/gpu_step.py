@@ -45,6 +45,8 @@ from gpu_flops import FlopCounter, peak_tflops  # noqa: E402
 from gpu_meters import FlopMeter, PhaseTimer, StepMeter, phase_report, summarize  # noqa: E402
 from gpu_model import build_model  # noqa: E402
 
+from skywork_rl.atomic import write_atomic
+
 __all__ = ["StepMeter", "main", "phase_report", "summarize"]
 
 
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 torch.cuda.empty_cache()
             results[stage] = runners[stage](args, data, Path(tmp) / stage, peak)
             print(f"{stage}: {json.dumps(results[stage])}", flush=True)
-    (out / "gpu_step.json").write_text(json.dumps(results, indent=2))
+    write_atomic(out / "gpu_step.json", json.dumps(results, indent=2))
     return results
 
 

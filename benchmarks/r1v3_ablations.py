@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from skywork_rl.atomic import save_figure, write_atomic
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ARMS = ("start", "sft_on_rl_traces", "grpo", "grpo+connector_only", "grpo+connector_and_llm")
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "wall_s": round(time.time() - wall, 1),
     }
-    (args.out / "r1v3_ablations.json").write_text(json.dumps(result, indent=2))
+    write_atomic(args.out / "r1v3_ablations.json", json.dumps(result, indent=2))
     plot(result, args.out / "r1v3_ablations.png")
     for arm, v in result["arms"].items():
         print(f"{arm:24s} mean={v['mean']:.3f} per seed={v['heldout_accuracy']}")
@@ -188,7 +190,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.set_ylabel("held-out accuracy (mean, dots: seeds)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from skywork_rl.atomic import write_atomic
 from skywork_rl.rewards.accuracy import score_accuracy
 from skywork_rl.rewards.pool import default_num_workers
 
@@ -143,7 +144,7 @@ def main() -> None:
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from skywork_rl.atomic import save_figure, write_atomic
 from skywork_rl.trainers.grpo_rows import collate_rows, loss_mask, split_rows
 from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
@@ -242,7 +243,7 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
     ax.set_xlabel("generated rollouts")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {variant: repeats[0] for variant, repeats in runs.items()}
     plot(results, args.out / "ssb_efficiency.png")
     results["timing"] = timing(runs)
-    (args.out / "ssb_efficiency.json").write_text(json.dumps(results, indent=2))
+    write_atomic(args.out / "ssb_efficiency.json", json.dumps(results, indent=2))
     for name in args.variants:
         r, t = results[name], results["timing"][name]
         print(

@@ -41,6 +41,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from skywork_rl.atomic import save_figure, write_atomic
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 VARIANTS = ("plain", "ssb", "dynamic_sampling")
@@ -214,7 +216,7 @@ def plot(result: dict[str, Any], path: Path, budget: int) -> None:
     axes[0].axhline(result["target_accuracy"], color="k", ls=":", lw=1, label="target")
     axes[0].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -330,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             "setup": setup,
             "wall_s": round(time.time() - wall, 1),
         }
-        (args.out / "ssb_sweep.json").write_text(json.dumps(result, indent=2))
+        write_atomic(args.out / "ssb_sweep.json", json.dumps(result, indent=2))
         for row in rows:
             print({k: v for k, v in row.items() if k != "heldout_curve"})
         print(f"wall {result['wall_s']} s")
@@ -341,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         "setup": setup,
         "wall_s": round(time.time() - wall, 1),
     }
-    (args.out / "ssb_learning.json").write_text(json.dumps(result, indent=2))
+    write_atomic(args.out / "ssb_learning.json", json.dumps(result, indent=2))
     plot(result, args.out / "ssb_learning.png", args.rollouts)
     for name, v in result["variants"].items():
         print(

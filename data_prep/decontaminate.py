@@ -62,7 +62,10 @@ def load_benchmark_questions(path: str | Path, column: str | None = None, split:
             raise DataError(f"decontaminate.benchmarks: unsupported file type {path} (use {sorted(suffix)})")
         ds = datasets.load_dataset(suffix[path.suffix], data_files=str(path), split="train")
     else:
-        raise DataError(f"decontaminate.benchmarks: no such file or folder {path}")
+        raise DataError(
+            f"decontaminate.benchmarks: no such file or folder {path}; the `benchmark-data` stage writes "
+            "benchmark questions (e.g. mmmu_validation.jsonl) from MMMU, MathVista ... (recipes/README.md)"
+        )
     if isinstance(ds, datasets.DatasetDict):
         if split not in ds and len(ds) != 1:
             raise DataError(f"decontaminate.benchmark_split: {path} has splits {list(ds)}, not {split!r}")

@@ -25,7 +25,7 @@ Sources (hub id / built-in mapping -> layout written):
   questions with their options inline).
 - ``Zhiqiang007/MathV360K`` / ``mathv360k``: ``train_samples_all_tuning.json`` (LLaVA records ``id``,
   ``image`` = ``<source dataset>/images/<n>.png|jpg``, ``conversations``) and ``data_images/``; the
-  rows go round the 20 source datasets the R1V3 pipelines pick plus one they leave out.
+  rows go round the 20 source datasets the R1V3 pipelines pick plus one they leave out (one row each at least).
 - ``MMMU/MMMU`` (benchmark ``mmmu``): ``<Subject>/{dev,validation}-00000-of-00001.parquet``; ``id``
   (``validation_<Subject>_<n>``), ``question`` (with ``<image k>`` tags), ``options`` (a Python list
   literal, ``[]`` for open questions), ``explanation``, ``image_1`` .. ``image_7`` (null past the
@@ -276,15 +276,16 @@ def write_mmk12(dest: Path, rows: int, seed: int, split: str = "train") -> Path:
 def write_mathv360k(dest: Path, rows: int, seed: int) -> tuple[Path, Path]:
     """MathV360K's layout: ``train_samples_all_tuning.json`` and ``data_images/<source>/images/<n>.<ext>``.
 
-    Rows go round `MATHV360K_PICKED` then `MATHV360K_UNLISTED` (give at least 21 rows for one of each).
-    Returns (the JSON file, the ``data_images`` folder)."""
+    Rows go round `MATHV360K_PICKED` then `MATHV360K_UNLISTED`, at least one per source dataset (so
+    ``rows`` below 21 still gives the connector-pick stage every domain it names). Returns (the JSON
+    file, the ``data_images`` folder)."""
     _check_rows(rows, "mathv360k")
     rng = random.Random(f"mathv360k-{seed}")
     root = dest / "mathv360k"
     images = root / "data_images"
     sources = MATHV360K_PICKED + MATHV360K_UNLISTED
     records = []
-    for i in range(rows):
+    for i in range(max(rows, len(sources))):
         source = sources[i % len(sources)]
         ext = "jpg" if i % 3 == 0 else "png"
         relative = f"{source}/images/{i}.{ext}"

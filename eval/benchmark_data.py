@@ -80,8 +80,9 @@ def question_text(record: dict[str, Any]) -> str:
 
 
 def read_benchmark_records(name: str, location: str) -> list[dict[str, Any]]:
-    """Records of benchmark `name` from its hub id (only its question and id columns; the hub must be
-    online) or from a local file or folder in its official layout (`eval.loading.read_records`)."""
+    """Records of benchmark `name` from its hub id (only its question and id columns of the split eval
+    scores, streamed; the hub must be online) or from a local file or folder in its official layout
+    (`eval.loading.read_records`)."""
     from eval.benchmarks import get_benchmark
     from eval.loading import BenchmarkDataError, hub_allowed, read_records
 
@@ -98,13 +99,23 @@ def read_benchmark_records(name: str, location: str) -> list[dict[str, Any]]:
             f"benchmarks.sources.{name}: the hub is offline (HF_HUB_OFFLINE=1) and {location!r} is a hub id; "
             f"download {spec.hub_id} ({spec.split}) and set benchmarks.sources.{name} to its local folder"
         )
+    return read_hub_questions(spec.hub_id, spec.hub_configs or [None], spec.split, _ID_FIELDS.get(name, "id"))
+
+
+def read_hub_questions(
+    hub_id: str, configs: list[str | None], split: str, id_field: str
+) -> list[dict[str, Any]]:
+    """The question and id columns of `split` of each config of a hub dataset, streamed: only that
+    split's files are read (not MMMU's test split and its images, gigabytes, beside it)."""
     from datasets import load_dataset
 
+    wanted = ("question", "problem", id_field)
     records: list[dict[str, Any]] = []
-    for config in spec.hub_configs or [None]:
-        dataset = load_dataset(spec.hub_id, config, split=spec.split)
-        keep = [c for c in ("question", "problem", _ID_FIELDS.get(name, "id")) if c in dataset.column_names]
-        records += [dict(r) for r in dataset.select_columns(keep)]
+    for config in configs:
+        dataset = load_dataset(hub_id, config, split=split, streaming=True)
+        if dataset.features:  # known columns: read only those (images are never decoded)
+            dataset = dataset.select_columns([c for c in wanted if c in dataset.features])
+        records += [{k: r[k] for k in wanted if k in r} for r in dataset]
     return records
 
 

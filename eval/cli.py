@@ -27,6 +27,7 @@ from eval.mmmu import load_mmmu_outputs, score_mmmu_outputs, score_mmmu_parsed
 from eval.profiles import DEFAULT_PROFILE, PROFILES, resolve_sampling
 from eval.runner import EvalSettings, ResumeMismatchError, read_responses, run_eval
 from eval.scoring import BenchmarkResult, summary_line
+from skywork_rl.atomic import write_atomic
 from skywork_rl.errors import DataError, SkyworkError
 from skywork_rl.generation import SamplingParams
 
@@ -241,7 +242,8 @@ def score_main(argv: list[str]) -> int:
             + ")"
         )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    # Atomic (a crash leaves no torn report); text UTF-8 cannot encode is escaped, with a warning.
+    write_atomic(args.output, json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     print(result.summary_line())
     return 0
 

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from eval.benchmarks import EvalItem, get_benchmark, load_items, score_records
 from eval.deadline import DEFAULT_TIMEOUT_S
 from eval.loading import find_local
+from skywork_rl.atomic import write_atomic
 from skywork_rl.generation import GenerationBackend, SamplingParams, not_generated
 
 logger = logging.getLogger("skywork_rl.eval")
@@ -82,12 +83,13 @@ def read_responses(path: Path) -> dict[str, dict[str, Any]]:
         records[record["id"]] = record
         good.append(line)
     if len(good) != len([ln for ln in lines if ln.strip()]):
-        path.write_text("".join(ln + "\n" for ln in good))
+        write_atomic(path, "".join(ln + "\n" for ln in good))
     return records
 
 
 def _append(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    with path.open("a") as handle:
+    # Appended whole lines (a torn last one is dropped on reading); text UTF-8 cannot encode is escaped.
+    with path.open("a", encoding="utf-8", errors="backslashreplace") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         handle.flush()
@@ -183,7 +185,7 @@ def check_resume(responses_path: Path, meta: dict[str, Any], *, overwrite: bool)
                 f"{responses_path}: saved responses were written with other settings: {'; '.join(changed)}. "
                 "Pass --overwrite to discard and regenerate them, or choose another --output-dir"
             )
-    meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    write_atomic(meta_path, json.dumps(meta, indent=2, ensure_ascii=False))
 
 
 def generate_missing(
@@ -299,10 +301,10 @@ def run_eval(
                 timeout_s=settings.score_timeout_s,
                 progress=bar.update,
             )
-        (output_dir / f"{name}.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        write_atomic(output_dir / f"{name}.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         report["benchmarks"][name] = result.to_dict(with_items=False)
         logger.info("%s", result.summary_line())
     accuracies = [b["accuracy"] for b in report["benchmarks"].values()]
     report["average_accuracy"] = sum(accuracies) / len(accuracies) if accuracies else 0.0
-    (output_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    write_atomic(output_dir / "report.json", json.dumps(report, indent=2, ensure_ascii=False))
     return report

@@ -24,7 +24,7 @@ from typing import Any
 from jsonargparse import ArgumentParser
 from tqdm.auto import tqdm
 
-from skywork_rl.atomic import write_atomic
+from skywork_rl.atomic import save_figure, write_atomic
 from skywork_rl.entropy import DEFAULT_CRITICAL_WORDS, CriticalEntropy
 from skywork_rl.errors import SkyworkError
 
@@ -228,7 +228,7 @@ def plot(scores: Sequence[CheckpointScore], chosen: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig = plot_figure(scores, chosen)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

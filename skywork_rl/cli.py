@@ -68,7 +68,7 @@ def stage_main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(
             "usage: skywork-rl stage NAME --config FILE [--group.key value ...] [--force]\n"
-            "                        [--num_processes N] [--accelerate_config C]\n"
+            "                        [--num_processes N] [--accelerate_config C] [--skip-preflight]\n"
             "       skywork-rl stage NAME --help   (every option of that stage, TRL's included)\n\n"
             f"{options}\n\nstages: {', '.join(sorted(registered_stages()))}"
         )
@@ -82,13 +82,24 @@ def stage_main(argv: list[str]) -> int:
         build_parser(stage_class).print_help()
         print(f"\nrunning the stage (command line only, not recipe keys):\n{options}")
         return 0
+    from skywork_rl.preflight_guard import CHECKED_ENV, SKIP_FLAG, guard_stage
+    from skywork_rl.stages.parsing import resolved_dict
+
+    skip_preflight = SKIP_FLAG in rest
+    rest = [a for a in rest if a != SKIP_FLAG]
     launch_args, force, rest = split_run_options(rest)
     source = _config_source(rest)
     # Parse and check the output folder before anything heavy runs (or any process is launched).
     parser, namespace = parse_namespace(stage_class, rest, source)
     refuse_if_finished(stage_class, namespace[stage_class.output_dir_key], force)
+    if not skip_preflight:  # where GPUs are visible: refuse what cannot fit before anything starts
+        guard_stage(name, resolved_dict(namespace), source, launch_args)
     if launch_args:
-        return launch_stage(name, launch_args, [*rest, *(["--force"] if force else [])])
+        os.environ[CHECKED_ENV] = "1"  # the processes launched next: checked (or skipped) here
+        try:
+            return launch_stage(name, launch_args, [*rest, *(["--force"] if force else [])])
+        finally:
+            os.environ.pop(CHECKED_ENV, None)
     run_stage(stage_from_namespace(stage_class, parser, namespace, source, force), force=force)
     # Last, with the trainer gone: join the process group's threads before Python exits (a gloo
     # worker still freeing tensors at interpreter shutdown aborts the process; see process_group.py).

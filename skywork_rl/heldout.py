@@ -34,6 +34,15 @@ class HeldoutScoringError(SkyworkError):
     """Some held-out answers could not be scored, so no accuracy is reported."""
 
 
+# Per-answer deadlines of held-out scoring, both enforced by the scoring pool (`skywork_rl.rewards.pool`:
+# a soft timer, then the worker is killed a second later). The first is the training reward's own; the
+# answers that missed it (a worker starved on a loaded machine, or an answer no checker can judge, like
+# a power tower) are scored once more under the second, after which they fail the measurement. So an
+# unjudgeable answer costs at most ~37 s of one worker, and the measurement never hangs.
+SCORE_TIMEOUT_S = 5.0
+RETRY_TIMEOUT_S = 30.0
+
+
 @dataclass
 class HeldoutArguments:
     """Recipe group `heldout:` — held-out accuracy of the stage's model, recorded in `stage.json`.
@@ -129,8 +138,16 @@ class HeldoutResult:
         return metrics
 
 
-def evaluate_completions(rows: Sequence[dict[str, Any]], completions: Sequence[str]) -> HeldoutResult:
-    """Score one completion per row against the row's ``solution`` (and ``choices``, if any)."""
+def evaluate_completions(
+    rows: Sequence[dict[str, Any]], completions: Sequence[str], samples_per_row: int = 1
+) -> HeldoutResult:
+    """Score one completion per row against the row's ``solution`` (and ``choices``, if any).
+
+    ``rows`` may repeat each row ``samples_per_row`` times in a row (avg@k); errors then name the row.
+    Every answer is judged in the scoring pool's workers under a deadline (`SCORE_TIMEOUT_S`, then
+    `RETRY_TIMEOUT_S` once for those that missed it), so one answer costs at most their sum plus a
+    second's grace per pass; one still unjudged raises `HeldoutScoringError` naming its row.
+    """
     from skywork_rl.rewards.accuracy import score_accuracy_detailed
 
     if len(rows) != len(completions):
@@ -145,28 +162,35 @@ def evaluate_completions(rows: Sequence[dict[str, Any]], completions: Sequence[s
         )
     choices = [row.get("choices") for row in rows] if any(row.get("choices") for row in rows) else None
     solutions = [str(row["solution"]) for row in rows]
-    result = score_accuracy_detailed(list(completions), solutions, choices)
+    result = score_accuracy_detailed(list(completions), solutions, choices, timeout_s=SCORE_TIMEOUT_S)
     if result.failures:
         # A worker that missed its deadline on a loaded machine says nothing about the answer: score
-        # those (length-capped) completions once more in this process, without a deadline.
+        # those completions once more, in the worker pool again, under the longer retry deadline.
         again = sorted(result.errors)
         retry = score_accuracy_detailed(
             [completions[i] for i in again],
             [solutions[i] for i in again],
             [choices[i] for i in again] if choices else None,
-            num_workers=0,
+            timeout_s=RETRY_TIMEOUT_S,
         )
         for position, index in enumerate(again):
-            if position not in retry.errors:
+            if position in retry.errors:
+                result.errors[index] = retry.errors[position]
+            else:
                 result.scores[index] = retry.scores[position]
                 del result.errors[index]
         result.failures = len(result.errors)
         result.no_answer += retry.no_answer
     if result.failures:
-        index, error = next(iter(result.errors.items()))
+        index, error = min(result.errors.items())
+        row = rows[index]
         raise HeldoutScoringError(
-            f"held-out accuracy: {result.failures} of {len(rows)} answers could not be scored (row {index}: "
-            f"{error}); no accuracy is reported rather than counting them wrong"
+            f"held-out accuracy: {result.failures} of {len(rows)} answers could not be scored within "
+            f"{SCORE_TIMEOUT_S:g} s and then {RETRY_TIMEOUT_S:g} s; row {index // samples_per_row} "
+            f"(id {row.get('id')!r}, gold {_short(solutions[index])}, answer {_short(completions[index])}): "
+            f"{error}. No accuracy is reported rather than counting it wrong; fix or drop that row of the "
+            "held-out data (a gold answer the checker cannot evaluate), or raise "
+            "skywork_rl.heldout.RETRY_TIMEOUT_S if the machine is only very loaded"
         )
     scores = [float(s or 0.0) for s in result.scores]
     per_source: dict[str, list[float]] = {}
@@ -179,6 +203,11 @@ def evaluate_completions(rows: Sequence[dict[str, Any]], completions: Sequence[s
         no_answer=result.no_answer,
         completions=list(completions),
     )
+
+
+def _short(text: str, keep: int = 40) -> str:
+    text = str(text)
+    return repr(text) if len(text) <= 2 * keep else f"{text[:keep]!r}... ({len(text)} characters)"
 
 
 def evaluate_heldout(
@@ -204,7 +233,7 @@ def evaluate_heldout(
     if any(len(texts) != num_samples for texts in outputs):
         raise ValueError(f"held-out accuracy: the backend did not return {num_samples} completions per row")
     repeated = [row for row in rows for _ in range(num_samples)]
-    result = evaluate_completions(repeated, [text for texts in outputs for text in texts])
+    result = evaluate_completions(repeated, [text for texts in outputs for text in texts], num_samples)
     result.num_rows, result.samples_per_row = len(rows), num_samples
     return result
 
@@ -290,4 +319,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        code = main()
+    except SkyworkError as exc:  # one `error:` line (the traceback with --debug / SKYWORK_RL_DEBUG=1)
+        from skywork_rl.cli import report_error
+
+        code = report_error(exc)
+    raise SystemExit(code)

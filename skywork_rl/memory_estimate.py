@@ -20,11 +20,26 @@ has. Sources and choices:
   at once (GRPO: `_get_per_token_logps_and_entropies` with batch_size = the micro-batch; DPO/MPO: chosen
   and rejected concatenated), so b is per_device_train_batch_size (x2 for preference pairs). TRL's
   fused LM head never materialises the (b, s, vocab) logits, so they are not counted.
+* A trained vision tower keeps its activations too (HF checkpoints each ViT layer with the LLM's):
+  tiles x tokens per tile per image (InternVL: 13 tiles x 1025 tokens), counted like a decoder layer
+  (`model_shapes.VisionShape`: 8h + 2I values per token per layer, ours). A frozen tower saves nothing.
+* The generation batch (per_device_train_batch_size x steps_per_generation samples per process) stays
+  on the GPU with its pixel values for the whole generation (TRL buffers it): the processor's values,
+  cast to bf16 under DeepSpeed (Trainer._prepare_input), float32 otherwise.
+* Judges held for scoring: the `verifier` reward's judge (transformers backend) is loaded whole on every
+  GPU outside ZeRO-3 (`rewards/verifier.py`); a reward model is placed as TRL places one
+  (`rewards/loading.place_for_inference`): sharded and offloaded with the policy under ZeRO-3 when it is
+  a text model, a full copy per GPU when it is a VLM (its forwards differ between ranks) or under
+  ZeRO-0/1/2 and DDP.
 * vLLM (one engine per tensor-parallel group of GPUs): its weight shard (all bf16 weights / TP), the KV
   cache of one sequence at max_model_len (vLLM refuses to start without it): 2 (K, V) x layers x
   KV heads per GPU x head_dim x 2 bytes per token, KV heads replicated when TP > KV heads; plus 4 GB of
   CUDA graphs and profiling activations (ours; TRL caps max_num_batched_tokens at 4096 in colocate mode).
-  Asleep (sleep mode level 2, as TRL uses it) it holds about 1 GB (ours).
+  Asleep (sleep mode level 2, as TRL uses it) it holds about 1 GB (ours). Whatever the engine's share
+  leaves after weights and overhead is its KV cache: at full length (prompt + max_completion_length)
+  it runs that many sequences at once out of the rollouts it is given (colocated: per_device_train_batch_size
+  x steps_per_generation x TP per engine); below KV_CONCURRENCY_WARN_SHARE of them preflight warns
+  (rollouts then run in waves and dominate step time).
 * 3 GB per GPU for the CUDA context, NCCL buffers and allocator fragmentation (ours).
 """
 
@@ -32,7 +47,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from skywork_rl.model_shapes import ImageCost, TextShape
+from skywork_rl.model_shapes import ImageCost, TextShape, VisionShape
 
 GB = 10**9
 BF16 = 2
@@ -40,6 +55,8 @@ ADAM_STATE_BYTES = 12  # fp32 master weights + Adam momentum + variance (ZeRO's 
 VLLM_OVERHEAD_BYTES = 4 * GB
 VLLM_ASLEEP_BYTES = 1 * GB
 GPU_RESERVE_BYTES = 3 * GB
+# ours: warn when the colocated engine's KV cache holds fewer than this share of its rollouts at once.
+KV_CONCURRENCY_WARN_SHARE = 0.25
 # SSBGRPOTrainer keeps TRL's processor output as it is (float32 pixel values) on the host.
 SSB_PIXEL_BYTES = 4
 
@@ -98,6 +115,35 @@ def activation_bytes(text: TextShape, batch: int, seq: int, checkpointing: bool)
     if not checkpointing:
         return text.layers * layer
     return text.layers * batch * seq * text.hidden * BF16 + layer
+
+
+def vision_activation_bytes(vision: VisionShape, images: int, checkpointing: bool) -> int:
+    """Activation bytes a trained vision tower keeps for `images` images (every tile of each)."""
+    tokens = images * vision.tokens_per_image
+    layer = tokens * vision.layer_activation_values() * BF16
+    if not checkpointing:
+        return vision.layers * layer
+    return vision.layers * tokens * vision.hidden * BF16 + layer
+
+
+def pixel_bytes(image: ImageCost | None, images: int, deepspeed: bool) -> int:
+    """Pixel values of `images` images as the trainer holds them on the GPU (bf16 under DeepSpeed)."""
+    return image.pixel_values * images * (BF16 if deepspeed else 4) if image else 0
+
+
+def kv_sequences_at_once(
+    budget: int, weights: int, text: TextShape, tp: int, sequence_tokens: int
+) -> tuple[int, int]:
+    """(KV cache tokens, full-length sequences at once) of one engine GPU's `budget` bytes."""
+    tokens = max(budget - weights - VLLM_OVERHEAD_BYTES, 0) // kv_bytes_per_token(text, tp)
+    return tokens, tokens // max(sequence_tokens, 1)
+
+
+def scoring_forward_bytes(text: TextShape, batch: int, seq: int) -> int:
+    """Working memory of an inference forward (no autograd): one decoder layer at a time holds the
+    residual stream and the normed input (2h) and the MLP's gate, up and their product (3I) per token
+    (ours)."""
+    return batch * seq * (2 * text.hidden + 3 * text.intermediate) * BF16
 
 
 def kv_bytes_per_token(text: TextShape, tp: int) -> int:

@@ -72,6 +72,24 @@ class ImageCost:
 
 
 @dataclass(frozen=True)
+class VisionShape:
+    """The vision tower's dims and the tokens it runs on per image (every tile; CLS included)."""
+
+    hidden: int
+    layers: int
+    intermediate: int
+    tokens_per_image: int
+    gated: bool = False  # Qwen2.5-VL's SwiGLU MLP: gate, up, act(gate), act(gate) * up
+
+    def layer_activation_values(self) -> int:
+        """Values one ViT layer saves per token for its backward: the inputs of both norms, of the
+        qkv projection, q/k/v, the attention output (the output projection's input), the MLP's input,
+        its up projection and activation: 8h + 2I, or 8h + 4I with a gated MLP (ours, as
+        `memory_estimate`'s decoder count, for a full-attention ViT with SDPA)."""
+        return 8 * self.hidden + (4 if self.gated else 2) * self.intermediate
+
+
+@dataclass(frozen=True)
 class ModelShape:
     name: str
     source: str  # where config.json was read
@@ -79,6 +97,7 @@ class ModelShape:
     text: TextShape
     params: dict[str, int]  # vision / connector / llm
     image: ImageCost | None
+    vision: VisionShape | None = None
 
     @property
     def total_params(self) -> int:
@@ -148,12 +167,31 @@ def shape_from_config(
     text = _text_shape(name, text_cfg)
     vision_cfg = config.get("vision_config")
     params = {"vision": 0, "connector": 0, "llm": text.params()}
-    image = None
+    image = vision = None
     if isinstance(vision_cfg, dict):
         params["vision"] = vision_params(vision_cfg)
         params["connector"] = _connector_params(config, vision_cfg, text)
         image = _image_cost(config, vision_cfg, processor or {})
-    return ModelShape(name, source, model_type, text, params, image)
+        vision = _vision_shape(config, vision_cfg, image)
+    return ModelShape(name, source, model_type, text, params, image, vision)
+
+
+def _vision_shape(config: dict[str, Any], vision: dict[str, Any], image: ImageCost) -> VisionShape:
+    """ViT tokens per image: InternVL tiles x ((size / patch)^2 + CLS); Qwen-VL's patches before the
+    2x2 merge (tokens x merge^2); a single-crop ViT (size / patch)^2 + CLS."""
+    h = int(vision.get("hidden_size") or vision.get("embed_dim"))
+    layers = int(vision.get("num_hidden_layers") or vision.get("depth"))
+    inter = int(vision.get("intermediate_size") or 4 * h)
+    patch = _pair(vision.get("patch_size", 14))
+    if "downsample_ratio" in config:
+        size = _pair(vision.get("image_size") or config.get("force_image_size") or 448)
+        tiles = image.pixel_values // (3 * size * size)
+        tokens = tiles * ((size // patch) ** 2 + 1)
+    elif "spatial_merge_size" in vision:
+        tokens = image.tokens * int(vision["spatial_merge_size"]) ** 2
+    else:
+        tokens = image.tokens + 1
+    return VisionShape(h, layers, inter, tokens, gated=vision.get("model_type") == "qwen2_5_vl")
 
 
 def _text_shape(name: str, cfg: dict[str, Any]) -> TextShape:

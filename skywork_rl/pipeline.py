@@ -25,7 +25,7 @@ import yaml
 from skywork_rl.atomic import write_atomic
 from skywork_rl.console import StageConsole, is_progress
 from skywork_rl.errors import SkyworkError
-from skywork_rl.fingerprint import read_record
+from skywork_rl.fingerprint import read_record, stage_inputs
 from skywork_rl.heldout_report import render_line, write_heldout_summary
 from skywork_rl.pipeline_plan import PlannedStage, check_made_inputs, plan_pipeline, validate
 from skywork_rl.pipeline_state import Decision, decide, select
@@ -60,15 +60,19 @@ def run_pipeline(
     start: str | None = None,
     only: list[str] | None = None,
     rehearse: bool = False,
+    skip_preflight: bool = False,
 ) -> dict[str, Any]:
     """Run (or with `dry_run`, print) a pipeline; returns the report written to `output_root`.
 
-    `rehearse`: the same graph on CPU with tiny stand-ins and the sizes of `skywork_rl.rehearsal`
-    (output under outputs/rehearsal/<name> unless `output_root` says otherwise)."""
+    Where GPUs are visible, the stages that will run are checked by preflight first (a refusal starts
+    nothing); `skip_preflight` leaves it out. `rehearse`: the same graph on CPU with tiny stand-ins and
+    the sizes of `skywork_rl.rehearsal` (output under outputs/rehearsal/<name> unless `output_root`
+    says otherwise; no preflight: it runs on the CPU whatever GPUs the machine has)."""
     if rehearse:
         from skywork_rl.rehearsal import default_root
 
         output_root = output_root or str(default_root(path))
+        skip_preflight = True
     spec, stages = plan_pipeline(path, output_root)
     for stage in stages:
         validate(stage)
@@ -89,6 +93,11 @@ def run_pipeline(
             "stages": [s.id for s in stages],
             "decisions": [{"id": s.id, **vars(d)} for s, d in zip(stages, decisions, strict=True)],
         }
+    if not skip_preflight:
+        from skywork_rl.preflight_guard import guard_pipeline
+
+        starting = {s.id for s, d in zip(stages, decisions, strict=True) if d.action in ("run", "resume")}
+        guard_pipeline(path, spec, stages, starting)
     root = stages[0].output_dir.parent
     root.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
@@ -125,6 +134,7 @@ def run_pipeline(
         entry.update(status="ran", seconds=round(time.time() - t0, 1), **_stage_record(stage))
         print(f"{label}: done in {entry['seconds']} s{_shown_metrics(stage, entry, ': ')}", flush=True)
         report["stages"].append(entry)
+    mark_stale(stages, report["stages"])
     curve = write_heldout_summary(report, root)
     _write_report(root, report, started)
     _print_report(report, stages)
@@ -141,7 +151,9 @@ def _run_stage(
     write_atomic(stage.recipe_file, yaml.safe_dump(stage.config, sort_keys=False))
     log_path = stage.output_dir / "stage.log"
     print(f"{label}: {decision.action}, {decision.reason} (log: {log_path})", flush=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    from skywork_rl.preflight_guard import CHECKED_ENV
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", CHECKED_ENV: "1"}  # the runner checked the plan
     if stage.rehearsal is not None:
         from skywork_rl.rehearsal import write_record
 
@@ -189,6 +201,41 @@ def _print_plan(stages: list[PlannedStage], decisions: list[Decision], verbose: 
                 print(f"      {line}")
 
 
+def mark_stale(stages: list[PlannedStage], entries: list[dict[str, Any]]) -> None:
+    """Mark each stage that did not run but whose output no longer follows from its inputs as
+    ``stale``: an input was re-made after it finished (`--only`/`--from` ran an earlier stage), or it
+    was built on a stale stage. Its old metrics move to ``stale_metrics``, out of the closing table,
+    ``heldout_accuracy`` and the plot, so no report mixes results of two runs."""
+    stale: dict[str, str] = {}  # output folder -> id of the stale stage that made it
+    for stage, entry in zip(stages, entries, strict=True):
+        if entry.get("status") != "skipped":
+            continue
+        reason = _stale_reason(stage, stale)
+        if reason:
+            entry.update(status="stale", stale_reason=reason, stale_metrics=entry.pop("metrics", {}))
+            stale[_norm(stage.output_dir)] = stage.id
+
+
+def _stale_reason(stage: PlannedStage, stale: dict[str, str]) -> str | None:
+    record = read_record(stage.output_dir)
+    if record is None or not record.get("fingerprint"):
+        return None  # never ran: nothing to show, nothing to mix
+    inputs = {"model": stage.input_model, "data": stage.input_data}
+    for name, location in inputs.items():
+        if location and _norm(location) in stale:
+            return f"its {name} is stage {stale[_norm(location)]}'s, which is stale"
+    recorded = record["fingerprint"].get("inputs") or {}
+    now = stage_inputs(stage.input_model, stage.input_data)
+    changed = [name for name in now if recorded.get(name) != now[name]]
+    if changed:
+        return "; ".join(f"its {name} ({inputs[name]}) was re-made after it finished" for name in changed)
+    return None
+
+
+def _norm(path: str | Path) -> str:
+    return os.path.normpath(os.path.abspath(path))
+
+
 def _stage_record(stage: PlannedStage) -> dict[str, Any]:
     record = read_record(stage.output_dir) or {}
     return {"metrics": record.get("metrics", {}), "duration_s": record.get("duration_s")}
@@ -216,7 +263,14 @@ def _print_report(report: dict[str, Any], stages: list[PlannedStage]) -> None:
         f"{report['output_root']}/pipeline_report.json"
     )
     for stage, entry in zip(stages, report["stages"], strict=True):
-        print(f"  {entry['id']:14s} {entry['stage']:16s} {entry['status']:8s} {_shown_metrics(stage, entry)}")
+        shown = f"({entry['stale_reason']})" if entry["status"] == "stale" else _shown_metrics(stage, entry)
+        print(f"  {entry['id']:14s} {entry['stage']:16s} {entry['status']:8s} {shown}")
+    stale = [entry["id"] for entry in report["stages"] if entry["status"] == "stale"]
+    if stale:
+        print(
+            f"  stale: {', '.join(stale)} no longer match their inputs; their old results are left out "
+            f"(re-make them: skywork-rl run {report['pipeline']} --from {stale[0]})"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,6 +310,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run the pipeline's exact graph on CPU with tiny stand-in models and data, every recipe value "
         "the same except sizes and sources (skywork_rl/rehearsal.py); output under outputs/rehearsal/NAME",
     )
+    parser.add_argument(
+        "--skip-preflight",
+        action="store_true",
+        help="start the stages even if preflight, run on this machine's GPUs before the first stage, refuses",
+    )
     parser.add_argument("--quiet", action="store_true", help="show no stage output (stage.log has it all)")
     parser.add_argument("--verbose", action="store_true", help="stream every stage's output unfiltered")
     args = parser.parse_args(argv)
@@ -269,5 +328,6 @@ def main(argv: list[str] | None = None) -> int:
         start=args.start,
         only=args.only,
         rehearse=args.rehearse,
+        skip_preflight=args.skip_preflight,
     )
     return 0

@@ -259,25 +259,39 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def input_files(stage: PlannedStage) -> list[tuple[str, Path]]:
+    """(config key, absolute path) of each local file the stage reads besides its chained input (its
+    class's `input_file_keys`)."""
+    found = []
+    for key in stage.stage_class.input_file_keys:
+        value = get_dotted(stage.config, key)
+        for path in value if isinstance(value, list) else [value] if value else []:
+            found.append((key, Path(os.path.normpath(os.path.abspath(str(path))))))
+    return found
+
+
+def made_by(path: Path, stages: list[PlannedStage]) -> PlannedStage | None:
+    """The stage among `stages` whose output folder holds `path` (an absolute path), if any."""
+    return next(
+        (s for s in stages if _inside(path, Path(os.path.normpath(os.path.abspath(s.output_dir))))), None
+    )
+
+
 def check_made_inputs(stages: list[PlannedStage]) -> None:
     """Refuse a plan in which a stage reads a local file (its class's `input_file_keys`, e.g. dedup's
     ``decontaminate.benchmarks``) that neither exists nor is made by an earlier stage: the run would
     fail there with "no such file" after every stage before it had run (hours, on the papers' plans)."""
-    outputs = [(s.id, Path(os.path.abspath(s.output_dir))) for s in stages]
     for n, stage in enumerate(stages):
-        for key, maker_hint in stage.stage_class.input_file_keys.items():
-            value = get_dotted(stage.config, key)
-            for path in value if isinstance(value, list) else [value] if value else []:
-                full = Path(os.path.abspath(str(path)))
-                if any(_inside(full, out) for _, out in outputs[:n]) or full.exists():
-                    continue
-                later = next((sid for sid, out in outputs[n:] if _inside(full, out)), None)
-                if later is not None:
-                    raise RecipeError(
-                        f"stage {stage.id}: {key} names {path}, which stage {later} makes, but {later} runs "
-                        f"after {stage.id}; move {later} before it"
-                    )
+        for key, path in input_files(stage):
+            if made_by(path, stages[:n]) is not None or path.exists():
+                continue
+            later = made_by(path, stages[n:])
+            if later is not None:
                 raise RecipeError(
-                    f"stage {stage.id}: {key} names {path}: no such file or folder, and no earlier stage of "
-                    f"this pipeline makes it; {maker_hint}, or create the file before the run"
+                    f"stage {stage.id}: {key} names {path}, which stage {later.id} makes, but {later.id} runs "
+                    f"after {stage.id}; move {later.id} before it"
                 )
+            raise RecipeError(
+                f"stage {stage.id}: {key} names {path}: no such file or folder, and no earlier stage of "
+                f"this pipeline makes it; {stage.stage_class.input_file_keys[key]}, or create the file before the run"
+            )

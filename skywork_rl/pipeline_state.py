@@ -7,7 +7,8 @@ Per stage, in pipeline order:
 - **run** from scratch (the stage gets ``--force``) when it never ran (``new``), its config changed,
   it will run on another number of processes, an input changed, or an earlier stage of this run
   re-makes one of its inputs (every stage after a re-made one is invalidated that way, through the
-  ``stage:<output id>`` fingerprints);
+  ``stage:<output id>`` fingerprints), or a file it reads besides its inputs (its class's
+  ``input_file_keys``, e.g. dedup's benchmark questions);
 - **resume** (no ``--force``: training continues from its last complete checkpoint, data stages from
   their saved chunks) when it started with the same fingerprints but did not finish.
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from skywork_rl import fingerprint
-from skywork_rl.pipeline_plan import PlannedStage
+from skywork_rl.pipeline_plan import PlannedStage, input_files
 from skywork_rl.stages.base import RecipeError, is_complete
 
 
@@ -53,6 +54,10 @@ def select(stages: list[PlannedStage], start: str | None, only: list[str] | None
 
 def _norm(path: str | Path) -> str:
     return os.path.normpath(os.path.abspath(path))
+
+
+def _inside(path: Path, folder: str) -> bool:
+    return str(path) == folder or str(path).startswith(folder + os.sep)
 
 
 def decide(stages: list[PlannedStage], selected: set[str], force: bool = False) -> list[Decision]:
@@ -107,6 +112,10 @@ def _decide_one(stage: PlannedStage, remade: dict[str, str], force: bool) -> Dec
             return Decision(
                 "run", f"input changed ({name}: stage {remade[_norm(location)]} runs first)", True
             )
+    for key, path in input_files(stage):  # e.g. dedup's benchmark files, made by a benchmark-data stage
+        maker = next((sid for folder, sid in remade.items() if _inside(path, folder)), None)
+        if maker is not None:
+            return Decision("run", f"input changed ({key}: stage {maker} runs first)", True)
     expected = fingerprint.stage_inputs(stage.input_model, stage.input_data)
     if recorded.get("inputs") != expected:
         changed = [k for k in expected if (recorded.get("inputs") or {}).get(k) != expected[k]]

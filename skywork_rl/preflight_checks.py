@@ -14,9 +14,30 @@ from typing import Any
 from skywork_rl import memory_estimate as me
 from skywork_rl.model_shapes import ModelShape, layer_params
 from skywork_rl.preflight_layout import Hardware
-from skywork_rl.preflight_report import OK, REFUSED, UNCHECKED, Row, verdict
+from skywork_rl.preflight_report import OK, REFUSED, UNCHECKED, WARN, Row, verdict
 
 PROMPT_TEXT_TOKENS = 512  # ours: system prompt + question of a K12/MMMU-style item, images aside
+
+
+@dataclass(frozen=True)
+class Judge:
+    """A model a training stage holds for scoring: the `verifier` reward's judge or a reward model."""
+
+    role: str  # verifier | reward model
+    name: str
+    shape: ModelShape
+    backend: str = "transformers"  # verifier: transformers | vllm
+    utilization: float = 0.9  # verifier on vLLM: its engine's gpu_memory_utilization
+    vlm: bool = False  # reward model: a VLM (a full copy per GPU)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A frozen model held next to the policy: its label and bytes per GPU / per process on the host."""
+
+    label: str
+    gpu: int
+    host: int = 0
 
 
 @dataclass
@@ -31,7 +52,7 @@ class StageContext:
     hardware: Hardware
     model: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
-    reward_shape: ModelShape | None = None
+    judges: list[Judge] = field(default_factory=list)
     images_per_sample: int = 1
     prompt_tokens: int | None = None
     rows: list[Row] = field(default_factory=list)
@@ -40,6 +61,9 @@ class StageContext:
 
     def add(self, item: str, needed: Any, available: Any = None, verdict: str = "", **kw: Any) -> None:
         self.rows.append(Row(self.id, item, needed, available, verdict, **kw))
+
+    def refused_here(self) -> bool:
+        return any(r.verdict == REFUSED for r in self.rows)
 
     @property
     def prompt_len(self) -> int:
@@ -108,15 +132,42 @@ def generation_stage_rows(ctx: StageContext, backend_kwargs: dict[str, Any], new
     check_vllm_engine(ctx, tp, float(backend_kwargs.get("gpu_memory_utilization", 0.9)), max_len, prefix)
 
 
+def scoring_beside_engine_rows(
+    ctx: StageContext, rm: ModelShape, batch: int, new_tokens: int, utilization: float, max_length: int | None
+) -> None:
+    """A data stage scoring its rollouts with a reward model (R1V2's preference pairs): the model loads
+    whole on the process's device, the engine's first GPU, while the engine keeps its share there."""
+    gpu = ctx.hardware.gpu_memory
+    weights = me.BF16 * rm.total_params
+    tokens = PROMPT_TEXT_TOKENS + (rm.image.tokens * ctx.images_per_sample if rm.image else 0) + new_tokens
+    tokens = min(tokens, max_length) if max_length else tokens
+    forward = me.scoring_forward_bytes(rm.text, batch, tokens)
+    ctx.add(f"reward model {rm.name} (full copy on the engine's first GPU)", weights)
+    ctx.add(f"reward model forward: {batch} x {tokens} tokens, one layer at a time", forward)
+    if gpu is None:
+        return
+    needed = int(utilization * gpu) + weights + forward + me.GPU_RESERVE_BYTES
+    ctx.add(
+        f"first GPU: vLLM share ({utilization:g}) + reward model",
+        needed,
+        gpu,
+        verdict(needed, gpu),
+        key="model.backend_kwargs.gpu_memory_utilization",
+        hint="the reward model scores beside the running engine: lower the engine's share, or "
+        "reward_model.batch_size / reward_model.max_length",
+    )
+
+
 def training_stage_rows(ctx: StageContext) -> None:
     """GPU (vLLM, generation, training step), host and disk rows of a training stage."""
     shape = ctx.shape
-    trainable = shape.trainable_params(list(ctx.model.get("trainable") or []))
+    parts = list(ctx.model.get("trainable") or [])
+    trainable = shape.trainable_params(parts)
     states = me.model_states(shape.total_params, trainable, layer_params(shape.text), ctx.sharding)
-    frozen_gpu, frozen_host = _frozen_copies(ctx)
-    vllm_resident = _colocated_vllm_rows(ctx, states, frozen_gpu)
-    _training_step_rows(ctx, states, frozen_gpu, vllm_resident)
-    _host_rows(ctx, states.host, frozen_host)
+    copies = _frozen_copies(ctx)
+    vllm_resident = _colocated_vllm_rows(ctx, states, copies)
+    _training_step_rows(ctx, states, copies, vllm_resident, "vision" in parts)
+    _host_rows(ctx, states.host, sum(c.host for c in copies))
     _disk_rows(ctx, trainable)
 
 
@@ -126,7 +177,20 @@ def _sequence(ctx: StageContext) -> int:
     return int(ctx.training.get("max_length") or 1024)
 
 
-def _colocated_vllm_rows(ctx: StageContext, states: me.ModelStates, frozen_gpu: int) -> int:
+def _generation_batch(ctx: StageContext) -> int:
+    """Samples one process generates at a time (GRPO: per_device x steps_per_generation)."""
+    t = ctx.training
+    per_device = int(t["per_device_train_batch_size"])
+    return per_device * int(t.get("steps_per_generation") or t["gradient_accumulation_steps"])
+
+
+def _pixel_row(ctx: StageContext, samples: int) -> tuple[str, int]:
+    images = samples * ctx.images_per_sample
+    bytes_ = me.pixel_bytes(ctx.shape.image, images, ctx.sharding.deepspeed)
+    return f"pixel values: {images} images", bytes_
+
+
+def _colocated_vllm_rows(ctx: StageContext, states: me.ModelStates, copies: list[Copy]) -> int:
     """GRPO's colocated engine; returns what it keeps on the GPU during the training step."""
     t, gpu = ctx.training, ctx.hardware.gpu_memory
     if not (ctx.kind == "grpo" and t.get("use_vllm") and t.get("vllm_mode") == "colocate"):
@@ -141,7 +205,8 @@ def _colocated_vllm_rows(ctx: StageContext, states: me.ModelStates, frozen_gpu: 
             f"{ctx.sharding.world} processes",
             REFUSED,
             key="training.vllm_tensor_parallel_size",
-            hint="TRL groups the processes into engines of TP",
+            hint=f"TRL groups the processes into engines of TP {tp}: launch a multiple of {tp} processes "
+            f"(--num_processes) or lower the TP",
         )
     max_len = int(t.get("vllm_max_model_length") or ctx.shape.text.max_positions)
     check_max_len(ctx, int(t["max_completion_length"]), max_len, "training.vllm_max_model_length")
@@ -150,9 +215,12 @@ def _colocated_vllm_rows(ctx: StageContext, states: me.ModelStates, frozen_gpu: 
     if gpu is None:
         return 0
     share = int(utilization * gpu)
-    during = states.weights + states.grads + states.optimizer + frozen_gpu + share + me.GPU_RESERVE_BYTES
+    _kv_concurrency_row(ctx, tp, share)
+    label, pixels = _pixel_row(ctx, _generation_batch(ctx))
+    during = states.weights + states.grads + states.optimizer + sum(c.gpu for c in copies) + share + pixels
+    during += me.GPU_RESERVE_BYTES
     ctx.add(
-        "GPU: generation (training state + vLLM share)",
+        f"GPU: generation (training state, judges, {label.split(':')[0]}, vLLM share)",
         during,
         gpu,
         verdict(during, gpu),
@@ -162,29 +230,77 @@ def _colocated_vllm_rows(ctx: StageContext, states: me.ModelStates, frozen_gpu: 
     return me.VLLM_ASLEEP_BYTES if t.get("vllm_enable_sleep_mode") else share
 
 
-def _training_step_rows(ctx: StageContext, states: me.ModelStates, frozen_gpu: int, vllm: int) -> None:
+def _kv_concurrency_row(ctx: StageContext, tp: int, share: int) -> None:
+    """How many full-length rollouts the engine's KV cache runs at once, of those it is given."""
+    t = ctx.training
+    sequence = ctx.prompt_len + int(t["max_completion_length"])
+    weights, _ = me.vllm_engine_bytes(ctx.shape.total_params, ctx.shape.text, tp, sequence)
+    tokens, at_once = me.kv_sequences_at_once(share, weights, ctx.shape.text, tp, sequence)
+    rollouts = _generation_batch(ctx) * tp  # TRL gathers the prompts of an engine's TP group
+    share_ok = at_once >= me.KV_CONCURRENCY_WARN_SHARE * rollouts
+    ctx.add(
+        f"vLLM sequences at once ({tokens} KV tokens / {sequence})",
+        f"{rollouts} rollouts per engine",
+        f"{min(at_once, rollouts)} at once ({at_once / max(rollouts, 1):.0%})",
+        OK if share_ok else WARN,
+        key="training.vllm_gpu_memory_utilization",
+        hint=f"below {me.KV_CONCURRENCY_WARN_SHARE:.0%} the rollouts run in waves and dominate step time; "
+        "a larger share or vllm_tensor_parallel_size holds more",
+    )
+
+
+def _training_step_rows(
+    ctx: StageContext, states: me.ModelStates, copies: list[Copy], vllm: int, vision_trains: bool
+) -> None:
     t, gpu = ctx.training, ctx.hardware.gpu_memory
     per_device, seq = int(t["per_device_train_batch_size"]), _sequence(ctx)
     factor = 2 if ctx.kind == "dpo" else 1  # chosen and rejected go through one forward
     checkpointing = bool(t.get("gradient_checkpointing"))
-    fixed = states.weights + states.grads + states.optimizer + states.gather + frozen_gpu + vllm
+    vision = ctx.shape.vision if vision_trains and ctx.shape.image else None
+    frozen = sum(c.gpu for c in copies)
+    fixed = states.weights + states.grads + states.optimizer + states.gather + frozen + vllm
     fixed += me.GPU_RESERVE_BYTES
+    if ctx.kind == "grpo":  # the whole generation batch stays on the GPU while it trains
+        pixel_label, pixels = _pixel_row(ctx, _generation_batch(ctx))
+        fixed += pixels
+
+    def batch_bytes(batch: int) -> int:
+        images = batch * factor * ctx.images_per_sample
+        tower = me.vision_activation_bytes(vision, images, checkpointing) if vision else 0
+        text = me.activation_bytes(ctx.shape.text, batch * factor, seq, checkpointing)
+        own_pixels = 0 if ctx.kind == "grpo" else _pixel_row(ctx, batch * factor)[1]
+        return text + tower + own_pixels
 
     def step(batch: int) -> int:
-        return fixed + me.activation_bytes(ctx.shape.text, batch * factor, seq, checkpointing)
+        return fixed + batch_bytes(batch)
 
-    for label, value in (
+    rows: list[tuple[str, int]] = [
         ("weights (bf16)", states.weights),
         ("gradients", states.grads),
         ("optimizer state", states.optimizer),
         ("ZeRO-3 layer gathers", states.gather),
-        ("reference / reward model", frozen_gpu),
+        *((c.label, c.gpu) for c in copies),
         ("vLLM asleep" if t.get("vllm_enable_sleep_mode") else "vLLM share (no sleep mode)", vllm),
-    ):
+    ]
+    for label, value in rows:
         if value:
             ctx.add(label, value)
     how = ", checkpointed" if checkpointing else ""
-    ctx.add(f"activations: {per_device * factor} x {seq} tokens{how}", step(per_device) - fixed)
+    ctx.add(
+        f"activations: {per_device * factor} x {seq} tokens{how}",
+        me.activation_bytes(ctx.shape.text, per_device * factor, seq, checkpointing),
+    )
+    if vision is not None:
+        images = per_device * factor * ctx.images_per_sample
+        ctx.add(
+            f"vision tower activations: {images} images x {vision.tokens_per_image} tokens{how}",
+            me.vision_activation_bytes(vision, images, checkpointing),
+        )
+    if ctx.kind == "grpo":
+        if pixels:
+            ctx.add(f"generation batch {pixel_label}", pixels)
+    elif ctx.shape.image:
+        ctx.add(*_pixel_row(ctx, per_device * factor))
     ctx.add("CUDA context, NCCL, fragmentation", me.GPU_RESERVE_BYTES)
     if gpu is None:
         ctx.add("GPU: training step", step(per_device), None, UNCHECKED)
@@ -205,21 +321,38 @@ def _training_step_rows(ctx: StageContext, states: me.ModelStates, frozen_gpu: i
     )
 
 
-def _frozen_copies(ctx: StageContext) -> tuple[int, int]:
-    """(GPU, host) bytes per process of the reference model (MPO; GRPO with beta > 0) and GRPO's RM.
+def _frozen_copies(ctx: StageContext) -> list[Copy]:
+    """Frozen models each process holds besides the policy, as the code places them.
 
-    TRL prepares both like the policy under ZeRO-3 (sharded, offloaded with it) and puts a full copy
-    on every GPU otherwise.
+    The reference model (MPO; GRPO with beta > 0): TRL prepares it like the policy (sharded and
+    offloaded with it under ZeRO-3, a full copy otherwise). A reward model: TRL's placement
+    (`rewards/loading.place_for_inference`): a text model like the reference; a VLM keeps a full copy
+    on every GPU (its forwards differ between ranks). The verifier's judge: whole on every GPU
+    (transformers backend), or its own vLLM engine's share of the GPU.
     """
     copies = []
-    if ctx.kind == "dpo" and not ctx.training.get("precompute_ref_log_probs"):
-        copies.append(ctx.shape.total_params)
-    if ctx.kind == "grpo" and float(ctx.training.get("beta") or 0) > 0:
-        copies.append(ctx.shape.total_params)
-    if ctx.reward_shape is not None:
-        copies.append(ctx.reward_shape.total_params)
-    states = [me.model_states(params, 0, 0, ctx.sharding) for params in copies]
-    return sum(s.weights for s in states), sum(s.host for s in states)
+    total, sh, gpu = ctx.shape.total_params, ctx.sharding, ctx.hardware.gpu_memory
+    needs_reference = (ctx.kind == "dpo" and not ctx.training.get("precompute_ref_log_probs")) or (
+        ctx.kind == "grpo" and float(ctx.training.get("beta") or 0) > 0
+    )
+    if needs_reference:
+        ref = me.model_states(total, 0, 0, sh)
+        copies.append(Copy("reference model", ref.weights, ref.host))
+    for judge in ctx.judges:
+        params = judge.shape.total_params
+        if judge.role == "verifier" and judge.backend == "vllm":
+            need = me.BF16 * params + me.VLLM_OVERHEAD_BYTES
+            share = max(int(judge.utilization * gpu), need) if gpu else need
+            copies.append(Copy(f"verifier {judge.name}: vLLM engine ({judge.utilization:g} x GPU)", share))
+        elif judge.role == "verifier":
+            copies.append(Copy(f"verifier {judge.name} (whole on every GPU)", me.BF16 * params))
+        elif judge.vlm or not sh.deepspeed or sh.zero_stage < 3:
+            why = "a VLM: its forwards differ between ranks" if judge.vlm else "not ZeRO-3"
+            copies.append(Copy(f"reward model {judge.name} (full copy per GPU: {why})", me.BF16 * params))
+        else:
+            rm = me.model_states(params, 0, 0, sh)
+            copies.append(Copy(f"reward model {judge.name} (sharded like the policy)", rm.weights, rm.host))
+    return copies
 
 
 def _host_rows(ctx: StageContext, offload: int, frozen: int) -> None:
@@ -229,7 +362,7 @@ def _host_rows(ctx: StageContext, offload: int, frozen: int) -> None:
     if offload:
         ctx.add(f"host: ZeRO offload, {procs} processes", offload * procs)
     if frozen:
-        ctx.add(f"host: offloaded reference / reward model, {procs} processes", frozen * procs)
+        ctx.add(f"host: offloaded frozen models, {procs} processes", frozen * procs)
     ssb = ctx.kind == "grpo" and bool(t.get("ssb_enabled"))
     if ssb:
         completion = int(t["max_completion_length"])

@@ -6,11 +6,18 @@ or from this machine when it has GPUs. With `--gpus` the world is gpus x nodes p
 without, the config's `num_processes` is used. The config's DeepSpeed section (inline, or its
 `deepspeed_config_file`) gives the ZeRO stage and offloads; FSDP is counted as ZeRO-3 (FULL_SHARD)
 or ZeRO-2 (SHARD_GRAD_OP).
+
+On a machine with GPUs (the guard `skywork-rl stage` and `run` run before training, or `preflight`
+without --gpus) the hardware is this machine's (`detected`) and the world is what the launch starts:
+the accelerate config's `num_processes` or `--num_processes`, or, inside `accelerate launch`, its
+WORLD_SIZE and DeepSpeed settings. $SKYWORK_RL_PREFLIGHT_GPUS (e.g. `8x80GB`) states this machine's
+GPUs instead of asking torch: it is for tests, which run where no GPU is, and says so in the table.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +27,8 @@ import yaml
 
 from skywork_rl import memory_estimate as me
 from skywork_rl.errors import SkyworkError
+
+GPUS_ENV = "SKYWORK_RL_PREFLIGHT_GPUS"  # for tests: "COUNTxSIZE" stands for this machine's GPUs
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,7 @@ class Hardware:
     host_memory: int | None = None
     disk: int | None = None
     source: str = "flags"
+    detected: bool = False  # this machine's GPUs: the launch's own process count is the world
 
     def describe(self) -> str:
         if self.gpus_per_node is None:
@@ -65,6 +75,7 @@ def hardware_from_flags(
             host or here.host_memory,
             space or free_disk(),
             here.source,
+            detected=True,
         )
     if gpus is None or gpu_memory is None:
         raise SkyworkError("--gpus and --gpu-memory go together (e.g. --gpus 8 --gpu-memory 80GB)")
@@ -72,7 +83,16 @@ def hardware_from_flags(
 
 
 def detect_hardware() -> Hardware | None:
-    """This machine's GPUs (torch.cuda) and RAM; None without GPUs."""
+    """This machine's GPUs (torch.cuda, or $SKYWORK_RL_PREFLIGHT_GPUS) and RAM; None without GPUs."""
+    stated = os.environ.get(GPUS_ENV, "").strip()
+    if stated:
+        count, _, size = stated.lower().partition("x")
+        try:
+            gpus, memory = int(count), me.parse_size(size)
+        except ValueError:
+            raise SkyworkError(f"${GPUS_ENV}={stated!r}: expected COUNTxSIZE, e.g. 8x80GB") from None
+        source = f"${GPUS_ENV}={stated}: stated for tests, not detected"
+        return Hardware(gpus, memory, 1, None, None, source, detected=True)
     try:
         import torch
 
@@ -87,7 +107,9 @@ def detect_hardware() -> Hardware | None:
         for line in meminfo.read_text().splitlines():
             if line.startswith("MemTotal:"):
                 host = int(line.split()[1]) * 1024
-    return Hardware(count, memory, 1, host, None, f"this machine: {count} GPUs of {me.gb(memory)}")
+    return Hardware(
+        count, memory, 1, host, None, f"this machine: {count} GPUs of {me.gb(memory)}", detected=True
+    )
 
 
 def free_disk(path: str = "outputs") -> int:
@@ -98,10 +120,45 @@ def free_disk(path: str = "outputs") -> int:
     return shutil.disk_usage(folder).free
 
 
-def read_layout(path: Path | None, hw: Hardware, num_processes: int | None) -> tuple[me.Sharding, int, bool]:
-    """(sharding, processes per node, use_cpu) of a training stage launched with `path`."""
+def launched_layout() -> dict[str, Any] | None:
+    """Inside `accelerate launch`: the launch's layout as an accelerate config (from its environment)."""
+    if "WORLD_SIZE" not in os.environ or "ACCELERATE_MIXED_PRECISION" not in os.environ:
+        return None
+    world = int(os.environ["WORLD_SIZE"])
+    local = int(os.environ.get("LOCAL_WORLD_SIZE") or world)
+    acc: dict[str, Any] = {"num_processes": world, "num_machines": max(world // max(local, 1), 1)}
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        acc["distributed_type"] = "DEEPSPEED"
+        ds: dict[str, Any] = {}
+        if os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE"):
+            ds["deepspeed_config_file"] = os.environ["ACCELERATE_DEEPSPEED_CONFIG_FILE"]
+        for key in (
+            "zero_stage",
+            "offload_optimizer_device",
+            "offload_param_device",
+            "zero3_save_16bit_model",
+        ):
+            value = os.environ.get(f"ACCELERATE_DEEPSPEED_{key.upper()}")
+            if value is not None:
+                ds[key] = value.lower() == "true" if key == "zero3_save_16bit_model" else value
+        acc["deepspeed_config"] = ds
+    elif os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        strategy = os.environ.get("FSDP_SHARDING_STRATEGY", "FULL_SHARD")
+        acc.update(distributed_type="FSDP", fsdp_config={"fsdp_sharding_strategy": strategy})
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true":
+        acc["use_cpu"] = True
+    return acc
+
+
+def read_layout(
+    path: Path | None, hw: Hardware, num_processes: int | None, launched: dict[str, Any] | None = None
+) -> tuple[me.Sharding, int, bool]:
+    """(sharding, processes per node, use_cpu) of a training stage launched with `path` (or, inside a
+    launch, with the `launched` layout)."""
     acc: dict[str, Any] = {}
-    if path is not None:
+    if launched is not None:
+        acc, path, num_processes = launched, None, None
+    elif path is not None:
         if not path.is_file():
             raise SkyworkError(
                 f"accelerate config {path}: no such file (--accelerate-config / accelerate_config:)"
@@ -109,7 +166,7 @@ def read_layout(path: Path | None, hw: Hardware, num_processes: int | None) -> t
         acc = yaml.safe_load(path.read_text()) or {}
     machines = int(acc.get("num_machines") or 1)
     procs = int(num_processes or acc.get("num_processes") or 1)
-    if hw.gpus_per_node:
+    if hw.gpus_per_node and not hw.detected:
         per_node, world = hw.gpus_per_node, hw.gpus_per_node * hw.nodes
     else:
         per_node, world = max(procs // machines, 1), procs

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from skywork_rl import memory_estimate as me
 from skywork_rl.errors import SkyworkError
 
-OK, REFUSED, UNCHECKED = "ok", "REFUSED", "unchecked"
+OK, REFUSED, UNCHECKED, WARN = "ok", "REFUSED", "unchecked", "warn"
 
 
 class PreflightRefused(SkyworkError):
@@ -22,10 +22,11 @@ class Row:
     item: str
     needed: int | str | None
     available: int | str | None = None
-    verdict: str = ""  # ok | REFUSED | unchecked | "" (a component of the next total)
+    verdict: str = ""  # ok | REFUSED | warn | unchecked | "" (a component of the next total)
     key: str | None = None
     hint: str = ""
     why_unchecked: str = ""  # e.g. the model's config.json is not available offline
+    says: str = ""  # a refusal's comparison in words, where "needs X, has Y" does not fit
 
 
 def verdict(needed: int, available: int | None) -> str:
@@ -38,10 +39,32 @@ def verdict(needed: int, available: int | None) -> str:
 class PreflightReport:
     header: list[str]
     rows: list[Row]
+    hardware_known: bool = False  # GPUs given by flags or found on this machine
 
     @property
     def refused(self) -> list[Row]:
         return [r for r in self.rows if r.verdict == REFUSED]
+
+    @property
+    def checked(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict in (OK, REFUSED, WARN)]
+
+    @property
+    def unchecked(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict == UNCHECKED]
+
+    @property
+    def unjudged(self) -> list[Row]:
+        """Rows the given hardware could not be judged on: a model preflight could not size."""
+        return [r for r in self.unchecked if r.why_unchecked] if self.hardware_known else []
+
+    def summary(self) -> str:
+        counts = f"{len(self.checked)} checked, {len(self.unchecked)} unchecked"
+        if self.refused:
+            return f"preflight: {counts}; {len(self.refused)} refused"
+        if self.unjudged:
+            return f"preflight: {counts}; the hardware could not be judged (see 'unchecked' above)"
+        return f"preflight: {counts}; nothing refused"
 
     def render(self) -> str:
         table = [("stage", "item", "needed", "available", "verdict")]
@@ -63,11 +86,20 @@ class PreflightReport:
                 lines.append(
                     "  rows without 'available': give the hardware (--gpus/--gpu-memory, --host-memory, --disk)"
                 )
+        return "\n".join(lines + self._notes())
+
+    def _notes(self) -> list[str]:
+        lines = []
+        warned = [r for r in self.rows if r.verdict == WARN]
+        if warned:
+            lines += ["", "warnings:", *(f"  {warning(r)}" for r in warned)]
         if self.refused:
             lines += ["", "refused:", *(f"  {refusal(r)}" for r in self.refused)]
-        else:
-            lines += ["", "preflight: nothing refused"]
-        return "\n".join(lines)
+        return [*lines, "", self.summary()]
+
+    def render_brief(self) -> str:
+        """Without the table: the header, warnings, refusals and the closing counts."""
+        return "\n".join([*self.header, *self._notes()])
 
     def raise_if_refused(self) -> None:
         if self.refused:
@@ -80,6 +112,13 @@ def _cell(value: int | str | None) -> str:
     return value if isinstance(value, str) else me.gb(value)
 
 
+def warning(r: Row) -> str:
+    where = "pipeline" if r.stage == "pipeline" else f"stage {r.stage}"
+    fix = f"; to change it: {r.key}" if r.key else ""
+    return f"{where}: {r.item}: {_cell(r.needed)}, {_cell(r.available)} ({r.hint}){fix}"
+
+
 def refusal(r: Row) -> str:
     where = "pipeline" if r.stage == "pipeline" else f"stage {r.stage}"
-    return f"{where}: {r.item}: needs {_cell(r.needed)}, has {_cell(r.available)}; change {r.key} ({r.hint})"
+    says = r.says or f"needs {_cell(r.needed)}, has {_cell(r.available)}"
+    return f"{where}: {r.item}: {says}; change {r.key} ({r.hint})"

@@ -22,6 +22,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PretrainedConfig, PreTrainedTokenizerFast
 
+from skywork_rl.atomic import write_atomic
 from skywork_rl.tiny_families import (
     FAMILIES,
     IMAGE_SIZE,
@@ -117,7 +118,7 @@ def make_tiny_model(arch: str = "internvl", out_dir: str | Path = "tiny-model", 
     model.generation_config.bos_token_id = tokenizer.bos_token_id
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
-    (out / "tiny_model.json").write_text(json.dumps({"arch": arch, "seed": seed, "made_by": "skywork-rl"}))
+    write_atomic(out / "tiny_model.json", json.dumps({"arch": arch, "seed": seed, "made_by": "skywork-rl"}))
     return out
 
 

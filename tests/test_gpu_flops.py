@@ -143,3 +143,38 @@ def test_counted_forward_flops_equal_torchs_count_less_the_causal_half():
     trained, _ = counter.take()
     assert trained["train"] == {p: v * {"vision": 1}.get(p, 3) for p, v in counted["train"].items()}
     counter.remove()
+
+
+def test_fused_lm_head_counts_the_head_on_labelled_positions_only():
+    """TRL's GRPO/DPO call `model(..., labels=labels, fused_lm_head=True)`: the head projects the
+    completion positions (next-token label != -100), not the prompt or padding; the rest of the LLM
+    runs on every real token."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    flops = _load("gpu_flops")
+    config = Qwen2Config(
+        vocab_size=512,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
+    model = Qwen2ForCausalLM(config)
+    add_fused_lm_head(model)
+    counter = flops.FlopCounter(model, {"llm"})
+    input_ids = torch.randint(0, 512, (2, 10))
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, -2:] = 0  # row 1: two padded completion positions
+    labels = input_ids.masked_fill(attention_mask == 0, -100)
+    labels[:, :6] = -100  # a 6-token prompt, a 4-token completion (TRL: labels[:, :-logits_to_keep])
+    with torch.no_grad():
+        model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, fused_lm_head=True)
+    counted, _ = counter.take()
+    # the head on positions 5..8 predicts labels 6..9: 4 in row 0, 2 in row 1 (its last two are padding)
+    expected = flops.llm_forward_flops(counter.text, [10, 8], [10, 8], [4, 2])
+    assert counted["train"]["llm"] == expected
+    assert expected < flops.llm_forward_flops(counter.text, [10, 8], [10, 8], [10, 8])
+    counter.remove()

@@ -71,3 +71,35 @@ def test_dry_run_refuses_a_benchmark_file_made_by_a_later_stage(tmp_path):
     made = "${stages.benchmarks.output_dir}/mmmu_validation.jsonl"
     dedup = {"id": "dedup", "stage": "dedup", "config": {"decontaminate": {"benchmarks": [made]}}}
     run_pipeline(_pipeline(tmp_path, [benchmarks, DATA, dedup]), dry_run=True)
+
+
+@pytest.mark.slow
+def test_a_stage_reading_files_of_a_re_made_stage_runs_again(tmp_path):
+    """Changing the benchmark sources re-makes the benchmark files, so the dedup that reads them is
+    decided `run` (it would otherwise be skipped as unchanged: its chained input, the rows, is)."""
+    from data_prep.standins import stage_standins
+
+    def pipeline(seed: int) -> Path:
+        sources = {"sources": {"mmmu": "MMMU/MMMU", "mathvista": "AI4Math/MathVista"}}
+        subs = stage_standins("benchmark-data", {"benchmarks": sources}, tmp_path / f"s{seed}", 4, seed)
+        local = {key.rpartition(".")[2]: value for key, value in subs.items()}
+        made = ["${stages.benchmarks.output_dir}/mmmu_validation.jsonl"]
+        return _pipeline(
+            tmp_path,
+            [
+                {"id": "benchmarks", "stage": "benchmark-data", "config": {"benchmarks": {"sources": local}}},
+                DATA,
+                {"id": "dedup", "stage": "dedup", "config": {"decontaminate": {"benchmarks": made}}},
+            ],
+        )
+
+    report = run_pipeline(pipeline(0), quiet=True)
+    assert [s["status"] for s in report["stages"]] == ["ran"] * 3
+    again = run_pipeline(pipeline(0), dry_run=True)
+    assert [d["action"] for d in again["decisions"]] == ["skip"] * 3
+    changed = run_pipeline(pipeline(1), dry_run=True)
+    assert [d["action"] for d in changed["decisions"]] == ["run", "skip", "run"]
+    assert (
+        changed["decisions"][2]["reason"]
+        == "input changed (decontaminate.benchmarks: stage benchmarks runs first)"
+    )

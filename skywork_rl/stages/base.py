@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from skywork_rl import fingerprint
 from skywork_rl.atomic import write_atomic  # also imported from here by the pipeline
+from skywork_rl.data import DATASETS_CACHE, dataset_cache_under
 from skywork_rl.errors import SkyworkError
 from skywork_rl.fingerprint import COMPLETE_MARKER, STAGE_JSON
 from skywork_rl.stages.parsing import RecipeError, build_parser, load_stage, parse_stage_config
@@ -69,6 +70,9 @@ class Stage(ABC):
     # The parsed recipe values (defaults < recipe < command line) when the stage was built by
     # `load_stage`; `run_stage` fingerprints them (else the config dataclass itself).
     resolved_config: dict[str, Any] | None = None
+    # What this process's run of the stage did beyond its metrics (a training stage: the checkpoint it
+    # resumed from, its steps, time and tokens); `run_stage` records it as this part in `stage.json`.
+    run_part: dict[str, Any] | None = None
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -103,7 +107,10 @@ class Stage(ABC):
 
         Called by `run_stage` on the main process before a forced run. Training stages: the previous
         run's `checkpoint-*` folders (a later `resume_from_checkpoint: auto` would resume them, and
-        `save_total_limit` would rotate the new ones out first). Data stages replace their own output.
+        `save_total_limit` would rotate the new ones out first) are removed, and its final model (every
+        other file it saved) is moved into `PREVIOUS_RUN` inside the folder, so nothing that loads the
+        folder as a model finds the previous config's weights while the new run trains; `run_stage`
+        removes it once the new run completes. Data stages replace their own output.
         """
         if not self.output_dir_key.startswith("training."):
             return
@@ -111,6 +118,41 @@ class Stage(ABC):
             if path.is_dir():
                 logger.info("--force: removing %s from the previous run", path)
                 shutil.rmtree(path)
+        set_aside_previous_model(self.output_dir)
+
+
+# Inside a training stage's folder: the previous run's final model while a fresh run replaces it.
+PREVIOUS_RUN = "previous_run_being_replaced"
+# What the runner and `run_stage` keep in a stage's folder beside what the stage itself saves.
+_RUNNER_FILES = frozenset(
+    {STAGE_JSON, COMPLETE_MARKER, "stage.log", "recipe.yaml", DATASETS_CACHE, PREVIOUS_RUN}
+)
+
+
+def set_aside_previous_model(output_dir: Path) -> Path | None:
+    """Move what a previous run of a stage saved in `output_dir` (model, processor, results; not its
+    checkpoints nor the runner's files) into ``output_dir/PREVIOUS_RUN``; returns that folder, or None
+    when there was nothing (or the folder holds no `stage.json`, so no stage made it)."""
+    if not (output_dir / STAGE_JSON).is_file():
+        return None
+    leftovers = [
+        p
+        for p in sorted(output_dir.iterdir())
+        if p.name not in _RUNNER_FILES and not p.name.startswith((".", "checkpoint-"))
+    ]
+    if not leftovers:
+        return None
+    aside = output_dir / PREVIOUS_RUN
+    shutil.rmtree(aside, ignore_errors=True)  # an older one, from a fresh run that never completed
+    aside.mkdir()
+    for path in leftovers:
+        os.replace(path, aside / path.name)
+    logger.info(
+        "fresh run: the previous run's model (%d files) moved to %s until this run completes",
+        len(leftovers),
+        aside,
+    )
+    return aside
 
 
 def force_overrides_for(stage_class: type[Stage]) -> dict[str, Any]:
@@ -225,6 +267,7 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
     marker = out / COMPLETE_MARKER
     previous = {p: p.read_text() for p in (marker, out / STAGE_JSON) if p.exists()}
     fp, resolved = stage_fingerprint(stage)
+    earlier_parts = _earlier_parts(previous.get(out / STAGE_JSON), fp, force)
     if _is_main_process():
         _warn_if_resuming_another_config(stage, fp, force)
         if marker.exists():
@@ -251,10 +294,23 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
     rehearsal = record_from_env()
     if rehearsal is not None:  # `skywork-rl run --rehearse`: what stood in for the real sources and sizes
         record["rehearsal"] = rehearsal
+    # One part per process run of this stage: a resumed run adds a part to those of the run it continues.
+    part: dict[str, Any] = {"started_at": record["started_at"], "status": "running"}
+    record["parts"] = [*earlier_parts, part]
+    if (out / PREVIOUS_RUN).is_dir():
+        record["previous_run_set_aside"] = str(out / PREVIOUS_RUN)
+
+    def close_part(status: str) -> None:
+        part.update(status=status, ended_at=_now(), duration_s=round(time.time() - started, 3))
+        part.update(_jsonable(getattr(stage, "run_part", None) or {}))
+        record["totals"] = _totals(record["parts"])
+
     if _is_main_process():
         write_atomic(out / STAGE_JSON, json.dumps(record, indent=2))
     try:
-        metrics = stage.run()
+        # The datasets the stage reads are mirrored and cached in its own folder, never in theirs.
+        with dataset_cache_under(out / DATASETS_CACHE):
+            metrics = stage.run()
     except StageRefused:
         if _is_main_process():
             for path, text in previous.items():
@@ -265,6 +321,7 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
     except BaseException as exc:
         if _is_main_process():
             record.update(status="failed", error=f"{type(exc).__name__}: {exc}", ended_at=_now())
+            close_part("failed")
             write_atomic(out / STAGE_JSON, json.dumps(record, indent=2))
         raise
     if _is_main_process():
@@ -276,9 +333,50 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
             duration_s=round(time.time() - started, 3),
             metrics=_jsonable(metrics or {}),
         )
+        close_part("complete")
+        record.pop("previous_run_set_aside", None)
         write_atomic(out / STAGE_JSON, json.dumps(record, indent=2))
         write_atomic(marker, record["ended_at"] + "\n")
+        shutil.rmtree(out / DATASETS_CACHE, ignore_errors=True)  # only a resume would reuse it
+        shutil.rmtree(out / PREVIOUS_RUN, ignore_errors=True)  # replaced by this run's model
     return metrics
+
+
+def _earlier_parts(old_text: str | None, fp: dict[str, Any], force: bool) -> list[dict[str, Any]]:
+    """The parts of the unfinished run of the same config that this run continues (none when it
+    starts afresh: forced, another config, or the previous run completed)."""
+    if force or not old_text:
+        return []
+    try:
+        old = json.loads(old_text)
+    except ValueError:
+        return []
+    if not isinstance(old, dict) or old.get("status") == "complete":
+        return []
+    if (old.get("fingerprint") or {}).get("config") != fp["config"]:
+        return []
+    parts = old.get("parts")
+    if not isinstance(parts, list):  # written before parts were recorded: its one part
+        parts = [{k: old.get(k) for k in ("started_at", "ended_at", "duration_s", "status")}]
+    parts = [dict(p) for p in parts if isinstance(p, dict)]
+    if parts and parts[-1].get("status") == "running":
+        parts[-1]["status"] = "interrupted"  # killed: it never recorded its end
+    return parts
+
+
+# Per-part counts that add up over the parts of a run (each part reports only its own).
+_ADDITIVE = ("duration_s", "train_runtime", "num_tokens")
+
+
+def _totals(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals over every part of a run: wall time, training time, tokens (summed over the parts that
+    recorded them: a process killed outright records no end), and how many times it was resumed."""
+    totals: dict[str, Any] = {"parts": len(parts), "resumes": len(parts) - 1}
+    for key in _ADDITIVE:
+        values = [p[key] for p in parts if isinstance(p.get(key), (int, float))]
+        if values:
+            totals[key] = round(sum(values), 3)
+    return totals
 
 
 def _warn_if_resuming_another_config(stage: Stage, fp: dict[str, Any], force: bool) -> None:
@@ -311,6 +409,7 @@ def is_complete(output_dir: str | Path) -> bool:
 
 __all__ = [
     "COMPLETE_MARKER",
+    "PREVIOUS_RUN",
     "STAGE_JSON",
     "RecipeError",
     "Stage",

@@ -15,6 +15,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from skywork_rl.heldout import HeldoutScoringError
 from skywork_rl.stages.base import Stage
 
 logger = logging.getLogger("skywork_rl")
@@ -119,14 +120,31 @@ class TrainingStage(Stage):
             start = heldout.measure(model, processor, heldout_rows, "heldout/start_")
         trainer = self.build_trainer(model, processor, train, evaluation)
         attach_monitors(trainer, self.config.monitor, train)
-        metrics = train_and_save(trainer, processor)
+        resume = checkpoint_to_resume(trainer)
+        start_step = _checkpoint_step(resume)
+        # What this part of the run did, for stage.json's `parts` (`run_stage`), recorded even if it fails.
+        self.run_part = {"resumed_from": resume, "from_step": start_step}
+        try:
+            metrics = train_and_save(trainer, processor, resume=resume)
+        finally:  # a stopped run (an exception, SIGTERM) records how far it got too
+            self.run_part.update(
+                to_step=trainer.state.global_step, **part_tokens(trainer.state.log_history, start_step)
+            )
+        self.run_part["train_runtime"] = metrics.get("train_runtime")
         metrics.update(final_logged(trainer.state.log_history, self.logged_keys))
         metrics.update(count_trainable(model))
         metrics.update(self.stage_metrics(trainer))
         if heldout_rows is not None:
             # The saved model, on problems no training split holds (`heldout:`; skywork_rl/heldout.py).
             metrics.update(start)
-            metrics.update(heldout.measure(trainer.model, processor, heldout_rows, "heldout/"))
+            try:
+                metrics.update(heldout.measure(trainer.model, processor, heldout_rows, "heldout/"))
+            except HeldoutScoringError as error:
+                # The stage fails (stage.json: failed, with this reason); the model it trained stays saved.
+                raise HeldoutScoringError(
+                    f"{error} (training finished and the trained model is saved in {self.output_dir}; "
+                    "only its held-out measurement failed)"
+                ) from error
         return metrics
 
 
@@ -204,11 +222,48 @@ def last_complete_checkpoint(
     return None
 
 
-def train_and_save(trainer: Any, processor: Any = None) -> dict[str, float]:
-    """Train (resuming if asked), save model + processor to `output_dir`, return final metrics."""
+def checkpoint_to_resume(trainer: Any) -> str | None:
+    """The checkpoint `trainer` resumes from (`resolve_resume` of its args), None to start fresh."""
     args = trainer.args
     required = trainer.checkpoint_files() if hasattr(trainer, "checkpoint_files") else (TRAINER_STATE_FILE,)
-    resume = resolve_resume(args.output_dir, args.resume_from_checkpoint, required)
+    return resolve_resume(args.output_dir, args.resume_from_checkpoint, required)
+
+
+def _checkpoint_step(checkpoint: str | None) -> int:
+    """The global step a checkpoint was saved at (0: no checkpoint), from its trainer state."""
+    if checkpoint is None:
+        return 0
+    import json
+
+    try:
+        return int(json.loads((Path(checkpoint) / TRAINER_STATE_FILE).read_text())["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        suffix = Path(checkpoint).name.rsplit("-", 1)[-1]
+        return int(suffix) if suffix.isdigit() else 0
+
+
+def part_tokens(history: list[dict[str, Any]], start_step: int) -> dict[str, float]:
+    """``num_tokens`` (TRL's count of tokens trained on) of the part of a run after `start_step`.
+
+    A resumed trainer's log history holds the earlier parts' entries too. Some trainers restore their
+    counter from the checkpoint (GRPO: cumulative), others restart it at 0 (SFT): the part's tokens are
+    the last value less the value at the resume point when the counter went on, the last value when it
+    restarted. Empty when the trainer logs no ``num_tokens``."""
+    before = [h["num_tokens"] for h in history if "num_tokens" in h and h.get("step", 0) <= start_step]
+    after = [h["num_tokens"] for h in history if "num_tokens" in h and h.get("step", 0) > start_step]
+    if not after:
+        return {}
+    last, first = float(after[-1]), float(after[0])
+    carried = float(before[-1]) if before and first >= float(before[-1]) else 0.0
+    return {"num_tokens": last - carried}
+
+
+def train_and_save(trainer: Any, processor: Any = None, resume: Any = "resolve") -> dict[str, float]:
+    """Train (resuming from `resume`, by default `checkpoint_to_resume`), save model + processor to
+    `output_dir`, return final metrics."""
+    args = trainer.args
+    if resume == "resolve":
+        resume = checkpoint_to_resume(trainer)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(args.output_dir)
     if processor is not None and trainer.accelerator.is_main_process:

@@ -50,3 +50,8 @@ def test_a_benchmark_column_without_question_text_is_refused_not_checked_against
     path.write_text("".join(json.dumps({"question": "", "stem": f"q{i}"}) + "\n" for i in range(3)))
     with pytest.raises(DataError, match=r"no question text in column 'question' \(3 rows\)"):
         load_benchmark_questions(path)
+
+
+def test_a_missing_benchmark_file_names_the_stage_that_writes_one(tmp_path):
+    with pytest.raises(DataError, match=r"no such file or folder .*the `benchmark-data` stage writes"):
+        load_benchmark_questions(tmp_path / "mmmu_validation.jsonl")

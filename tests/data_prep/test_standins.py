@@ -86,7 +86,7 @@ def test_mathv360k_stand_in_covers_every_domain_the_connector_pick_stage_names(t
     by_id = {s.id: s for s in stages}
     named = set(by_id["connector-pick"].config["mix"]["proportions"])
     config = by_id["connector-source"].config
-    subs = standin_for(config["input"], config["source"], tmp_path / "standins", 42, seed=1)
+    subs = standin_for(config["input"], config["source"], tmp_path / "standins", 8, seed=1)  # one per domain
     _, rows = run_load_data(config, subs, tmp_path / "out")
     domains = set(rows["source"])
     assert named < domains and domains - named == {f"mathv360k/{d}" for d in MATHV360K_UNLISTED}

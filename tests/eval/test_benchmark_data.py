@@ -103,3 +103,13 @@ def test_unknown_benchmark_or_hub_id_offline_is_refused_naming_the_key(tmp_path)
         run({"mmmu": "MMMU/MMMU"})  # tests run with HF_HUB_OFFLINE=1 (conftest)
     with pytest.raises(DataError, match=r"benchmarks.sources.mathvista: 'MathVista/x' is neither a local"):
         run({"mathvista": "MathVista/x"})
+
+
+def test_hub_reading_streams_only_the_split_and_its_question_and_id_columns(tmp_path):
+    """`read_hub_questions` on MathVista's layout (its stand-in folder, read as the hub's files are)."""
+    from eval.benchmark_data import read_hub_questions
+
+    folder = stage_standins("benchmark-data", {"benchmarks": {"sources": {"mathvista": "x"}}}, tmp_path, 5, 0)
+    records = read_hub_questions(folder["benchmarks.sources.mathvista"], [None], "testmini", "pid")
+    assert [sorted(r) for r in records] == [["pid", "question"]] * 5  # not the test split's 2 items
+    assert [r["pid"] for r in records] == ["1", "2", "3", "4", "5"]

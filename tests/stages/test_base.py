@@ -90,3 +90,52 @@ def test_force_makes_training_stages_start_fresh_instead_of_resuming():
 def test_unknown_stage_on_the_cli_is_a_clear_error(capsys):
     assert main(["stage", "no-such-stage"]) == 2
     assert "unknown stage 'no-such-stage'" in capsys.readouterr().err
+
+
+@dataclass
+class _Training:
+    output_dir: str = ""
+    steps: int = 1
+
+
+@dataclass
+class _TrainingConfig:
+    training: _Training = field(default_factory=_Training)
+
+
+class _SavingStage(Stage):
+    """Saves a 'model' into its folder; records what the folder held while it ran."""
+
+    name = "saving"
+    config_class = _TrainingConfig
+    input_model_key = None
+    input_data_key = None
+    seen: list[str] = []
+
+    def run(self) -> dict[str, float]:
+        out = self.output_dir
+        type(self).seen = sorted(p.name for p in out.iterdir())
+        (out / "model.safetensors").write_text(f"weights of {self.config.training.steps} steps")
+        if self.config.training.steps < 0:
+            raise RuntimeError("training diverged")
+        return {"steps": float(self.config.training.steps)}
+
+
+def test_a_fresh_rerun_sets_the_previous_model_aside_until_it_completes(tmp_path):
+    from skywork_rl.stages.base import PREVIOUS_RUN
+
+    out = tmp_path / "out"
+    run_stage(_SavingStage(_TrainingConfig(_Training(str(out), 2))))
+    (out / "checkpoint-2").mkdir()
+    run_stage(_SavingStage(_TrainingConfig(_Training(str(out), 1))), force=True)
+    # while the new run trained, no previous model was where a loader looks
+    assert "model.safetensors" not in _SavingStage.seen and "checkpoint-2" not in _SavingStage.seen
+    assert PREVIOUS_RUN in _SavingStage.seen
+    assert (out / "model.safetensors").read_text() == "weights of 1 steps"
+    assert not (out / PREVIOUS_RUN).exists()  # removed once the new run completed
+    # a fresh run that fails keeps the previous model aside, named, and says where
+    with pytest.raises(RuntimeError, match="diverged"):
+        run_stage(_SavingStage(_TrainingConfig(_Training(str(out), -1))), force=True)
+    assert (out / PREVIOUS_RUN / "model.safetensors").read_text() == "weights of 1 steps"
+    record = json.loads((out / STAGE_JSON).read_text())
+    assert record["status"] == "failed" and record["previous_run_set_aside"] == str(out / PREVIOUS_RUN)

@@ -117,6 +117,24 @@ def test_resumed_sft_run_ends_with_the_uninterrupted_weights(
     ]
     assert losses == straight_losses
 
+    # stage.json: the resume is recorded (from which checkpoint, when) and totals cover both parts.
+    record, straight_record = (json.loads((p / STAGE_JSON).read_text()) for p in (resumed, straight))
+    first, second = record["parts"]
+    assert (first["status"], first["resumed_from"], first["from_step"], first["to_step"]) == (
+        "failed",
+        None,
+        0,
+        3,
+    )
+    assert second["status"] == "complete" and second["resumed_from"] == str(resumed / "checkpoint-3")
+    assert (second["from_step"], second["to_step"], second["started_at"]) == (3, 6, record["started_at"])
+    totals = record["totals"]
+    assert (totals["parts"], totals["resumes"]) == (2, 1)
+    assert totals["duration_s"] == pytest.approx(first["duration_s"] + second["duration_s"], abs=0.01)
+    assert totals["num_tokens"] == first["num_tokens"] + second["num_tokens"] > second["num_tokens"] > 0
+    assert totals["num_tokens"] == straight_record["totals"]["num_tokens"]  # same tokens as the straight run
+    assert straight_record["totals"]["resumes"] == 0
+
 
 def half_informative(prompts: list, completions: list, solution: list, **kwargs) -> list[float]:
     """Deterministic reward: constant for some prompts (zero-std groups), the parity of the completion's
