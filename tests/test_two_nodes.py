@@ -151,6 +151,8 @@ def _wait(nodes: list[subprocess.Popen], tmp_path: Path, tag: str, timeout: floa
 
 def _kill_node(node: subprocess.Popen) -> None:
     """SIGKILL a node's launcher and every process under it, as a machine going down would."""
+    if node.poll() is not None:
+        return
     try:
         members = [psutil.Process(node.pid), *psutil.Process(node.pid).children(recursive=True)]
     except psutil.NoSuchProcess:
@@ -352,16 +354,21 @@ def test_a_killed_node_stops_both_records_failed_and_resumes_to_the_uninterrupte
     out = tmp_path / "shared" / "sft"
     command = _stage_command("sft", "sft.yaml", out, _sft_args(tiny_internvl, synthetic_dataset_dir))
     nodes = _start_nodes(tmp_path, out, command, "killed")
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while not (out / "checkpoint-2" / "trainer_state.json").exists():
-        assert time.monotonic() < deadline and all(n.poll() is None for n in nodes), "no checkpoint-2"
-        time.sleep(0.1)
-    if what == "launcher":
-        nodes[1].kill()
-        nodes[1].wait()
-    else:
-        _kill_node(nodes[1])
-    code = _wait(nodes[:1], tmp_path, "killed", timeout=180)[0]
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not (out / "checkpoint-2" / "trainer_state.json").exists():
+            assert time.monotonic() < deadline and all(n.poll() is None for n in nodes), "no checkpoint-2"
+            time.sleep(0.1)
+        if what == "launcher":
+            nodes[1].kill()
+            nodes[1].wait()
+        else:
+            _kill_node(nodes[1])
+        # Bounded: a survivor that does not notice its dead peer fails the test here.
+        code = _wait(nodes[:1], tmp_path, "killed", timeout=180)[0]
+    finally:
+        for node in nodes:
+            _kill_node(node)
     assert code != 0
     record = json.loads((out / "stage.json").read_text())
     assert record["status"] == "failed", record.get("error")
@@ -370,10 +377,13 @@ def test_a_killed_node_stops_both_records_failed_and_resumes_to_the_uninterrupte
     # Node 1's stage process is gone too (no training on in the background).
     time.sleep(2)
     survivors = [
-        p.pid
-        for p in psutil.process_iter(["cmdline"])
-        if str(out) in " ".join(p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE
+        p
+        for p in psutil.process_iter(["cmdline", "status"])
+        if str(out) in " ".join(p.info["cmdline"] or []) and p.info["status"] != psutil.STATUS_ZOMBIE
     ]
+    for survivor in survivors:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            survivor.kill()
     assert not survivors, f"processes of the killed run still running: {survivors}"
 
     _run_two_nodes(tmp_path, out, command, "resumed")  # resume_from_checkpoint: auto
