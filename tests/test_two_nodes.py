@@ -31,8 +31,9 @@ from safetensors.torch import load_file
 REPO = Path(__file__).resolve().parents[1]
 ACCELERATE = REPO / "recipes" / "accelerate"
 MULTI_NODE = ACCELERATE / "multi_node_zero3.yaml"
-# A run that takes longer than this hangs (about 1.5 min per launch on 2 loaded cores).
-RUN_TIMEOUT = 420
+# A launch that takes longer than this hangs: about 1.5 min each on 2 loaded cores, plus DeepSpeed's
+# first build of its CPU comm op (minutes on a loaded machine; processes wait on its build lock).
+RUN_TIMEOUT = 600
 # Measured: the two-node runs end on the single-node run's weights bitwise (same global ranks, seeds,
 # data order and reduction order over gloo).
 TOLERANCE = 0.0
