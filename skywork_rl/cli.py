@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from skywork_rl.errors import SkyworkError
+from skywork_rl.launch import already_launched
 from skywork_rl.stage_process import DIE_WITH_PARENT_ENV, die_with_parent, interrupt_once_on_stop
 
 DEBUG_ENV = "SKYWORK_RL_DEBUG"
@@ -128,7 +129,11 @@ def list_stages_main(argv: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if os.environ.get(DIE_WITH_PARENT_ENV):  # started by `skywork-rl run`: end with its launcher
+    if os.environ.get(DIE_WITH_PARENT_ENV) or already_launched():
+        # Started by `skywork-rl run` or by a launcher (accelerate / torchrun): end with the launcher.
+        # torchrun starts each process in a session of its own, so a launcher killed outright (a node
+        # going down, a scheduler's SIGKILL) would leave it training on, a rank short; the launcher's
+        # SIGTERM records the stage as failed instead of killing it mid-write.
         die_with_parent()
         interrupt_once_on_stop()
     if "--debug" in argv:

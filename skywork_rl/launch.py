@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Sequence
+from typing import Any
 
 from skywork_rl.stages.parsing import RecipeError
 
@@ -21,6 +22,11 @@ from skywork_rl.stages.parsing import RecipeError
 LAUNCH_OPTIONS = ("--num_processes", "--accelerate_config")
 # Set by every accelerate launcher (simple, torchrun, DeepSpeed) or by torchrun itself.
 _LAUNCHED_ENV = ("ACCELERATE_MIXED_PRECISION", "LOCAL_RANK", "TORCHELASTIC_RUN_ID")
+# The accelerate config file `launch_stage` resolved (`--accelerate_config zero3` names a file TRL
+# ships), for the stage processes' `launch` record: their parent's command line holds only the name.
+ACCELERATE_CONFIG_ENV = "SKYWORK_RL_ACCELERATE_CONFIG"
+# `accelerate launch` options that name its config file.
+_CONFIG_FILE_OPTIONS = ("--config_file", "--config-file")
 
 
 def split_run_options(argv: Sequence[str]) -> tuple[list[str], bool, list[str]]:
@@ -74,6 +80,8 @@ def launch_stage(stage_name: str, launch_args: list[str], stage_args: list[str])
     args = launch_command_parser().parse_args(
         [*launch_args, "--module", "skywork_rl.cli", "stage", stage_name, *stage_args]
     )
+    if args.config_file:
+        os.environ[ACCELERATE_CONFIG_ENV] = os.path.abspath(args.config_file)
     try:
         launch_command(args)
     except subprocess.CalledProcessError as exc:  # one process (accelerate's simple launcher)
@@ -86,3 +94,61 @@ def launch_stage(stage_name: str, launch_args: list[str], stage_args: list[str])
         print(f"error: the stage's processes failed ({codes}); their output is above", flush=True)
         return 1
     return 0
+
+
+def launch_record() -> dict[str, Any]:
+    """How this stage process was launched, as `stage.json` records it under "launch".
+
+    Read from the process itself, never from the recipe: the process count and node count from the
+    launcher's environment (WORLD_SIZE; torchrun's GROUP_WORLD_SIZE, GROUP_RANK), the ZeRO stage from
+    accelerate's state once a trainer built it (its DeepSpeed plugin), else from the environment
+    accelerate builds that plugin from (ACCELERATE_USE_DEEPSPEED, ACCELERATE_DEEPSPEED_ZERO_STAGE),
+    and the accelerate config file from the launcher that started this process.
+    """
+    machines = int(os.environ.get("GROUP_WORLD_SIZE", "1"))
+    return {
+        "accelerate_config": _accelerate_config_file(),
+        "zero_stage": _zero_stage(),
+        "processes": int(os.environ.get("WORLD_SIZE", "1")),
+        "machines": machines,
+        "machine_rank": int(os.environ.get("GROUP_RANK", "0")),
+    }
+
+
+def _zero_stage() -> int | None:
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state:  # a trainer (accelerator) exists in this process
+        plugin = AcceleratorState().deepspeed_plugin
+        return None if plugin is None else int(plugin.zero_stage)
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
+        return None
+    return int(os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2"))  # accelerate's own default
+
+
+def _accelerate_config_file() -> str | None:
+    """The `--config_file` of the `accelerate launch` that started this process (absolute), or None.
+
+    `skywork-rl stage --accelerate_config` passes the file it resolved in ACCELERATE_CONFIG_ENV; an
+    explicit `accelerate launch --config_file F` (the pipeline runner's, or a user's) is this
+    process's parent (accelerate runs torchrun and DeepSpeed's launcher in-process).
+    """
+    if os.environ.get(ACCELERATE_CONFIG_ENV):
+        return os.environ[ACCELERATE_CONFIG_ENV]
+    if not already_launched():
+        return None
+    import psutil
+
+    try:
+        parent = psutil.Process().parent()
+        argv, cwd = (parent.cmdline(), parent.cwd()) if parent is not None else ([], "")
+    except psutil.Error:
+        return None
+    for i, arg in enumerate(argv):
+        name, _, value = arg.partition("=")
+        if name in _CONFIG_FILE_OPTIONS:
+            value = value or (argv[i + 1] if i + 1 < len(argv) else "")
+            return os.path.abspath(os.path.join(cwd, value)) if value else None
+    from accelerate.commands.config import default_config_file  # what accelerate falls back to
+
+    return default_config_file if os.path.isfile(default_config_file) else None

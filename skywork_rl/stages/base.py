@@ -28,6 +28,7 @@ from skywork_rl.atomic import write_atomic  # also imported from here by the pip
 from skywork_rl.data import DATASETS_CACHE, dataset_cache_under
 from skywork_rl.errors import SkyworkError
 from skywork_rl.fingerprint import COMPLETE_MARKER, STAGE_JSON
+from skywork_rl.launch import launch_record
 from skywork_rl.stages.parsing import RecipeError, build_parser, load_stage, parse_stage_config
 
 logger = logging.getLogger("skywork_rl")
@@ -288,6 +289,7 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
         "pid": os.getpid(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "status": "running",
+        "launch": launch_record(),
     }
     from skywork_rl.rehearsal import record_from_env
 
@@ -321,6 +323,7 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
     except BaseException as exc:
         if _is_main_process():
             record.update(status="failed", error=f"{type(exc).__name__}: {exc}", ended_at=_now())
+            record["launch"] = launch_record()  # now read from the accelerator the stage built
             close_part("failed")
             write_atomic(out / STAGE_JSON, json.dumps(record, indent=2))
         raise
@@ -332,6 +335,7 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
             ended_at=ended,
             duration_s=round(time.time() - started, 3),
             metrics=_jsonable(metrics or {}),
+            launch=launch_record(),  # now read from the accelerator the stage built
         )
         close_part("complete")
         record.pop("previous_run_set_aside", None)
