@@ -65,6 +65,7 @@ from skywork_rl.trainers.grpo_rows import (
     split_rows,
 )
 from skywork_rl.trainers.prompt_pool import PromptPoolMixin
+from skywork_rl.trainers.reward_checks import RewardCheckMixin
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 from skywork_rl.trainers.ssb_storage import compact_rows, restore_row, stored_bytes, vision_dtype
 from skywork_rl.trainers.vision_batches import VisionBatchGuardMixin
@@ -85,7 +86,14 @@ class _Pending:
     kind: tuple[str, ...]
 
 
-class SSBGRPOTrainer(VisionBatchGuardMixin, FamilyGRPOMixin, PromptPoolMixin, GRPOResumeMixin, GRPOTrainer):
+class SSBGRPOTrainer(
+    RewardCheckMixin,
+    VisionBatchGuardMixin,
+    FamilyGRPOMixin,
+    PromptPoolMixin,
+    GRPOResumeMixin,
+    GRPOTrainer,
+):
     """GRPO whose updates keep a learning signal: zero-advantage samples are swapped for buffered ones."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
