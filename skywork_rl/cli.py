@@ -124,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = [a for a in argv if a != "--debug"]
         os.environ[DEBUG_ENV] = "1"  # processes this command starts (accelerate, pipeline stages) too
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    from skywork_rl.console import hide_unused_deepspeed_notice
+
+    hide_unused_deepspeed_notice()
     from skywork_rl.plugins import plugin_commands
 
     commands = dict(COMMANDS)  # the core's first; a plugin cannot replace one
