@@ -166,8 +166,16 @@ def report_error(exc: SkyworkError) -> int:
 
     if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
         traceback.print_exc()
+    _close_progress_bars()
     print(f"error: {one_line(str(exc))}", file=sys.stderr, flush=True)
     return 2 if isinstance(exc, RecipeError) else 1
+
+
+def _close_progress_bars() -> None:
+    """End the progress bars an error interrupted (the trainer's), so the error starts its own line."""
+    tqdm_module = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm_module, "tqdm", None), "_instances", None) or ()):
+        bar.close()
 
 
 def one_line(text: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from skywork_rl.image_rows import raise_for_undecodable_images
 from skywork_rl.stages.base import Stage
 
 logger = logging.getLogger("skywork_rl")
@@ -61,6 +62,14 @@ class TrainingStage(Stage):
             evaluation = evaluation.select_columns([c for c in keep if c in evaluation.column_names])
         return train, evaluation
 
+    def data_locations(self) -> dict[str, tuple[str, str]]:
+        """The recipe's data keys and their (location, split), for errors that name rows."""
+        data = self.config.data
+        places = {"data.train": (data.train, data.train_split)}
+        if data.eval:
+            places["data.eval"] = (data.eval, data.eval_split)
+        return places
+
     def needed_capabilities(self, train: Any, evaluation: Any) -> list[str]:
         """What this run needs of the model's family (`skywork_rl.model_capabilities`): what its rows need
         (a chat template, prompts without an image, several images) and `training.assistant_only_loss`."""
@@ -101,7 +110,11 @@ class TrainingStage(Stage):
             start = heldout.measure(model, processor, heldout_rows, "heldout/start_")
         trainer = self.build_trainer(model, processor, train, evaluation)
         attach_monitors(trainer, self.config.monitor, train)
-        metrics = train_and_save(trainer, processor)
+        try:
+            metrics = train_and_save(trainer, processor)
+        except Exception as exc:  # a corrupt image surfaces here, when the data loader decodes it
+            raise_for_undecodable_images(exc, self.data_locations())
+            raise
         metrics.update(final_logged(trainer.state.log_history, self.logged_keys))
         metrics.update(count_trainable(model))
         metrics.update(self.stage_metrics(trainer))
