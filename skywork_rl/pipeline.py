@@ -27,7 +27,7 @@ from skywork_rl.console import StageConsole, is_progress
 from skywork_rl.errors import SkyworkError
 from skywork_rl.fingerprint import read_record
 from skywork_rl.heldout_report import render_line, write_heldout_summary
-from skywork_rl.pipeline_plan import PlannedStage, plan_pipeline, validate
+from skywork_rl.pipeline_plan import PlannedStage, check_models, plan_pipeline, validate
 from skywork_rl.pipeline_state import Decision, decide, select
 from skywork_rl.stage_process import run_streaming
 
@@ -64,6 +64,7 @@ def run_pipeline(
     spec, stages = plan_pipeline(path, output_root)
     for stage in stages:
         validate(stage)
+    check_models(stages)
     decisions = decide(stages, select(stages, start, only), force=force)
     if dry_run:
         _print_plan(stages, decisions, verbose)
