@@ -10,7 +10,8 @@ NaN and inf values it returns, apart from its `None`s; a reward model (`nn.Modul
 function cannot tell `None` from NaN after TRL's conversion, so every NaN of its column counts. Per
 generation batch (summed over processes) the trainer logs ``rewards/<name>/nan_fraction``, and
 
-- fails at once when one function returned NaN/inf for every completion of the batch;
+- fails at once when one function returned NaN/inf for every completion of the batch, or when no
+  function scored any completion of it (all `None`);
 - fails at a logging step when a function's NaN/inf share over the logging window (the batches since
   the last log) is above ``training.reward_nan_max_fraction`` (default 0.1);
 
@@ -116,6 +117,13 @@ class RewardCheckMixin:
                     f"{self.state.global_step}: every one would get 0 from it (TRL's nansum) and the update no "
                     "signal; fix the function, or set training.reward_nan_as_zero: true to score NaN as 0"
                 )
+        if rewards_per_func.numel() and torch.isnan(rewards_per_func).all():
+            raise RewardNaNError(
+                f"no reward function ({', '.join(repr(n) for n in self.reward_func_names)}) scored any of the "
+                f"{rewards_per_func.shape[0]} completions of the batch at step {self.state.global_step} (all "
+                "returned None, TRL's 'does not apply'): the update would have no signal; make at least one "
+                "function apply to these rows"
+            )
         return rewards_per_func
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:

@@ -100,6 +100,18 @@ def test_all_nan_batch_fails_at_once_naming_the_function(tiny_internvl, tmp_path
     assert trainer.state.global_step == 0  # before the first update
 
 
+def all_none(completions: list, **kwargs) -> list[None]:
+    return [None] * len(completions)
+
+
+def test_batch_no_function_scores_fails_naming_them(tiny_internvl, tmp_path):
+    trainer = _trainer(tiny_internvl, tmp_path, [all_none])
+    with pytest.raises(
+        RewardNaNError, match=r"no reward function \('all_none'\) scored any of the 4 completions"
+    ):
+        trainer.train()
+
+
 def test_nan_as_zero_trains_and_still_logs_the_fraction(tiny_internvl, tmp_path):
     trainer = _trainer(tiny_internvl, tmp_path, [all_nan, half_nan], reward_nan_as_zero=True)
     trainer.train()
