@@ -118,6 +118,7 @@ def main() -> None:
     mean_chars = sum(map(len, completions)) / len(completions)
     print(f"{len(completions)} completions, mean {mean_chars:,.0f} chars, {sum(expected):.0f} right")
     all_cores = default_num_workers()
+    load_before = os.getloadavg()
     runs = []
     for workers in sorted(set(args.workers or [1, all_cores])):
         summary, scores = measure(completions, solutions, workers, args.repeats)
@@ -135,6 +136,8 @@ def main() -> None:
         "benchmark": "reward_throughput",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "usable_cores": all_cores, "platform": platform.platform()},
+        # 1-minute load average before and after: other jobs on the machine slow every rate down
+        "load_average_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         "python": platform.python_version(),
         "data": str(args.data),
         "completions": len(completions),

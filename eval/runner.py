@@ -285,7 +285,10 @@ def run_eval(
                     "run_eval: responses are missing and neither a backend nor a model was given"
                 )
             from skywork_rl.generation import make_backend
+            from skywork_rl.model_capabilities import check_checkpoint_family
 
+            # before a model loads or a row generates: rows its family cannot take (PaliGemma, text only)
+            check_checkpoint_family(model, [item.row for item in items], where=f"eval {name} (model {model})")
             backend = make_backend(backend_name, model, **build_backend_kwargs(backend_name, settings))
         saved = (
             generate_missing(items, responses_path, backend, settings)

@@ -108,8 +108,12 @@ def measure_checkpoint(
     import gc
 
     from skywork_rl.entropy import rollout_critical_entropy
+    from skywork_rl.model_capabilities import check_checkpoint_family
     from skywork_rl.models import load_model_and_processor
 
+    check_checkpoint_family(
+        checkpoint, rows, where=f"select {checkpoint}", trust_remote_code=trust_remote_code
+    )
     model, processor = load_model_and_processor(
         checkpoint, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code
     )

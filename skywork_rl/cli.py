@@ -6,7 +6,8 @@ and a data-only command never loads TRL's trainers. `skywork-rl stage NAME --num
 explicit launcher works too:
 `accelerate launch --config_file recipes/accelerate/ddp.yaml -m skywork_rl.cli stage grpo --config X`.
 
-Errors a user can act on (`SkyworkError`: a bad recipe, a missing input, a refused re-run) print one
+Errors a user can act on (`SkyworkError`: a bad recipe, a missing input, a refused re-run; and a
+full disk, a file size limit or a read-only / forbidden folder, whatever library hit it) print one
 line, `error: ...`, and exit non-zero (2 for a recipe that does not parse, 1 otherwise), whichever
 command raised them; `--debug` (anywhere on the line) or `SKYWORK_RL_DEBUG=1` shows the traceback.
 """
@@ -21,7 +22,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from skywork_rl.errors import SkyworkError
+from skywork_rl.errors import SkyworkError, storage_error
 from skywork_rl.launch import already_launched
 from skywork_rl.stage_process import DIE_WITH_PARENT_ENV, die_with_parent, interrupt_once_on_stop
 
@@ -140,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = [a for a in argv if a != "--debug"]
         os.environ[DEBUG_ENV] = "1"  # processes this command starts (accelerate, pipeline stages) too
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    from skywork_rl.console import hide_unused_deepspeed_notice
+
+    hide_unused_deepspeed_notice()
     from skywork_rl.plugins import plugin_commands
 
     commands = dict(COMMANDS)  # the core's first; a plugin cannot replace one
@@ -160,6 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(_resolve(commands[command][0])(rest) or 0)
     except SkyworkError as exc:
         return report_error(exc)
+    except Exception as exc:  # a full disk or a read-only folder is the user's to fix, not a bug
+        fault = storage_error(exc)
+        if fault is None:
+            raise
+        return report_error(fault)
     except KeyboardInterrupt:  # Ctrl-C: what was running has been stopped (a stage resumes next time)
         if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             raise
@@ -173,8 +182,16 @@ def report_error(exc: SkyworkError) -> int:
 
     if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
         traceback.print_exc()
+    _close_progress_bars()
     print(f"error: {one_line(str(exc))}", file=sys.stderr, flush=True)
     return 2 if isinstance(exc, RecipeError) else 1
+
+
+def _close_progress_bars() -> None:
+    """End the progress bars an error interrupted (the trainer's), so the error starts its own line."""
+    tqdm_module = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm_module, "tqdm", None), "_instances", None) or ()):
+        bar.close()
 
 
 def one_line(text: str) -> str:

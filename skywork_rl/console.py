@@ -7,7 +7,8 @@ of lines, every tqdm refresh one of them. The console shows instead, per stage:
 - in a terminal, one live line where progress bars redraw in place (carriage returns passed
   through, the line cleared when the stage ends);
 - warnings and errors, each distinct message once per pipeline run (a FutureWarning that every
-  stage's process repeats is shown once), without the time stamp and source path that vary;
+  stage's process repeats is shown once), without the time stamp and source path that vary, wrapped
+  at word boundaries to the terminal's width (a word longer than a line is never cut);
 - one closing line (printed by the runner).
 
 `verbose` passes every byte through unchanged; `quiet` shows nothing of the stage's output.
@@ -16,8 +17,11 @@ of lines, every tqdm refresh one of them. The console shows instead, per stage:
 from __future__ import annotations
 
 import codecs
+import logging
+import os
 import re
 import shutil
+import textwrap
 from typing import TextIO
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -48,6 +52,33 @@ def message_key(text: str) -> str:
     """The part of a warning that repeats identically across processes and stages."""
     text = _RANK.sub("", _TIMESTAMP.sub("", text.strip()))
     return _SOURCE.sub("", text)
+
+
+def wrap_message(text: str, width: int) -> str:
+    """`text` wrapped at spaces to `width` columns less the two-space margin, later lines indented;
+    a word longer than a line (a path, a URL) stays whole."""
+    lines = textwrap.wrap(
+        text, width=max(width - 2, 20), subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+    )
+    return "\n  ".join(lines) if lines else text
+
+
+# DeepSpeed's accelerator autodetection warns "Setting accelerator to CPU ..." on every import without
+# a GPU, and accelerate imports DeepSpeed whenever it is installed (to unwrap a model on save).
+_DEEPSPEED_CPU_NOTICE = "Setting accelerator to CPU"
+
+
+class _UnusedDeepSpeedNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_DEEPSPEED_CPU_NOTICE)
+
+
+def hide_unused_deepspeed_notice() -> None:
+    """Drop DeepSpeed's "Setting accelerator to CPU" warning in a process that does not run DeepSpeed
+    (accelerate sets ``ACCELERATE_USE_DEEPSPEED=true`` in those that do, where the warning stays).
+    Call before DeepSpeed is imported: its logger keeps the filter."""
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
+        logging.getLogger("DeepSpeed").addFilter(_UnusedDeepSpeedNotice())
 
 
 class StageConsole:
@@ -104,8 +135,7 @@ class StageConsole:
         self.seen.add(key)
         if self._bar and self.live:
             self.out.write("\r\x1b[K")
-        shown = key[: max(self._width - 2, 20)] if self.live else key  # the message first, not its path
-        self.out.write(f"  {shown}\n")
+        self.out.write(f"  {wrap_message(key, self._width) if self.live else key}\n")
         if self._bar and self.live:
             self.out.write(self._bar)
 

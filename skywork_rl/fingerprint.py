@@ -4,7 +4,7 @@ A stage's output is trusted again only when it was made from the same resolved c
 inputs. `run_stage` records both in ``stage.json`` under ``"fingerprint"``:
 
 - ``config``: sha256 of the stage's resolved config (defaults < recipe < command line, as parsed)
-  without the keys in `UNHASHED_LEAVES`, the stage's own output folder, its input model/data keys
+  without the keys in `UNHASHED_LEAVES` and `SECRET_LEAVES` (both by exact name), the stage's own output folder, its input model/data keys
   (their content is fingerprinted under ``inputs``) and its force overrides (``--force`` changes how
   a run starts, not what it makes).
 - ``inputs``: one fingerprint per input (``model``, ``data``), see `input_fingerprint`.
@@ -49,7 +49,16 @@ UNHASHED_LEAVES = frozenset(
         "local_rank",  # set by launchers, not by recipes
     }
 )
-_SECRET_SUFFIX = "_token"  # hub_token and friends: never hashed, never written to stage.json
+# Secrets, by exact key name (in any group): never hashed, never written to stage.json. Only these:
+# other keys ending in `_token` (TRL's eos_token, pad_token) change what a stage makes and are hashed.
+SECRET_LEAVES = frozenset(
+    {
+        "hub_token",  # transformers TrainingArguments (every TRL config)
+        "push_to_hub_token",  # its older name
+        "token",  # huggingface_hub's name for the same secret
+        "api_key",  # an OpenAI-compatible judge or reward server
+    }
+)
 
 # Hub ids are `name` or `org/name`; these suffixes mark a data file (see skywork_rl.data).
 _FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".arrow", ".csv")
@@ -85,11 +94,7 @@ def _drop(tree: dict[str, Any], dotted: str) -> None:
 def _drop_leaves(tree: Any, leaves: frozenset[str]) -> Any:
     if not isinstance(tree, dict):
         return tree
-    return {
-        k: _drop_leaves(v, leaves)
-        for k, v in tree.items()
-        if k not in leaves and not str(k).endswith(_SECRET_SUFFIX)
-    }
+    return {k: _drop_leaves(v, leaves) for k, v in tree.items() if k not in leaves and k not in SECRET_LEAVES}
 
 
 def hashed_config(stage_class: type, resolved: dict[str, Any]) -> dict[str, Any]:

@@ -128,14 +128,34 @@ class HeldoutResult:
     per_source: dict[str, float] = field(default_factory=dict)
     no_answer: int = 0  # completions without an extractable final answer (scored wrong)
     completions: list[str] = field(default_factory=list)
+    temperature: float = 0.0  # the protocol: 0 greedy, else sampled (samples_per_row per row)
+    chance_accuracy: float | None = None  # see `chance_accuracy`
 
     def as_metrics(self, prefix: str = "heldout/") -> dict[str, float]:
         """Flat metrics for `stage.json` / a report: ``heldout/accuracy``, ``heldout/<source>/accuracy``
-        (``prefix`` ``heldout/start_`` gives ``heldout/start_accuracy`` ...)."""
+        (``prefix`` ``heldout/start_`` gives ``heldout/start_accuracy`` ...), and the protocol it was
+        measured with (``rows``, ``samples_per_row``, ``temperature``, ``chance_accuracy``)."""
         metrics = {f"{prefix}accuracy": self.accuracy, f"{prefix}no_answer": float(self.no_answer)}
+        metrics[f"{prefix}rows"] = float(self.num_rows)
+        metrics[f"{prefix}samples_per_row"] = float(self.samples_per_row)
+        metrics[f"{prefix}temperature"] = float(self.temperature)
+        if self.chance_accuracy is not None:
+            metrics[f"{prefix}chance_accuracy"] = self.chance_accuracy
         for source, value in self.per_source.items():
             metrics[f"{prefix}{source.removeprefix('synthetic/')}/accuracy"] = value
         return metrics
+
+
+def chance_accuracy(rows: Sequence[dict[str, Any]]) -> float:
+    """Ours: the accuracy of a model that ignores the problem and always gives its task's (``source``)
+    most common gold answer in these rows; the floor a held-out accuracy must beat to mean anything
+    (0.25 on a four-way choice with balanced answers, near 0 on free-form arithmetic)."""
+    by_source: dict[str, dict[str, int]] = {}
+    for row in rows:
+        answers = by_source.setdefault(str(row.get("source", "all")), {})
+        gold = " ".join(str(row.get("solution") or "").split())
+        answers[gold] = answers.get(gold, 0) + 1
+    return sum(max(answers.values()) for answers in by_source.values()) / max(len(rows), 1)
 
 
 def evaluate_completions(
@@ -235,6 +255,7 @@ def evaluate_heldout(
     repeated = [row for row in rows for _ in range(num_samples)]
     result = evaluate_completions(repeated, [text for texts in outputs for text in texts], num_samples)
     result.num_rows, result.samples_per_row = len(rows), num_samples
+    result.temperature, result.chance_accuracy = temperature, chance_accuracy(rows)
     return result
 
 

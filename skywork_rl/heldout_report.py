@@ -3,11 +3,14 @@
 Training stages with a `heldout:` group record ``heldout/accuracy`` in their `stage.json` (and the
 first with `measure_start`, ``heldout/start_accuracy``: the model before any training, "base").
 `heldout_curve` reads them back from the runner's report in pipeline order, so the user sees at a
-glance which stage made the model better on problems none of them trained on.
+glance which stage made the model better on problems none of them trained on. The PNG also draws
+chance accuracy (`skywork_rl.heldout.chance_accuracy`) and states the protocol: temperature,
+samples per row and rows.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +33,72 @@ def heldout_curve(report: dict[str, Any]) -> list[tuple[str, float]]:
     return curve
 
 
+def heldout_protocol(report: dict[str, Any]) -> dict[str, Any] | None:
+    """How the curve's numbers were measured, from the stages' ``heldout/*`` metrics: ``rows``,
+    ``samples_per_row``, ``temperature`` and ``chance_accuracy`` (None when no stage recorded them),
+    and ``text``, one line saying so (every distinct protocol when stages differ)."""
+    seen: list[tuple[int, int, float]] = []
+    chance: float | None = None
+    for entry in report.get("stages", []):
+        metrics = entry.get("metrics") or {}
+        for prefix in ("heldout/start_", "heldout/"):
+            rows = metrics.get(f"{prefix}rows")
+            if not isinstance(rows, (int, float)):
+                continue
+            protocol = (
+                int(rows),
+                int(metrics.get(f"{prefix}samples_per_row", 1)),
+                float(metrics[f"{prefix}temperature"]),
+            )
+            if protocol not in seen:
+                seen.append(protocol)
+            if chance is None and isinstance(metrics.get(f"{prefix}chance_accuracy"), (int, float)):
+                chance = float(metrics[f"{prefix}chance_accuracy"])
+    if not seen:
+        return None
+    rows, samples, temperature = seen[0]
+    text = "; ".join(_describe(*p) for p in seen)
+    if len(seen) > 1:
+        text = f"protocols differ between stages: {text}"
+    return {
+        "rows": rows,
+        "samples_per_row": samples,
+        "temperature": temperature,
+        "chance_accuracy": chance,
+        "text": text,
+    }
+
+
+def _describe(rows: int, samples: int, temperature: float) -> str:
+    if temperature == 0:
+        return f"greedy (temperature 0), 1 answer per row, {rows} rows"
+    return f"temperature {temperature:g}, mean of {samples} samples per row (avg@{samples}), {rows} rows"
+
+
 def render_line(curve: list[tuple[str, float]]) -> str:
     """``held-out accuracy: base 0.00 -> sft 0.41 -> ...``."""
     return "held-out accuracy: " + " -> ".join(f"{label} {value:.2f}" for label, value in curve)
 
 
-def plot_heldout(curve: list[tuple[str, float]], path: str | Path, title: str = "") -> Path:
-    """Bar chart of the curve, written atomically (matplotlib's Agg backend: no display needed)."""
+def plot_heldout(
+    curve: list[tuple[str, float]], path: str | Path, title: str = "", protocol: dict[str, Any] | None = None
+) -> Path:
+    """Bar chart of the curve, written atomically (matplotlib's Agg backend: no display needed); with
+    `protocol` (`heldout_protocol`), a dashed chance line and the protocol under the title."""
+    import matplotlib.pyplot as plt
+
+    fig = heldout_figure(curve, title, protocol)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path
+
+
+def heldout_figure(
+    curve: list[tuple[str, float]], title: str = "", protocol: dict[str, Any] | None = None
+) -> Any:
+    """The figure `plot_heldout` writes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,15 +112,19 @@ def plot_heldout(curve: list[tuple[str, float]], path: str | Path, title: str = 
         ax.text(bar.get_x() + bar.get_width() / 2, value + 0.01, f"{value:.2f}", ha="center", va="bottom")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("held-out accuracy")
-    ax.set_title(
+    heading = (
         f"{title}: held-out accuracy after each stage" if title else "held-out accuracy after each stage"
     )
+    if protocol is not None:
+        chance = protocol.get("chance_accuracy")
+        if chance is not None:
+            label = f"chance {chance:.2f} (each task's most common answer)"
+            ax.axhline(chance, color="#c44e52", linestyle="--", linewidth=1, label=label)
+            ax.legend(loc="upper left", fontsize=8, frameon=False)
+        heading += "\n" + textwrap.fill(protocol["text"], width=max(40, 14 * len(curve) + 20))
+    ax.set_title(heading, fontsize=9 if protocol is not None else None)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def write_heldout_summary(report: dict[str, Any], root: str | Path) -> list[tuple[str, float]]:
@@ -67,7 +133,10 @@ def write_heldout_summary(report: dict[str, Any], root: str | Path) -> list[tupl
     curve = heldout_curve(report)
     if curve:
         report["heldout_accuracy"] = dict(curve)
+        protocol = heldout_protocol(report)
+        if protocol is not None:
+            report["heldout_protocol"] = protocol
         report["heldout_plot"] = str(
-            plot_heldout(curve, Path(root) / PLOT_FILE, str(report.get("name") or ""))
+            plot_heldout(curve, Path(root) / PLOT_FILE, str(report.get("name") or ""), protocol)
         )
     return curve

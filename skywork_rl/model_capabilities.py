@@ -19,7 +19,7 @@ transformers/TRL. A family not listed here has shown no limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +159,34 @@ def check_generator_family(model: Any, dataset: Any, *, where: str) -> None:
         return
     try:
         model_type = model_type_of(model.name_or_path, getattr(model, "trust_remote_code", False))
+    except (OSError, ValueError):
+        return
+    check_family_capabilities(model_type, needs, where=where)
+
+
+def rows_needs(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """What a list of canonical rows needs of a model family: `text_only_inputs` when a row has no
+    image, `multi_image` when one has several (the row-list form of `data_needs`, chat template aside)."""
+    counts = [len(row.get("images") or []) for row in rows]
+    needs = []
+    if counts and min(counts) == 0:
+        needs.append("text_only_inputs")
+    if counts and max(counts) > 1:
+        needs.append("multi_image")
+    return needs
+
+
+def check_checkpoint_family(
+    name_or_path: str, rows: Sequence[dict[str, Any]], *, where: str, trust_remote_code: bool = False
+) -> None:
+    """Before generating with checkpoint `name_or_path` on `rows`: refuse, in one line, rows its family
+    cannot take (PaliGemma and text-only benchmark rows). A config that cannot be read is left to the
+    model load, which then names the problem."""
+    needs = rows_needs(rows)
+    if not needs:
+        return
+    try:
+        model_type = model_type_of(name_or_path, trust_remote_code)
     except (OSError, ValueError):
         return
     check_family_capabilities(model_type, needs, where=where)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -243,12 +244,15 @@ def load_model_and_processor(
     attn_implementation: str | None = None,
     processor_name_or_path: str | None = None,
     device_map: Any = None,
+    key: str = "model.name_or_path",
 ) -> tuple[nn.Module, Any]:
-    """Load a VLM and its processor by hub id or path through the Auto classes."""
+    """Load a VLM and its processor by hub id or path through the Auto classes (`key`: the recipe key
+    that named it, for errors)."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     if not name_or_path:
-        raise ValueError("model.name_or_path is empty: give a hub id or a checkpoint folder")
+        raise ValueError(f"{key} is empty: give a hub id or a checkpoint folder")
+    check_checkpoint_folder(name_or_path, key)
     kwargs = model_init_kwargs(ModelArguments(name_or_path, trust_remote_code, dtype, attn_implementation))
     if device_map is not None:
         kwargs["device_map"] = device_map
@@ -304,6 +308,29 @@ def import_modeling_modules(name_or_path: str, trust_remote_code: bool = False) 
                 pass
         pending += [getattr(config, key) for key in (getattr(config, "sub_configs", None) or {})]
     return imported
+
+
+class NotACheckpointError(SkyworkError, ValueError):
+    """A model location that is a local file, or a folder without a model config."""
+
+
+def check_checkpoint_folder(name_or_path: str, key: str = "model.name_or_path") -> None:
+    """Refuse a local model path that cannot be a checkpoint (a file, an empty folder, a folder without
+    ``config.json``) in one line, before transformers tries it as a hub id or a JSON file."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        raise NotACheckpointError(
+            f"{key}: {name_or_path} is a file, not a checkpoint folder; give the folder that holds its "
+            "config.json and weights (a training stage's output folder, or a downloaded model's folder)"
+        )
+    if path.is_dir() and not any((path / name).is_file() for name in ("config.json", "adapter_config.json")):
+        contents = sorted(p.name for p in path.iterdir())
+        held = "is empty" if not contents else f"holds {contents[:5]}{' ...' if len(contents) > 5 else ''}"
+        raise NotACheckpointError(
+            f"{key}: {name_or_path} has no config.json, so it is not a checkpoint folder (it {held}); if a "
+            "stage makes it, check that stage finished (its folder holds .stage_complete), otherwise give "
+            "a checkpoint folder or a hub id"
+        )
 
 
 def _check_remote_code_class(name_or_path: str) -> None:

@@ -27,7 +27,7 @@ from skywork_rl.console import StageConsole, is_progress
 from skywork_rl.errors import SkyworkError
 from skywork_rl.fingerprint import read_record, stage_inputs
 from skywork_rl.heldout_report import render_line, write_heldout_summary
-from skywork_rl.pipeline_plan import PlannedStage, check_made_inputs, plan_pipeline, validate
+from skywork_rl.pipeline_plan import PlannedStage, check_made_inputs, check_models, plan_pipeline, validate
 from skywork_rl.pipeline_state import Decision, decide, select
 from skywork_rl.stage_process import run_streaming
 
@@ -83,6 +83,7 @@ def run_pipeline(
         rehearse_plan(stages, stages[0].output_dir.parent)
         for stage in stages:
             validate(stage)
+    check_models(stages)
     decisions = decide(stages, select(stages, start, only), force=force)
     if dry_run:
         _print_plan(stages, decisions, verbose)

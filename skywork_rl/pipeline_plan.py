@@ -295,3 +295,68 @@ def check_made_inputs(stages: list[PlannedStage]) -> None:
                 f"stage {stage.id}: {key} names {path}: no such file or folder, and no earlier stage of "
                 f"this pipeline makes it; {stage.stage_class.input_file_keys[key]}, or create the file before the run"
             )
+
+
+def check_models(stages: list[PlannedStage]) -> None:
+    """Before any stage starts: every ``tiny.arch`` is one `skywork_rl.tiny` can build, and every
+    training stage's model is a family the project can train (its model type has part patterns, or
+    the recipe gives `model.part_patterns`) and can serve what its recipe asks (e.g.
+    `training.assistant_only_loss`). A model's type comes from the tiny-model stage that makes it in
+    this pipeline, or from its folder's config.json; a hub id or a folder made by another kind of
+    stage is checked when its stage loads it."""
+    from skywork_rl.model_capabilities import check_family_capabilities
+    from skywork_rl.models import PART_REGISTRY
+    from skywork_rl.tiny import TINY_ARCHS
+
+    made: dict[str, str] = {}  # output folder -> model type of the tiny-model stage that makes it
+    for stage in stages:
+        where = f"stage {stage.id} ({stage.stage})"
+        if stage.stage_class.name == "tiny-model":
+            arch = get_dotted(stage.resolved, "tiny.arch") or "internvl"
+            if arch not in TINY_ARCHS:
+                raise RecipeError(
+                    f"{where}: tiny.arch {arch!r} is not a tiny model family; choose from {list(TINY_ARCHS)}"
+                )
+            made[os.path.normpath(os.path.abspath(stage.output_dir))] = arch
+            continue
+        if stage.stage_class.input_model_key != "model.name_or_path" or not stage.input_model:
+            continue
+        model_type = made.get(os.path.normpath(os.path.abspath(stage.input_model))) or _model_type_on_disk(
+            stage.input_model
+        )
+        if model_type is None:
+            continue
+        model = stage.resolved.get("model") or {}
+        trains = hasattr(stage.stage_class, "build_trainer")
+        if (
+            trains
+            and model_type not in PART_REGISTRY
+            and set(model.get("part_patterns") or {})
+            != {
+                "vision",
+                "connector",
+                "llm",
+            }
+        ):
+            raise RecipeError(
+                f"{where}: model.name_or_path {stage.input_model} is a {model_type!r} model, which has no part "
+                f"patterns (known: {sorted(PART_REGISTRY)}); set model.part_patterns (vision, connector, llm "
+                "regexes over parameter names) in its recipe, or use a known family"
+            )
+        needs = (
+            ["assistant_only_loss"]
+            if (stage.resolved.get("training") or {}).get("assistant_only_loss")
+            else []
+        )
+        check_family_capabilities(model_type, needs, where=where)
+
+
+def _model_type_on_disk(location: str) -> str | None:
+    """`model_type` from a local checkpoint folder's config.json, or None (a hub id, not made yet, unreadable)."""
+    import json
+
+    try:
+        value = json.loads((Path(location) / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None

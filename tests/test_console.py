@@ -10,6 +10,8 @@ import pty
 import time
 from pathlib import Path
 
+import pytest
+
 from skywork_rl.console import StageConsole
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,3 +70,41 @@ def _run_in_terminal(cmd: list[str], env: dict[str, str], timeout: float) -> tup
         chunks.append(data)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), b"".join(chunks)
+
+
+def test_long_warning_wraps_at_words_in_a_terminal_and_is_never_cut():
+    words = " ".join(f"word{i}" for i in range(40))
+    path = "/a/very/long/path/" + "x" * 60 + "/model.safetensors"
+    screen = io.StringIO()
+    console = StageConsole(screen, "normal", live=True, seen=set())
+    console._width = 50
+    console.feed(f"UserWarning: {words} {path}\n".encode())
+    console.close()
+    lines = screen.getvalue().splitlines()
+    assert len(lines) > 1
+    assert " ".join(line.strip() for line in lines) == f"UserWarning: {words} {path}"  # every word whole
+    assert all(len(line) <= 50 for line in lines if path not in line)
+    assert all(line.startswith("    ") for line in lines[1:])  # continuation lines indented
+
+
+def _tiny_model_output(tmp_path: Path, **env: str) -> str:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "skywork_rl.cli", "make-tiny-model", "--out", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": "", **env},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout + result.stderr
+
+
+def test_deepspeed_cpu_notice_is_hidden_where_deepspeed_is_not_used(tmp_path):
+    pytest.importorskip("deepspeed")  # the dev extra installs it; without it there is no notice
+    assert "Setting accelerator" not in _tiny_model_output(tmp_path, ACCELERATE_USE_DEEPSPEED="false")
+    # accelerate sets this in processes that run DeepSpeed: there the notice stays
+    shown = _tiny_model_output(tmp_path / "ds", ACCELERATE_USE_DEEPSPEED="true")
+    assert "Setting accelerator to CPU" in shown

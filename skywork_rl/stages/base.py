@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from skywork_rl import fingerprint
 from skywork_rl.atomic import write_atomic  # also imported from here by the pipeline
 from skywork_rl.data import DATASETS_CACHE, dataset_cache_under
-from skywork_rl.errors import SkyworkError
+from skywork_rl.errors import SkyworkError, storage_errno, storage_error
 from skywork_rl.fingerprint import COMPLETE_MARKER, STAGE_JSON
 from skywork_rl.launch import launch_record
 from skywork_rl.stages.parsing import RecipeError, build_parser, load_stage, parse_stage_config
@@ -325,7 +325,15 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
             record.update(status="failed", error=f"{type(exc).__name__}: {exc}", ended_at=_now())
             record["launch"] = launch_record()  # now read from the accelerator the stage built
             close_part("failed")
-            write_atomic(out / STAGE_JSON, json.dumps(record, indent=2))
+            try:
+                write_atomic(out / STAGE_JSON, json.dumps(record, indent=2))
+            except OSError as unwritten:  # the disk that failed the stage may refuse this too
+                if storage_errno(unwritten) is None:
+                    raise
+                logger.warning("could not record the failure in %s: %s", out / STAGE_JSON, unwritten)
+        fault = storage_error(exc, where=f"writing into {out} ({stage.output_dir_key})")
+        if fault is not None:
+            raise fault from exc
         raise
     if _is_main_process():
         ended = _now()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from skywork_rl.heldout import HeldoutScoringError
+from skywork_rl.image_rows import raise_for_undecodable_images
 from skywork_rl.stages.base import Stage
 
 logger = logging.getLogger("skywork_rl")
@@ -80,6 +81,14 @@ class TrainingStage(Stage):
             evaluation = evaluation.select_columns([c for c in keep if c in evaluation.column_names])
         return train, evaluation
 
+    def data_locations(self) -> dict[str, tuple[str, str]]:
+        """The recipe's data keys and their (location, split), for errors that name rows."""
+        data = self.config.data
+        places = {"data.train": (data.train, data.train_split)}
+        if data.eval:
+            places["data.eval"] = (data.eval, data.eval_split)
+        return places
+
     def needed_capabilities(self, train: Any, evaluation: Any) -> list[str]:
         """What this run needs of the model's family (`skywork_rl.model_capabilities`): what its rows need
         (a chat template, prompts without an image, several images) and `training.assistant_only_loss`."""
@@ -126,6 +135,9 @@ class TrainingStage(Stage):
         self.run_part = {"resumed_from": resume, "from_step": start_step}
         try:
             metrics = train_and_save(trainer, processor, resume=resume)
+        except Exception as exc:  # a corrupt image surfaces here, when the data loader decodes it
+            raise_for_undecodable_images(exc, self.data_locations())
+            raise
         finally:  # a stopped run (an exception, SIGTERM) records how far it got too
             self.run_part.update(
                 to_step=trainer.state.global_step, **part_tokens(trainer.state.log_history, start_step)

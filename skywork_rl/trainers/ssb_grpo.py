@@ -71,6 +71,7 @@ from skywork_rl.trainers.grpo_rows import (
     weighted_token_mask,
 )
 from skywork_rl.trainers.prompt_pool import PromptPoolMixin
+from skywork_rl.trainers.reward_checks import RewardCheckMixin
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 from skywork_rl.trainers.ssb_storage import compact_rows, restore_row, stored_bytes, vision_dtype
 from skywork_rl.trainers.vision_batches import VisionBatchesInStepMixin
@@ -92,7 +93,12 @@ class _Pending:
 
 
 class SSBGRPOTrainer(
-    VisionBatchesInStepMixin, FamilyGRPOMixin, PromptPoolMixin, GRPOResumeMixin, GRPOTrainer
+    RewardCheckMixin,
+    VisionBatchesInStepMixin,
+    FamilyGRPOMixin,
+    PromptPoolMixin,
+    GRPOResumeMixin,
+    GRPOTrainer,
 ):
     """GRPO whose updates keep a learning signal: zero-advantage samples are swapped for buffered ones."""
 

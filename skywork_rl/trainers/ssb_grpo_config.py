@@ -64,6 +64,23 @@ class SkyworkGRPOConfig(GRPOConfig):
         },
     )
 
+    reward_nan_max_fraction: float = field(
+        default=0.1,
+        metadata={
+            "help": "Ours. Largest share of a reward function's values that may be NaN or inf over a logging "
+            "window (the batches since the last log); above it, or when one batch is NaN/inf throughout, the "
+            "run fails naming the function. TRL's sum would give those completions 0 silently. Logged as "
+            "rewards/<name>/nan_fraction. None (TRL's 'does not apply') is not counted."
+        },
+    )
+    reward_nan_as_zero: bool = field(
+        default=False,
+        metadata={
+            "help": "Score a NaN or inf reward as 0.0 and never fail on it (still counted in "
+            "rewards/<name>/nan_fraction)."
+        },
+    )
+
     save_prompt_pool: bool = field(
         default=False,
         metadata={
@@ -86,6 +103,10 @@ class SkyworkGRPOConfig(GRPOConfig):
         if self.ssb_advantage_threshold < 0:
             raise ValueError(
                 f"training.ssb_advantage_threshold must be >= 0, got {self.ssb_advantage_threshold}"
+            )
+        if not 0.0 <= self.reward_nan_max_fraction <= 1.0:
+            raise ValueError(
+                f"training.reward_nan_max_fraction must be in [0, 1], got {self.reward_nan_max_fraction}"
             )
         if self.ssb_enabled and self.sync_ref_model:
             # A replayed sample carries the reference log-probs of the step that generated it; a synced
