@@ -144,8 +144,8 @@ def _wait(nodes: list[subprocess.Popen], tmp_path: Path, tag: str, timeout: floa
     try:
         return [node.wait(timeout=max(1.0, deadline - time.monotonic())) for node in nodes]
     except subprocess.TimeoutExpired:
-        _kill_node(nodes[0])
-        _kill_node(nodes[1])
+        for node in nodes:
+            _kill_node(node)
         logs = "\n".join((tmp_path / f"{tag}-node{r}.log").read_text()[-3000:] for r in (0, 1))
         pytest.fail(f"the two nodes did not stop within {timeout:.0f} s (a hang):\n{logs}")
 
