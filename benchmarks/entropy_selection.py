@@ -151,11 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         smoke(args)
         args.rollouts, args.eval_every = 16, 1
     import torch
-    from miniature import build_start
+    from miniature import baselines, build_start, save_splits
 
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     wall = time.time()
+    save_splits(args)
     start = args.start or build_start(args)
     points = run(args, start)
     measured = [p for p in points if p["critical_entropy"] is not None]
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             [p["critical_entropy"] for p in measured], [p["heldout_accuracy"] for p in measured]
         ),
         "words": args.words,
+        **baselines(args),
         "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "wall_s": round(time.time() - wall, 1),
     }

@@ -22,7 +22,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-TASKS = ("shape_color",)
+TASKS = ("count_compare",)
 HELDOUT_SEED, RL_SEED, TRAIN_SEED = 999, 7, 1
 
 
@@ -57,34 +57,109 @@ def smoke(args: argparse.Namespace) -> None:
     args.train_rows, args.rl_rows, args.heldout_rows, args.heldout_samples = 8, 8, 4, 1
 
 
-def prompts(n: int, seed: int, split: str) -> Any:
-    """`n` problems of the miniature's `split` as GRPO rows (prompt, images, solution, source)."""
-    from skywork_rl.synthetic import build_dataset
-
-    return build_dataset(n, seed=seed, tasks=TASKS, split=split).select_columns(
-        ["prompt", "images", "solution", "source"]
-    )
+SPLIT_SEEDS = {"train": TRAIN_SEED, "rl": RL_SEED, "heldout": HELDOUT_SEED}
 
 
-def heldout_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-    return list(prompts(args.heldout_rows, HELDOUT_SEED, "heldout"))
+def split_sizes(args: argparse.Namespace) -> dict[str, int]:
+    return {"train": args.train_rows, "rl": args.rl_rows, "heldout": args.heldout_rows}
 
 
-def rl_dataset(args: argparse.Namespace) -> Any:
-    return prompts(args.rl_rows, RL_SEED, "rl").select_columns(["prompt", "images", "solution"])
+def save_splits(args: argparse.Namespace) -> dict[str, Path]:
+    """The splits every benchmark run trains and measures on, as `datasets` folders under
+    ``--out/data/{train,rl,heldout}`` (the full canonical rows: prompt, image, answer, gold trace, id),
+    so anyone can recompute the memorisation baseline or re-run on exactly these problems.
 
+    A split is written when absent or when what it was drawn with (task, rows, seed) changed, and
+    reused otherwise: rewriting it would change its files' times and so the start's input fingerprint,
+    which rebuilds the start (`build_start`)."""
+    import json
 
-def train_data(args: argparse.Namespace) -> Path:
-    """The train split's traces, built once per row count into --out (named by it, so the start's
-    config, which names this folder, changes with `--train-rows`)."""
     from skywork_rl.atomic import atomic_folder
     from skywork_rl.synthetic import build_dataset
 
-    data = args.out / f"train-{args.train_rows}"
-    if not data.exists():
-        with atomic_folder(data) as tmp:
-            build_dataset(args.train_rows, seed=TRAIN_SEED, tasks=TASKS, split="train").save_to_disk(str(tmp))
-    return data
+    data = args.out / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    record = data / "splits.json"
+    written = json.loads(record.read_text()) if record.exists() else {}
+    paths = {}
+    for split, rows in split_sizes(args).items():
+        spec = {"tasks": list(TASKS), "rows": rows, "seed": SPLIT_SEEDS[split]}
+        path = paths[split] = data / split
+        if written.get(split) != spec or not path.exists():
+            with atomic_folder(path) as tmp:
+                build_dataset(rows, seed=spec["seed"], tasks=TASKS, split=split).save_to_disk(str(tmp))
+            written[split] = spec
+            record.write_text(json.dumps(written, indent=2))
+    return paths
+
+
+def load_split(args: argparse.Namespace, split: str) -> Any:
+    """A split `save_splits` wrote (a clear error if the benchmark did not write it first)."""
+    from datasets import load_from_disk
+
+    path = args.out / "data" / split
+    if not path.exists():
+        raise FileNotFoundError(f"miniature: {path} is missing; call save_splits(args) before training")
+    return load_from_disk(str(path))
+
+
+def heldout_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return list(load_split(args, "heldout").select_columns(["prompt", "images", "solution", "source"]))
+
+
+def rl_dataset(args: argparse.Namespace) -> Any:
+    return load_split(args, "rl").select_columns(["prompt", "images", "solution"])
+
+
+def train_data(args: argparse.Namespace) -> Path:
+    """The train split's traces (the start's SFT data)."""
+    return save_splits(args)["train"]
+
+
+def _pixels(rows: list[dict[str, Any]]) -> Any:
+    import numpy as np
+
+    from skywork_rl.tiny_families import IMAGE_SIZE
+
+    return np.stack(
+        [
+            np.asarray(
+                row["images"][0].convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE)), dtype=np.float32
+            ).ravel()
+            for row in rows
+        ]
+    )
+
+
+def memorization_baseline(heldout: list[dict[str, Any]], memory: list[dict[str, Any]]) -> float:
+    """Held-out accuracy of answering each problem with the answer of the memory problem whose image
+    is nearest (Euclidean distance of the pixels at the tiny models' 56 px; the first on a tie): what
+    recalling the training pictures, with no skill, scores. `memory`: the train and RL splits."""
+    import numpy as np
+
+    if not heldout or not memory:
+        raise ValueError("memorization_baseline: needs held-out rows and memory rows (train + RL)")
+    held, mem = _pixels(heldout), _pixels(memory)
+    # |h - m|^2 = |h|^2 - 2 h.m + |m|^2; |h|^2 is the same for every m of a row, so it drops out
+    distance = (mem**2).sum(1)[None, :] - 2.0 * held @ mem.T
+    nearest = distance.argmin(1)
+    answers = np.array([row["solution"] for row in memory])[nearest]
+    return float(np.mean([a == row["solution"] for a, row in zip(answers, heldout, strict=True)]))
+
+
+def chance_accuracy(heldout: list[dict[str, Any]]) -> float:
+    """Accuracy of a uniform guess among the answers the held-out problems have."""
+    return 1.0 / len({row["solution"] for row in heldout})
+
+
+def baselines(args: argparse.Namespace) -> dict[str, float]:
+    """`memorization_baseline` (memory: train + RL splits) and `chance_accuracy` of the saved splits."""
+    heldout = list(load_split(args, "heldout"))
+    memory = [*load_split(args, "train"), *load_split(args, "rl")]
+    return {
+        "memorization_baseline": round(memorization_baseline(heldout, memory), 4),
+        "chance_accuracy": round(chance_accuracy(heldout), 4),
+    }
 
 
 def build_start(args: argparse.Namespace) -> Path:

@@ -98,19 +98,16 @@ def main(argv: list[str] | None = None) -> int:
         smoke(args)
         args.seeds, args.steps = 1, 2
     import torch
-    from miniature import HELDOUT_SEED, RL_SEED, TASKS, build_start, prompts, train_data
+    from miniature import baselines, build_start, save_splits
     from ssb_learning import make_job, run_one
-
-    from skywork_rl.synthetic import build_dataset
 
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     wall = time.time()
+    splits = save_splits(args)
     start = args.start or build_start(args)
-    heldout, rl_traces = args.out / "heldout", args.out / "rl-traces"
-    prompts(args.heldout_rows, HELDOUT_SEED, "heldout").save_to_disk(str(heldout))
-    build_dataset(args.rl_rows, seed=RL_SEED, tasks=TASKS, split="rl").save_to_disk(str(rl_traces))
-    train = train_data(args)  # the train split's traces, for the connector arms
+    heldout, rl_traces = splits["heldout"], splits["rl"]
+    train = splits["train"]  # the train split's traces, for the connector arms
     # The GRPO arm's budget: the same updates of the same number of prompts as the SFT arm.
     rollouts = args.steps * args.prompts_per_step * args.num_generations
     arms: dict[str, list[float]] = {arm: [] for arm in ARMS}
@@ -161,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         print({arm: values[-1] for arm, values in arms.items()}, flush=True)
     result = {
         "start": arms["start"][0],
+        **baselines(args),
         "arms": {arm: {"heldout_accuracy": v, "mean": statistics.mean(v)} for arm, v in arms.items()},
         "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "wall_s": round(time.time() - wall, 1),

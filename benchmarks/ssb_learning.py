@@ -249,7 +249,7 @@ def sweep_summary(runs: list[dict[str, Any]], target: float) -> list[dict[str, A
 
 
 def main(argv: list[str] | None = None) -> int:
-    from miniature import add_arguments, build_start, smoke
+    from miniature import add_arguments, baselines, build_start, save_splits, smoke
 
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -291,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)  # one thread per process: on 2 shared cores more threads only contend
     args.out.mkdir(parents=True, exist_ok=True)
     wall = time.time()
+    save_splits(args)
     start = build_start(args)
     sweep = args.sweep_max_age is not None or args.sweep_fill_ratio is not None
     budget = {"rollouts": args.rollouts, "eval_every": args.eval_every}
@@ -326,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "sweep": rows,
             "heldout_accuracy_start": start_accuracy,
+            **baselines(args),
             "target_accuracy": target,
             "setup": setup,
             "wall_s": round(time.time() - wall, 1),
@@ -338,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "variants": summarize(runs, target),
         "target_accuracy": target,
+        **baselines(args),
         "setup": setup,
         "wall_s": round(time.time() - wall, 1),
     }
