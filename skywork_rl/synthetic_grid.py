@@ -9,10 +9,11 @@ is always in what some patches see; the tasks differ in how many patches carry i
 
 and one compositional task (``COMPOSITIONAL_TASKS``), the learning benchmarks' miniature:
 
-- ``count_compare``: squares of two colours; by how many squares does the colour with more exceed
-  the other? Count each colour, compare, subtract (the trace writes the three steps). Its held-out
-  split is disjoint in content, not only by key: the colour pairs ``HELDOUT_PAIRS`` appear only in
-  held-out problems, so no train or RL picture ever shows those two colours together.
+- ``quadrant_color``: four squares, one per quadrant (one image token each after InternVL's pixel
+  shuffle), of random colours; what colour is the one in the named quadrant? The trace reads the
+  four in order, then selects the asked one. Its held-out split is disjoint in content, not only by
+  key: a picture showing both colours of a pair in ``HELDOUT_PAIRS`` is held-out, so no train or
+  RL picture shows those colours together.
 
 The answers are words or numbers the accuracy reward checks exactly, the traces are short (the
 miniature's rollouts are a few dozen tokens, so RL runs in minutes on 2 CPU cores), and every
@@ -84,31 +85,36 @@ MINIATURE_TASKS: dict[str, Renderer] = {
 }
 
 
-# Colour pairs only held-out problems show together. Every colour still appears in training (each in
-# two of the four training pairs), so a model that counts each colour can answer them; a memory of
-# training pictures cannot hold one.
-HELDOUT_PAIRS = frozenset({("green", "red"), ("blue", "orange")})
-COUNT_COMPARE_MAX = 6  # squares of the colour with more; the difference is 1..4, each equally likely
+# Colour pairs only held-out pictures show together. Every colour still appears in training, each
+# beside the two colours of the other pair, so a model that reads each quadrant can answer them; a memory
+# of training pictures holds none of them.
+HELDOUT_PAIRS = (frozenset({"green", "red"}), frozenset({"blue", "orange"}))
+QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
 
 
-def count_compare(rng: random.Random, size: int) -> Problem:
-    """Squares of two colours: how many more has the colour with more? Answer 1-4, uniform."""
-    a, b = rng.sample(list(COLORS), 2)
-    diff = rng.randint(1, 4)
-    low = rng.randint(1, COUNT_COMPARE_MAX - diff)
-    n_a, n_b = (low + diff, low) if rng.random() < 0.5 else (low, low + diff)
-    free = _shuffled_cells(rng)
-    cells = {free[k]: ("square", a if k < n_a else b) for k in range(n_a + n_b)}
-    first, second = sorted((a, b))
-    counts = {a: n_a, b: n_b}
-    question = f"Which colour has more squares, {first} or {second}? How many more?"
-    reasoning = (
-        f"{first} {counts[first]}, {second} {counts[second]}. {max(n_a, n_b)} - {min(n_a, n_b)} = {diff}"
-    )
-    key = f"count_compare|{_cells_key(cells)}|{size}"
-    image = _render_grid(cells, size, pad_fraction=1 / 6)
-    held = (first, second) in HELDOUT_PAIRS
-    return Problem("count_compare", question, str(diff), reasoning, image, key, heldout=held)
+def quadrant_color(rng: random.Random, size: int) -> Problem:
+    """Four squares, one per quadrant, of random colours: what colour is the one the question names?
+
+    The trace reads the four quadrants in order, then picks the one asked (two steps: read, select).
+    A picture that shows both colours of a `HELDOUT_PAIRS` pair belongs to the held-out split."""
+    colors = [rng.choice(list(COLORS)) for _ in QUADRANTS]
+    asked = rng.randrange(len(QUADRANTS))
+    answer = colors[asked]
+    half = size // 2
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    boxes = []
+    for k, color in enumerate(colors):  # each square of random size and place inside its quadrant
+        side = rng.randint(half * 5 // 8, half - 2)
+        x0 = (k % 2) * half + rng.randint(1, half - side - 1)
+        y0 = (k // 2) * half + rng.randint(1, half - side - 1)
+        draw.rectangle((x0, y0, x0 + side - 1, y0 + side - 1), fill=COLORS[color])
+        boxes.append(f"{x0},{y0},{side}")
+    question = f"What colour is the {QUADRANTS[asked]} square?"
+    reasoning = f"{', '.join(colors)}. The {QUADRANTS[asked]} is {answer}."
+    key = f"quadrant_color|{','.join(colors)}|{';'.join(boxes)}|{asked}|{size}"
+    held = any(pair <= set(colors) for pair in HELDOUT_PAIRS)
+    return Problem("quadrant_color", question, answer, reasoning, image, key, heldout=held)
 
 
-COMPOSITIONAL_TASKS: dict[str, Renderer] = {"count_compare": count_compare}
+COMPOSITIONAL_TASKS: dict[str, Renderer] = {"quadrant_color": quadrant_color}

@@ -57,7 +57,7 @@ def _colour_sets(split: str, n: int, seed: int) -> set[frozenset[str]]:
 
     sets = set()
     for row in generate_rows(n, seed, miniature.TASKS, split=split):
-        pixels = set(row["images"][0].convert("RGB").getdata())
+        pixels = {rgb for _, rgb in row["images"][0].convert("RGB").getcolors(1 << 16)}
         sets.add(frozenset(name for name, rgb in COLORS.items() if rgb in pixels))
     return sets
 
