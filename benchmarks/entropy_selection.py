@@ -67,6 +67,8 @@ def picks(points: list[dict[str, Any]]) -> dict[str, float]:
     """Held-out accuracy of the checkpoint each rule picks (the start, step 0, is not a candidate;
     the first on a tie)."""
     trained = [p for p in points if p["step"] > 0]
+    if not trained:  # a budget shorter than one checkpoint: nothing to choose from
+        return {}
     with_entropy = [p for p in trained if p["critical_entropy"] is not None]
     if not with_entropy:
         raise ValueError(
@@ -204,7 +206,7 @@ def summarize(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
     return {
         "spearman": raw,
         "partial_spearman": partial,
-        "picks": {rule: {"heldout_accuracy": v, **mean_interval(v)} for rule, v in chosen.items()},
+        "picks": {rule: {"heldout_accuracy": v, **mean_interval(v)} for rule, v in chosen.items() if v},
     }
 
 

@@ -186,6 +186,42 @@ def summarize(runs: list[dict[str, Any]], target: float, budget: int | None = No
     return out
 
 
+def versus_plain(variants: dict[str, Any], budget: int) -> dict[str, Any]:
+    """Each variant minus plain GRPO, paired by seed (same start, same seed): final held-out accuracy
+    and rollouts to target (never reached: the budget), mean and 95 % bootstrap interval over seeds."""
+    from miniature import mean_interval
+
+    if "plain" not in variants:
+        return {}
+    plain = variants["plain"]
+    results = zip(plain["heldout_accuracy_final"], plain["rollouts_to_target"], strict=True)
+    by_seed = dict(zip(plain["seeds"], results, strict=True))
+    out = {}
+    for name, variant in variants.items():
+        if name == "plain":
+            continue
+        pairs = [
+            (final, to_target, *by_seed[seed])
+            for seed, final, to_target in zip(
+                variant["seeds"],
+                variant["heldout_accuracy_final"],
+                variant["rollouts_to_target"],
+                strict=True,
+            )
+            if seed in by_seed
+        ]
+        if not pairs:
+            continue
+        censor = lambda r: budget if r is None else r  # noqa: E731
+        out[name] = {
+            "final_accuracy_minus_plain": mean_interval([f - pf for f, _, pf, _ in pairs]),
+            "rollouts_to_target_minus_plain": mean_interval(
+                [censor(t) - censor(pt) for _, t, _, pt in pairs]
+            ),
+        }
+    return out
+
+
 def learned(variant: dict[str, Any], memorization_baseline: float, margin: float = 0.15) -> bool:
     """Whether a variant learned the skill rather than recalled pictures: its mean final held-out
     accuracy over seeds at least `margin` above the memorisation baseline (issue 23's target)."""
@@ -278,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--rollouts", type=int, default=3840, help="generated rollouts per run (the budget)")
-    parser.add_argument("--eval-every", type=int, default=20, help="updates between held-out evaluations")
+    parser.add_argument("--eval-every", type=int, default=40, help="updates between held-out evaluations")
     parser.add_argument("--target-gain", type=float, default=0.15, help="target = start accuracy + this")
     parser.add_argument("--ssb-max-age", type=int, default=8)
     parser.add_argument("--ssb-max-fill-ratio", type=float, default=0.5)
@@ -366,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "setup": setup,
         "wall_s": round(time.time() - wall, 1),
     }
+    result["versus_plain"] = versus_plain(result["variants"], args.rollouts)
     (args.out / "ssb_learning.json").write_text(json.dumps(result, indent=2))
     plot(result, args.out / "ssb_learning.png", args.rollouts)
     for name, v in result["variants"].items():

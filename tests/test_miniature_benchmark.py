@@ -94,3 +94,12 @@ def test_memorization_baseline_answers_with_the_nearest_memory_pictures_answer()
     assert miniature.chance_accuracy(heldout) == pytest.approx(1 / 3)  # answers 1, 3, 4
     with pytest.raises(ValueError, match="memory rows"):
         miniature.memorization_baseline(heldout, [])
+
+
+def test_bootstrap_interval_of_the_mean_over_seeds():
+    assert miniature.bootstrap_interval([0.5]) is None  # one seed: no spread to resample
+    assert miniature.bootstrap_interval([0.7, 0.7, 0.7]) == [0.7, 0.7]
+    low, high = miniature.bootstrap_interval([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert 0.2 < low < 0.6 < high < 1.0  # around the mean, inside the range of the seeds
+    assert miniature.bootstrap_interval([0.2, 0.4, 0.6, 0.8, 1.0]) == [low, high]  # reproducible
+    assert miniature.mean_interval([0.2, 0.4]) == {"mean": 0.3, "ci95": [0.2, 0.4]}
