@@ -1,10 +1,11 @@
 """R1V3's two comparisons in the miniature: RL vs SFT on the same prompts, connector-only after RL.
 
 1. From one weak start (the `sft` stage briefly on the train split, as `ssb_learning.py`), the RL
-   prompts are used twice: ``sft_on_rl_traces`` fine-tunes on their verified traces (the
-   generator's gold ``<think>`` traces: the best a rejection-sampling distillation could give) with
-   the `sft` stage, ``grpo`` runs GRPO with the buffer (`SSBGRPOTrainer`) on the same prompts, the
-   same number of updates of the same number of prompts.
+   prompts are used twice: ``sft_on_rl_traces`` fine-tunes with the `sft` stage on traces the start
+   model sampled on them (``--trace-samples`` per prompt at temperature 1.0, kept when the accuracy
+   checker verifies the answer: rejection sampling, as R1V3 distils; ``--gold-traces``: the
+   generator's gold traces instead), ``grpo`` runs GRPO with the buffer (`SSBGRPOTrainer`) on the
+   same prompts, the same number of updates of the same number of prompts.
 2. From the GRPO model, the `sft` stage on the train split's traces with ``trainable: [connector]``
    (R1V3's connector-only tuning) vs ``trainable: [llm, connector]``, same steps and data.
 
@@ -68,6 +69,51 @@ def sft(
     return float(run_stage(SFTStage(parse_stage_config(SFTStage, argv)), force=True)["heldout/accuracy"])
 
 
+def sampled_traces(
+    start: Path, rl: Path, out: Path, args: argparse.Namespace, seed: int
+) -> tuple[Path, dict[str, int]]:
+    """The start model's own verified traces on the RL prompts, as SFT rows (rejection sampling):
+    ``--trace-samples`` completions per prompt at temperature 1.0, kept when the accuracy checker
+    scores the answer right. Returns the dataset folder and how many were sampled / kept / how many
+    prompts kept at least one."""
+    import torch
+    from datasets import load_from_disk
+
+    from skywork_rl.heldout import heldout_result
+    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.rewards.accuracy import score_accuracy_detailed
+    from skywork_rl.schema import assistant_message
+
+    torch.manual_seed(seed)
+    model, processor = load_model_and_processor(str(start))
+    data = load_from_disk(str(rl))
+    rows = list(data.select_columns(["prompt", "images", "solution"]))
+    k = args.trace_samples
+    completions = heldout_result(
+        model,
+        processor,
+        rows,
+        max_new_tokens=args.max_completion_length,
+        temperature=1.0,
+        seed=seed,
+        num_samples=k,
+    ).completions
+    solutions = [row["solution"] for row in rows for _ in range(k)]
+    scores = score_accuracy_detailed(completions, solutions, num_workers=0).scores
+    kept = [i for i, score in enumerate(scores) if score == 1.0]
+    if not kept:
+        raise ValueError(
+            f"r1v3_ablations: the start model answered none of {len(scores)} sampled RL traces right; "
+            "nothing to distil (train a stronger start: --sft-steps)"
+        )
+    traces = data.select([i // k for i in kept]).remove_columns("completion")
+    traces = traces.add_column("completion", [assistant_message(completions[i]) for i in kept])
+    path = out / "sampled-traces"
+    traces.save_to_disk(str(path))
+    counts = {"sampled": len(scores), "verified": len(kept), "prompts": len({i // k for i in kept})}
+    return path, counts
+
+
 def main(argv: list[str] | None = None) -> int:
     from miniature import add_arguments, smoke
 
@@ -78,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--start", type=Path, default=None, help="start model (default: the miniature's weak start)"
     )
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
         "--steps",
         type=int,
@@ -92,6 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         "--connector-learning-rate", type=float, default=1e-3, help="the tiny connector recipe's"
     )
     parser.add_argument(
+        "--trace-samples", type=int, default=4, help="traces the start samples per RL prompt for SFT"
+    )
+    parser.add_argument(
+        "--gold-traces",
+        action="store_true",
+        help="SFT on the generator's gold traces instead of the start's verified samples",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="tiny budget (checks the outputs, not the result)"
     )
     add_arguments(parser)
@@ -99,29 +153,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         smoke(args)
         args.seeds, args.steps = 1, 2
+        args.gold_traces = True  # a 2-step start answers nothing right: no sampled trace to keep
     import torch
-    from miniature import HELDOUT_SEED, RL_SEED, TASKS, build_start, prompts, train_data
+    from miniature import baselines, build_start, mean_interval, save_splits, seeds
     from ssb_learning import make_job, run_one
-
-    from skywork_rl.synthetic import build_dataset
 
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     wall = time.time()
+    splits = save_splits(args)
     start = args.start or build_start(args)
-    heldout, rl_traces = args.out / "heldout", args.out / "rl-traces"
-    prompts(args.heldout_rows, HELDOUT_SEED, "heldout").save_to_disk(str(heldout))
-    build_dataset(args.rl_rows, seed=RL_SEED, tasks=TASKS, split="rl").save_to_disk(str(rl_traces))
-    train = train_data(args)  # the train split's traces, for the connector arms
+    heldout, rl_traces = splits["heldout"], splits["rl"]
+    train = splits["train"]  # the train split's traces, for the connector arms
     # The GRPO arm's budget: the same updates of the same number of prompts as the SFT arm.
     rollouts = args.steps * args.prompts_per_step * args.num_generations
     arms: dict[str, list[float]] = {arm: [] for arm in ARMS}
-    for seed in range(args.seeds):
+    trace_counts: list[dict[str, int]] = []
+    for seed in seeds(args, args.seeds):
         runs = args.out / f"seed{seed}"
+        if args.gold_traces:
+            traces = rl_traces
+        else:
+            traces, counts = sampled_traces(start, rl_traces, runs, args, seed)
+            trace_counts.append(counts)
         arms["sft_on_rl_traces"].append(
             sft(
                 start,
-                rl_traces,
+                traces,
                 runs / "sft-rl",
                 heldout,
                 args,
@@ -163,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         print({arm: values[-1] for arm, values in arms.items()}, flush=True)
     result = {
         "start": arms["start"][0],
-        "arms": {arm: {"heldout_accuracy": v, "mean": statistics.mean(v)} for arm, v in arms.items()},
+        **baselines(args),
+        "sampled_traces": trace_counts,
+        "arms": {arm: {"heldout_accuracy": v, **mean_interval(v)} for arm, v in arms.items()},
         "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "wall_s": round(time.time() - wall, 1),
     }

@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from skywork_rl.schema import assistant_message, user_prompt
+from skywork_rl.synthetic_grid import COMPOSITIONAL_TASKS as _COMPOSITIONAL
 from skywork_rl.synthetic_grid import MINIATURE_TASKS as _MINIATURE
 from skywork_rl.synthetic_tasks import COLORS, REASONING_TASKS, SHAPES, Problem, Renderer
 
 __all__ = [
     "COLORS",
+    "COMPOSITIONAL_TASKS",
     "MINIATURE_TASKS",
     "SHAPES",
     "SPLITS",
@@ -39,12 +41,17 @@ __all__ = [
     "build_dataset",
     "generate_rows",
     "problem_id",
+    "problem_split",
     "split_of",
 ]
 
 TASKS = tuple(REASONING_TASKS)  # the reasoning demos (the default, as before splits existed)
 MINIATURE_TASKS = tuple(_MINIATURE)  # what the tiny models can learn (benchmarks, tiny pipeline)
-_GENERATORS: dict[str, Renderer] = {**REASONING_TASKS, **_MINIATURE}
+# Split by attribute combination (held-out combinations no train / RL problem has): the learning
+# benchmarks' miniature. Not in the tokenizer's corpus (`corpus_for_tokenizer`), so adding one does not
+# change the tiny models every other test and the tiny pipeline build; their words are the corpus's.
+COMPOSITIONAL_TASKS = tuple(_COMPOSITIONAL)
+_GENERATORS: dict[str, Renderer] = {**REASONING_TASKS, **_MINIATURE, **_COMPOSITIONAL}
 SPLITS = ("train", "rl", "heldout")
 SYSTEM_PROMPT = (
     "You are a careful visual reasoner. Think step by step inside <think> </think>, "
@@ -61,6 +68,17 @@ def _digest(key: str) -> str:
 def split_of(key: str) -> str:
     """The split a problem belongs to: a third each, fixed by the problem's key alone."""
     return SPLITS[int(_digest(key)[:8], 16) % len(SPLITS)]
+
+
+def problem_split(problem: Problem) -> str:
+    """The split `problem` belongs to. By its key's hash (`split_of`), except for a compositional
+    task's problem (`Problem.heldout` set): a held-out attribute combination is ``heldout`` whatever
+    the key, a training combination is ``train`` or ``rl`` by the key's hash, never ``heldout``."""
+    if problem.heldout is None:
+        return split_of(problem.key)
+    if problem.heldout:
+        return "heldout"
+    return SPLITS[int(_digest(problem.key)[:8], 16) % 2]
 
 
 def problem_id(problem: Problem) -> str:
@@ -96,7 +114,7 @@ def generate_problems(
         task = tasks[i % len(tasks)]
         for _ in range(_MAX_DRAWS_PER_ROW):
             problem = _GENERATORS[task](rng, image_size)
-            if problem.key not in seen and (split is None or split_of(problem.key) == split):
+            if problem.key not in seen and (split is None or problem_split(problem) == split):
                 break
         else:
             raise ValueError(

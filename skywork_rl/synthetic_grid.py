@@ -7,6 +7,14 @@ is always in what some patches see; the tasks differ in how many patches carry i
 - ``small_color``: one small shape (one or two patches wide) anywhere; name its colour.
 - ``more_color``: squares of two colours; which colour has more (compare two areas).
 
+and one compositional task (``COMPOSITIONAL_TASKS``), the learning benchmarks' miniature:
+
+- ``quadrant_color``: four squares, one per quadrant (one image token each after InternVL's pixel
+  shuffle), of random colours; what colour is the one in the named quadrant? The trace reads the
+  four in order, then selects the asked one. Its held-out split is disjoint in content, not only by
+  key: a picture showing both colours of a pair in ``HELDOUT_PAIRS`` is held-out, so no train or
+  RL picture shows those colours together.
+
 The answers are words or numbers the accuracy reward checks exactly, the traces are short (the
 miniature's rollouts are a few dozen tokens, so RL runs in minutes on 2 CPU cores), and every
 problem's key is the full list of what was drawn where, so equal keys are equal pictures.
@@ -75,3 +83,38 @@ MINIATURE_TASKS: dict[str, Renderer] = {
     "small_color": small_color,
     "more_color": more_color,
 }
+
+
+# Colour pairs only held-out pictures show together. Every colour still appears in training, each
+# beside the two colours of the other pair, so a model that reads each quadrant can answer them; a memory
+# of training pictures holds none of them.
+HELDOUT_PAIRS = (frozenset({"green", "red"}), frozenset({"blue", "orange"}))
+QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
+
+
+def quadrant_color(rng: random.Random, size: int) -> Problem:
+    """Four squares, one per quadrant, of random colours: what colour is the one the question names?
+
+    The trace reads the four quadrants in order, then picks the one asked (two steps: read, select).
+    A picture that shows both colours of a `HELDOUT_PAIRS` pair belongs to the held-out split."""
+    colors = [rng.choice(list(COLORS)) for _ in QUADRANTS]
+    asked = rng.randrange(len(QUADRANTS))
+    answer = colors[asked]
+    half = size // 2
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    boxes = []
+    for k, color in enumerate(colors):  # each square of random size and place inside its quadrant
+        side = rng.randint(half * 5 // 8, half - 2)
+        x0 = (k % 2) * half + rng.randint(1, half - side - 1)
+        y0 = (k // 2) * half + rng.randint(1, half - side - 1)
+        draw.rectangle((x0, y0, x0 + side - 1, y0 + side - 1), fill=COLORS[color])
+        boxes.append(f"{x0},{y0},{side}")
+    question = f"What colour is the {QUADRANTS[asked]} square?"
+    reasoning = f"{', '.join(colors)}. The {QUADRANTS[asked]} is {answer}."
+    key = f"quadrant_color|{','.join(colors)}|{';'.join(boxes)}|{asked}|{size}"
+    held = any(pair <= set(colors) for pair in HELDOUT_PAIRS)
+    return Problem("quadrant_color", question, answer, reasoning, image, key, heldout=held)
+
+
+COMPOSITIONAL_TASKS: dict[str, Renderer] = {"quadrant_color": quadrant_color}

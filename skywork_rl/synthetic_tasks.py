@@ -54,6 +54,10 @@ class Problem:
     reasoning: str
     image: Image.Image
     key: str
+    # A compositional task's verdict on its attribute combination: True, the combination is held out
+    # (the problem belongs to the held-out split); False, it is a training combination (train or RL by
+    # the key's hash). None: the split is the key's hash alone (the other tasks).
+    heldout: bool | None = None
 
 
 Renderer = Callable[[random.Random, int], Problem]

@@ -20,8 +20,49 @@ def test_entropy_selection_smoke_run_writes_checkpoints_and_the_plot(tmp_path):
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     result = json.loads((out / "entropy_selection.json").read_text())
-    assert [p["step"] for p in result["checkpoints"]][:2] == [0, 1]
-    for point in result["checkpoints"]:
+    assert [p["step"] for p in result["checkpoints"][0]][:2] == [0, 1]
+    for point in result["checkpoints"][0]:
         assert 0.0 <= point["heldout_accuracy"] <= 1.0 and point["critical_count"] >= 0
-    assert result["spearman"] is None or -1.0 <= result["spearman"] <= 1.0
+    assert all(rho is None or -1.0 <= rho <= 1.0 for rho in result["spearman"])
+    assert set(result["picks"]) == {"entropy", "last", "train_reward"}
     assert (out / "entropy_selection.png").stat().st_size > 0
+
+
+def _module():
+    sys.path.insert(0, str(SCRIPT.parent))
+    import entropy_selection
+
+    return entropy_selection
+
+
+def test_partial_spearman_removes_what_training_time_explains():
+    entropy_selection = _module()
+    steps = [1, 2, 3, 4, 5, 6]
+    accuracy = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # rises with time
+    entropy = [1.0, 1.5, 1.2, 1.8, 1.6, 2.0]  # rises with time too, with wiggles accuracy lacks
+    assert entropy_selection.spearman(entropy, accuracy) > 0.8
+    partial = entropy_selection.partial_spearman(entropy, accuracy, steps)
+    assert partial is None or abs(partial) < 0.2  # accuracy is time alone: nothing is left
+    wiggle = [0.1, 0.3, 0.2, 0.4, 0.35, 0.6]  # accuracy with entropy's wiggles
+    assert entropy_selection.partial_spearman(entropy, wiggle, steps) > 0.5
+
+
+def test_picks_compare_the_entropy_last_and_reward_choices():
+    entropy_selection = _module()
+
+    def point(step, accuracy, entropy, reward):
+        return {
+            "step": step,
+            "heldout_accuracy": accuracy,
+            "critical_entropy": entropy,
+            "train_reward": reward,
+        }
+
+    points = [
+        point(0, 0.3, 2.5, None),
+        point(10, 0.5, 2.0, 0.4),
+        point(20, 0.7, 1.0, 0.9),
+        point(30, 0.6, 1.5, 0.6),
+    ]
+    # the start (step 0) is no candidate even with the highest entropy
+    assert entropy_selection.picks(points) == {"entropy": 0.5, "last": 0.6, "train_reward": 0.7}

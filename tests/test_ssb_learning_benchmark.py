@@ -89,3 +89,19 @@ def test_sweep_summary_groups_runs_by_setting_and_averages_the_logged_metrics():
     assert rows[0]["rollouts_to_target"] == [None, 32]
     assert rows[0]["effective_token_ratio"] == 0.7  # mean over every logged update of every seed
     assert rows[0]["replay_age_mean"] is None  # nothing replayed: absent, not 0
+
+
+def test_versus_plain_pairs_each_variant_with_plain_by_seed_and_counts_never_as_the_budget():
+    sys.path.insert(0, str(SCRIPT.parent))
+    from ssb_learning import versus_plain
+
+    variants = {
+        "plain": {"seeds": [0, 1], "heldout_accuracy_final": [0.5, 0.6], "rollouts_to_target": [640, None]},
+        "ssb": {"seeds": [1, 0], "heldout_accuracy_final": [0.7, 0.4], "rollouts_to_target": [320, 320]},
+    }
+    diff = versus_plain(variants, budget=1000)["ssb"]
+    # seed 0: 0.4 - 0.5, seed 1: 0.7 - 0.6; rollouts: 320 - 640, 320 - 1000 (never reached: the budget)
+    assert diff["final_accuracy_minus_plain"]["mean"] == 0.0
+    assert diff["rollouts_to_target_minus_plain"]["mean"] == -500.0
+    lo, hi = diff["final_accuracy_minus_plain"]["ci95"]
+    assert lo == pytest.approx(-0.1) and hi == pytest.approx(0.1)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from skywork_rl.synthetic import MINIATURE_TASKS, SPLITS, TASKS, generate_rows, split_of
+from skywork_rl.synthetic import COMPOSITIONAL_TASKS, MINIATURE_TASKS, SPLITS, TASKS, generate_rows, split_of
 
 
 def test_train_rl_and_heldout_splits_never_share_a_problem():
-    tasks = (*MINIATURE_TASKS, *TASKS)
+    tasks = (*MINIATURE_TASKS, *COMPOSITIONAL_TASKS, *TASKS)
     ids = {
         split: {row["id"] for seed in (0, 1) for row in generate_rows(60, seed, tasks, 28, split=split)}
         for split in SPLITS
