@@ -165,7 +165,8 @@ def script_texts(reasoning: str) -> list[str]:
 
 
 # The reasoning says a critical word of R1V3's checkpoint selection (eval/select: "wait", "hmm", ...), as a
-# reasoning model's traces do, so the select stage has critical tokens to rank its candidates by.
+# reasoning model's traces do, so the select stage has critical tokens to rank its candidates by (the first
+# whose tokens do not repeat: the tiny tokenizer writes " wait " as " ", w, a, it, " ", so "hmm" is used).
 _REASONINGS = ("wait", "hmm", "wait check", "actually")
 
 
