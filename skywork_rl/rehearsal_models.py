@@ -82,6 +82,7 @@ def build_standin_model(name: str, role: str, base: Path, seed: int = 0) -> Path
         "arch": arch,
         "seed": seed,
         "answers": list(ANSWERS),
+        "reasonings": list(_REASONINGS),
         "reward_scale": REWARD_SCALE if role == "reward_model" else None,
     }
     if stamp.is_file() and json.loads(stamp.read_text()) == record:
@@ -163,7 +164,10 @@ def script_texts(reasoning: str) -> list[str]:
     return [f"<think> {reasoning} </think> \\boxed{{{answer}}}" for answer in ANSWERS]
 
 
-_REASONINGS = ("stand-in reasoning", "rehearsal", "reasoning", "check")
+# The reasoning says a critical word of R1V3's checkpoint selection (eval/select: "wait", "hmm", ...), as a
+# reasoning model's traces do, so the select stage has critical tokens to rank its candidates by (the first
+# whose tokens do not repeat: the tiny tokenizer writes " wait " as " ", w, a, it, " ", so "hmm" is used).
+_REASONINGS = ("wait", "hmm", "wait check", "actually")
 
 
 def script_transitions(tokenizer: Any) -> dict[int, set[int]]:

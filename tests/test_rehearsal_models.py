@@ -28,6 +28,7 @@ def standins(tmp_path_factory):
 def test_scripted_policy_writes_well_formed_answers_spread_over_the_answer_set(standins):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    from skywork_rl.entropy import DEFAULT_CRITICAL_WORDS
     from skywork_rl.rewards.extract import last_boxed
     from skywork_rl.rewards.format import strict_format_score
 
@@ -47,6 +48,8 @@ def test_scripted_policy_writes_well_formed_answers_spread_over_the_answer_set(s
     )
     texts = processor.tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert all(strict_format_score(t) == 1.0 for t in texts), texts
+    # a critical word of R1V3's select stage (one token, as it matches them), which ranks by its entropy
+    assert all(any(w in t.split() for w in DEFAULT_CRITICAL_WORDS) for t in texts), texts
     answers = Counter(last_boxed(t) for t in texts)
     assert set(answers) == set(ANSWERS)  # each answer drawn: a gold in the set is right on 1 in 4 samples
 
