@@ -56,6 +56,14 @@ class MixOptions:
         )
     )
     seed: int = field(default=0, metadata={"help": "Shuffle / sampling seed."})
+    absent: Literal["error", "empty"] = field(
+        default="error",
+        metadata={
+            "help": "A domain named in proportions that the data has no row of: 'error' (a typo, the default) "
+            "or 'empty' (it gives 0 rows, with a warning and mix/<domain> = 0 in the metrics: for data filtered "
+            "upstream, e.g. verified traces, whose domain names an earlier stage already checked)."
+        },
+    )
 
 
 @dataclass
@@ -115,6 +123,22 @@ def _check(domains: Mapping[str, Any], options: MixOptions) -> None:
             )
 
 
+def _with_absent_domains(domains: Mapping[str, Any], options: MixOptions) -> Mapping[str, Any]:
+    """`domains` plus an empty dataset for each domain `proportions` names that has no rows, when the
+    recipe says such a domain is `absent: empty` (warned: the mix is then short of that domain)."""
+    absent = [d for d in (options.proportions or {}) if d not in domains]
+    if options.absent != "empty" or not absent or not domains:
+        return domains
+    logger.warning(
+        "mix: domain(s) %s have no rows in this data (mix.absent: empty); they give 0 rows, so the mix "
+        "is short of them. Domains present: %s",
+        absent,
+        sorted(domains),
+    )
+    first = next(iter(domains.values()))
+    return {**domains, **{d: first.select([]) for d in absent}}
+
+
 def _repeat_to(ds: Any, n: int, seed: int) -> Any:
     """`n` rows of `ds`: a shuffled prefix, or whole copies plus a shuffled prefix when `n` > len."""
     from datasets import concatenate_datasets
@@ -130,6 +154,7 @@ def mix_domains(domains: Mapping[str, Any], options: MixOptions) -> MixResult:
     """Mix `domains` (name -> `datasets.Dataset`, same features) as `options` says; see the module doc."""
     from datasets import concatenate_datasets, interleave_datasets
 
+    domains = _with_absent_domains(domains, options)
     _check(domains, options)
     caps = options.caps or {}
     tagged: dict[str, Any] = {}
@@ -159,7 +184,7 @@ def mix_domains(domains: Mapping[str, Any], options: MixOptions) -> MixResult:
                 parts.append(_repeat_to(ds, want, options.seed + i))
         mixed = concatenate_datasets(parts).shuffle(seed=options.seed)
     elif options.proportions is not None:
-        names = [n for n in tagged if options.proportions[n] > 0]
+        names = [n for n in tagged if options.proportions[n] > 0 and len(tagged[n]) > 0]
         weight_sum = sum(options.proportions[n] for n in names)
         mixed = interleave_datasets(
             [tagged[n] for n in names],

@@ -87,3 +87,21 @@ def test_domains_with_different_columns_are_rejected_by_name(domains):
     odd = Dataset.from_dict({"id": ["x"], "question": ["?"]})
     with pytest.raises(MixingError, match="domain 'odd'"):
         mix_domains({**domains, "odd": odd}, MixOptions())
+
+
+def test_a_domain_the_data_lacks_is_an_error_unless_the_recipe_says_absent_empty(domains, caplog):
+    """R1V3's connector data are verified traces: a domain whose every trace failed has no rows at the
+    connector stage (found by the paper pipeline's rehearsal). By default that is still a typo-style
+    error; `absent: empty` gives it 0 rows, warned and counted, and keeps the others' quotas."""
+    weights = {"math": 1, "chart": 1, "science": 1, "geometry": 1}
+    with pytest.raises(MixingError, match=r"mix.proportions: unknown domain\(s\) \['geometry'\]"):
+        mix_domains(domains, MixOptions(proportions=weights, total=8))
+    with caplog.at_level(logging.WARNING, logger="skywork_rl"):
+        result = mix_domains(domains, MixOptions(proportions=weights, total=8, absent="empty"))
+    assert result.counts == {"math": 2, "chart": 2, "science": 2, "geometry": 0}
+    assert result.as_metrics()["mix/geometry"] == 0.0
+    assert "['geometry'] have no rows" in caplog.text
+    with pytest.raises(MixingError, match="'geometry' is empty but its quota is 2"):
+        mix_domains(domains, MixOptions(proportions=weights, total=8, absent="empty", oversample=True))
+    interleaved = mix_domains(domains, MixOptions(proportions=weights, absent="empty", seed=1))
+    assert interleaved.counts["geometry"] == 0 and len(interleaved.dataset) > 0

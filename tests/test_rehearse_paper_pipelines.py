@@ -36,15 +36,7 @@ def _assert_every_stage_ran_with_its_record(report: dict, name: str) -> dict[str
     return records
 
 
-# Not yet green: the connector stage refuses its mix when a MathV360K domain got no verified trace in
-# connector-traces (mix.proportions names all 20; the stand-in's 32 rows leave some domains without one).
-CONNECTOR_GAP = pytest.mark.xfail(
-    strict=True, reason="connector: a proportions domain with no verified trace is an unknown domain (report)"
-)
-
-
 @pytest.mark.slow
-@CONNECTOR_GAP
 def test_r1v3_pipeline_rehearses_end_to_end(tmp_path, monkeypatch):
     records = _assert_every_stage_ran_with_its_record(
         _rehearse("skywork-r1v3", tmp_path, monkeypatch), "skywork-r1v3"
@@ -60,7 +52,6 @@ def test_r1v3_pipeline_rehearses_end_to_end(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@CONNECTOR_GAP
 def test_r1v3_8b_pipeline_rehearses_end_to_end(tmp_path, monkeypatch):
     records = _assert_every_stage_ran_with_its_record(
         _rehearse("skywork-r1v3-8b", tmp_path, monkeypatch), "skywork-r1v3-8b"
