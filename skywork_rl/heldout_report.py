@@ -33,6 +33,16 @@ def heldout_curve(report: dict[str, Any]) -> list[tuple[str, float]]:
     return curve
 
 
+def stale_heldout(report: dict[str, Any]) -> list[str]:
+    """Ids of the stages the report marks ``stale`` that had measured held-out accuracy: their old value
+    no longer matches their inputs, so the PNG shows them as stale instead of leaving them out."""
+    return [
+        str(entry["id"])
+        for entry in report.get("stages", [])
+        if entry.get("status") == "stale" and "heldout/accuracy" in (entry.get("stale_metrics") or {})
+    ]
+
+
 def heldout_protocol(report: dict[str, Any]) -> dict[str, Any] | None:
     """How the curve's numbers were measured, from the stages' ``heldout/*`` metrics: ``rows``,
     ``samples_per_row``, ``temperature`` and ``chance_accuracy`` (None when no stage recorded them),
@@ -81,13 +91,17 @@ def render_line(curve: list[tuple[str, float]]) -> str:
 
 
 def plot_heldout(
-    curve: list[tuple[str, float]], path: str | Path, title: str = "", protocol: dict[str, Any] | None = None
+    curve: list[tuple[str, float]],
+    path: str | Path,
+    title: str = "",
+    protocol: dict[str, Any] | None = None,
+    stale: list[str] | None = None,
 ) -> Path:
     """Bar chart of the curve, written atomically (matplotlib's Agg backend: no display needed); with
     `protocol` (`heldout_protocol`), a dashed chance line and the protocol under the title."""
     import matplotlib.pyplot as plt
 
-    fig = heldout_figure(curve, title, protocol)
+    fig = heldout_figure(curve, title, protocol, stale)
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
@@ -96,20 +110,26 @@ def plot_heldout(
 
 
 def heldout_figure(
-    curve: list[tuple[str, float]], title: str = "", protocol: dict[str, Any] | None = None
+    curve: list[tuple[str, float]],
+    title: str = "",
+    protocol: dict[str, Any] | None = None,
+    stale: list[str] | None = None,
 ) -> Any:
-    """The figure `plot_heldout` writes."""
+    """The figure `plot_heldout` writes; each of `stale` gets an empty bar marked "stale" (no value)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [label for label, _ in curve]
-    values = [value for _, value in curve]
-    fig, ax = plt.subplots(figsize=(1.2 * len(curve) + 2, 3.2))
+    stale = list(stale or [])
+    labels = [label for label, _ in curve] + stale
+    values = [value for _, value in curve] + [0.0] * len(stale)
+    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 3.2))
     bars = ax.bar(labels, values, color="#4c72b0")
-    for bar, value in zip(bars, values, strict=True):
+    for bar, value in zip(bars[: len(curve)], values, strict=False):
         ax.text(bar.get_x() + bar.get_width() / 2, value + 0.01, f"{value:.2f}", ha="center", va="bottom")
+    for bar in bars[len(curve) :]:  # no value: the old one was measured on a model its inputs no longer make
+        ax.text(bar.get_x() + bar.get_width() / 2, 0.02, "stale", ha="center", va="bottom", color="#8c8c8c")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("held-out accuracy")
     heading = (
@@ -121,7 +141,7 @@ def heldout_figure(
             label = f"chance {chance:.2f} (each task's most common answer)"
             ax.axhline(chance, color="#c44e52", linestyle="--", linewidth=1, label=label)
             ax.legend(loc="upper left", fontsize=8, frameon=False)
-        heading += "\n" + textwrap.fill(protocol["text"], width=max(40, 14 * len(curve) + 20))
+        heading += "\n" + textwrap.fill(protocol["text"], width=max(40, 14 * len(labels) + 20))
     ax.set_title(heading, fontsize=9 if protocol is not None else None)
     fig.tight_layout()
     return fig
@@ -136,7 +156,10 @@ def write_heldout_summary(report: dict[str, Any], root: str | Path) -> list[tupl
         protocol = heldout_protocol(report)
         if protocol is not None:
             report["heldout_protocol"] = protocol
+        stale = stale_heldout(report)
+        if stale:
+            report["heldout_stale"] = stale
         report["heldout_plot"] = str(
-            plot_heldout(curve, Path(root) / PLOT_FILE, str(report.get("name") or ""), protocol)
+            plot_heldout(curve, Path(root) / PLOT_FILE, str(report.get("name") or ""), protocol, stale)
         )
     return curve

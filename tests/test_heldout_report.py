@@ -71,6 +71,22 @@ def test_summary_writes_the_png_and_the_protocol_into_the_report(tmp_path):
     assert json.loads(json.dumps(report))["heldout_protocol"]["samples_per_row"] == 5
 
 
+def test_a_stale_stage_is_drawn_as_stale_without_its_old_value(tmp_path):
+    """After `run --only sft`, grpo's held-out value was measured on a model built from the old SFT: the
+    PNG shows a 'stale' bar with no number (not the old 0.50, not nothing) and the report lists it."""
+    report = _report()
+    grpo = report["stages"][1]
+    grpo.update(status="stale", stale_reason="its input was re-made", stale_metrics=grpo.pop("metrics"))
+    curve = write_heldout_summary(report, tmp_path)
+    assert curve == [("base", 0.1), ("sft", 0.4)]
+    assert report["heldout_stale"] == ["grpo"]
+    fig = heldout_figure(curve, "tiny", heldout_protocol(report), report["heldout_stale"])
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["base", "sft", "grpo"]
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "stale" in texts and "0.50" not in texts
+
+
 class _Backend:
     def generate(self, rows, num_generations=1, **kwargs):
         return [["<think>x</think> \\boxed{red}"] * num_generations for _ in rows]
