@@ -142,28 +142,27 @@ def _check_rows(rows: int, name: str) -> None:
 # --- ScienceQA ------------------------------------------------------------------------------------
 
 
-def write_scienceqa(dest: Path, rows: int, seed: int, split: str = "train") -> Path:
-    """derek-thomas/ScienceQA's layout: ``data/<split>-00000-of-00001.parquet``; returns the folder."""
+def scienceqa_features() -> dict[str, Any]:
+    """derek-thomas/ScienceQA's columns (its card): `image` (null for text-only items), `choices`,
+    `answer` int8 and the metadata strings."""
     from datasets import Image, List, Value
 
-    _check_rows(rows, "scienceqa")
-    rng = random.Random(f"scienceqa-{seed}")
     text = Value("string")
-    features = {
+    strings = ("hint", "task", "grade", "subject", "topic", "category", "skill", "lecture", "solution")
+    return {
         "image": Image(),
         "question": text,
         "choices": List(text),
         "answer": Value("int8"),
-        "hint": text,
-        "task": text,
-        "grade": text,
-        "subject": text,
-        "topic": text,
-        "category": text,
-        "skill": text,
-        "lecture": text,
-        "solution": text,
+        **{name: text for name in strings},
     }
+
+
+def write_scienceqa(dest: Path, rows: int, seed: int, split: str = "train") -> Path:
+    """derek-thomas/ScienceQA's layout: ``data/<split>-00000-of-00001.parquet``; returns the folder."""
+    _check_rows(rows, "scienceqa")
+    rng = random.Random(f"scienceqa-{seed}")
+    features = scienceqa_features()
     subjects = (
         ("natural science", "physics", "Velocity", "Compare magnets"),
         ("social science", "geography", "Geography", "Read a map: cardinal directions"),

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from data_prep.standins import scienceqa_features
 from skywork_rl.data import load_stage_dataset
 from skywork_rl.errors import DataError
 from skywork_rl.schema import prompt_text
@@ -46,25 +47,7 @@ def write_parquet(path: Path, rows: list[dict], features: dict) -> Path:
 
 def scienceqa_file(path: Path, answers: tuple[int, int] = (1, 0)) -> Path:
     """derek-thomas/ScienceQA's parquet: `image` (null for text-only items), `choices`, `answer` int8."""
-    from datasets import Image as HFImage
-    from datasets import List, Value
-
-    text = Value("string")
-    features = {
-        "image": HFImage(),
-        "question": text,
-        "choices": List(text),
-        "answer": Value("int8"),
-        "hint": text,
-        "task": text,
-        "grade": text,
-        "subject": text,
-        "topic": text,
-        "category": text,
-        "skill": text,
-        "lecture": text,
-        "solution": text,
-    }
+    features = scienceqa_features()
     common = {"task": "closed choice", "grade": "grade4", "lecture": "", "solution": "", "skill": "x"}
     rows = [
         {
