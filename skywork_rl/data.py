@@ -8,7 +8,8 @@ or ``shuffle`` (TRL's tokenization included) beside the dataset's own arrow file
 user's ``save_to_disk`` folder would write ``cache-*.arrow`` into it: its fingerprint would change
 (the next `run` redoes every stage after it) and a read-only (shared, NFS) folder would crash. So a
 ``save_to_disk`` folder is read through a mirror of symlinks to its files, made under the stage's
-own output folder (`DATASETS_CACHE`, set by `run_stage`; removed when the stage completes) or, outside
+own output folder (`DATASETS_CACHE`, set by `run_stage`; removed when the stage completes; node k > 0 of a
+multi-node launch uses its sub-folder ``node<k>``) or, outside
 a stage, under a temporary folder removed at exit. The caches land in the mirror; the input is never
 written.
 """
@@ -103,7 +104,11 @@ def dataset_cache_under(folder: str | Path) -> Iterator[Path]:
 def _mirror_root() -> Path:
     global _temp_root
     if _cache_root is not None:
-        return _cache_root
+        # On a multi-node launch each node mirrors and caches into its own sub-folder: the stage's
+        # output folder is on shared storage, and one file made by two nodes is one file written twice
+        # (the mirror's rename, each node's main process writing the same `datasets` cache file).
+        node = int(os.environ.get("GROUP_RANK", "0") or 0)
+        return _cache_root if node == 0 else _cache_root / f"node{node}"
     if _temp_root is None:
         _temp_root = Path(tempfile.mkdtemp(prefix="skywork-rl-datasets-"))
         atexit.register(shutil.rmtree, _temp_root, True)

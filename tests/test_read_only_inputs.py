@@ -64,6 +64,18 @@ def test_reading_and_mapping_a_dataset_folder_writes_nothing_into_it(
     assert input_fingerprint(str(user_dataset)) == fingerprint
 
 
+def test_a_second_node_mirrors_and_caches_in_its_own_sub_folder_of_the_stage_cache(
+    user_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stage's output folder is on shared storage in a multi-node launch: node 1 must not make
+    # (rename) the files node 0 makes, nor write the same `datasets` cache file a second time.
+    monkeypatch.setenv("GROUP_RANK", "1")
+    with dataset_cache_under(tmp_path / "stage" / DATASETS_CACHE) as cache:
+        ds = _transform(load_stage_dataset(str(user_dataset)))
+        assert all(Path(f["filename"]).is_relative_to(cache / "node1") for f in ds.cache_files)
+    assert [p.name for p in cache.iterdir()] == ["node1"]
+
+
 def test_reading_outside_a_stage_caches_in_a_temporary_folder_not_the_input(user_dataset: Path) -> None:
     before = _snapshot(user_dataset)
     ds = _transform(load_stage_dataset(str(user_dataset)))
