@@ -18,7 +18,7 @@ Defaults: a start of 200 SFT steps on 128 train rows (held-out 0.37 at temperatu
 after 100 steps), then GRPO at lr 5e-4 with a 10-update warmup, rollouts at temperature 0.7,
 completions of up to 32 tokens (the traces are 27). Without the warmup the first Adam steps, which
 move every weight by about lr, undo much of the SFT. At these settings plain GRPO did not raise
-held-out accuracy on this split (5 seeds: 0.377 -> 0.343, memorisation 0.354; README "Learning, not
+held-out accuracy on this split (5 seeds: 0.377 -> 0.343, memorisation 0.354; docs/SSB.md "Learning, not
 signal", benchmarks/RESULTS.md, with the settings tried).
 """
 

@@ -10,7 +10,7 @@ process pool and checks every score against the known label.
         [--repeats 3] [--workers 1 2] [--out benchmarks/results/reward_throughput.json]
 
 Writes every repeat's rate, their median, min and max per worker count to ``--out`` (JSON), so
-the README figure can be reproduced with its spread.
+the figure in docs/REWARDS.md can be reproduced with its spread.
 """
 
 from __future__ import annotations

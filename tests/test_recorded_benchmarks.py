@@ -2,7 +2,7 @@
 
 A short prefix of the recorded run, re-run at the settings its JSON records, gives the recorded
 first points exactly (the runs are deterministic on CPU: fixed seeds, one thread), and the recorded
-results pass the checks the README's verdicts rest on, checks a run that did not learn fails. (Only
+results pass the checks the verdicts of docs/SSB.md rest on, checks a run that did not learn fails. (Only
 `ssb_learning` is recorded on the compositional miniature so far; the entropy and R1V3 benchmarks'
 files in benchmarks/results/shape_color/ are of the earlier miniature.)
 """
@@ -74,8 +74,8 @@ def test_ssb_learning_rerun_reproduces_the_recorded_start_and_first_updates(tmp_
         assert values == want["ssb_metrics"][0][name][:PREFIX_UPDATES], name
 
 
-def test_the_recorded_plain_grpo_verdict_is_the_readmes_not_learned_beyond_memorisation():
-    """README and RESULTS.md say plain GRPO did not reach 15 points above memorisation on the
+def test_the_recorded_plain_grpo_verdict_is_the_documented_not_learned_beyond_memorisation():
+    """docs/SSB.md and RESULTS.md say plain GRPO did not reach 15 points above memorisation on the
     compositional split (5 seeds); a new recorded run that does must change them and this test."""
     recorded = _recorded("ssb_learning")
     plain = recorded["variants"]["plain"]

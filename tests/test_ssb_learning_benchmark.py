@@ -1,4 +1,4 @@
-"""benchmarks/ssb_learning.py at a smoke budget writes the JSON the README quotes and the PNG."""
+"""benchmarks/ssb_learning.py at a smoke budget writes the JSON docs/SSB.md quotes and the PNG."""
 
 from __future__ import annotations
 
