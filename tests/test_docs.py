@@ -291,11 +291,11 @@ def test_every_external_name_is_still_cited() -> None:
 def test_readme_test_command_is_what_ci_runs() -> None:
     text = README.read_text()
     section = text.split("\n## Test\n", 1)[1].split("\n## ", 1)[0]
-    blocks = [body.strip() for _, body in _FENCE.findall(section)]
+    blocks = [body.strip().splitlines()[0] for _, body in _FENCE.findall(section)]  # the full run comes first
     ci = [
         line for line in (REPO / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")
     ]
-    assert blocks == ["python -m pytest -q"], f"README's Test section shows {blocks}"
+    assert blocks and blocks[0] == "python -m pytest -q", f"README's Test section shows {blocks}"
     assert ci[-1] == blocks[0], f".ci/run ends with {ci[-1]!r}, not the README's test command"
 
 
