@@ -205,7 +205,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.miniature.synthetic import build_dataset
 
     args = parse_args(argv)
     out = Path(args.out)
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     peak = args.peak_tflops or (peak_tflops(device) if args.bf16 and torch.cuda.is_available() else None)
     with tempfile.TemporaryDirectory() as tmp:
         if args.tiny:
-            from skywork_rl.tiny import make_tiny_model
+            from skywork_rl.miniature.tiny import make_tiny_model
 
             args.model = str(make_tiny_model("internvl", Path(tmp) / "tiny"))
         data = build_dataset(args.rows, seed=0)

@@ -16,8 +16,8 @@ from typing import Any
 
 from data_prep.images import MissingImageError, UnreadableImageError, to_image_bytes
 from data_prep.mappings import ColumnMapping
+from skywork_rl.data.schema import user_prompt
 from skywork_rl.errors import DataError
-from skywork_rl.schema import user_prompt
 
 DROP = "_drop_reason"
 DROP_DETAIL = "_drop_detail"  # what made the row go, e.g. the image file that is not there

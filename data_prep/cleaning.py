@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from data_prep.images import decode_image, image_bytes_of
-from skywork_rl.schema import prompt_text
+from skywork_rl.data.schema import prompt_text
 
 DROP = "_drop_reason"
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")

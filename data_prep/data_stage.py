@@ -33,7 +33,7 @@ def load_input(inp: DataInput) -> Any:
     """The `input:` dataset; what cannot be read as asked is a `DataError` naming ``input.*``."""
     from datasets.exceptions import DatasetGenerationError
 
-    from skywork_rl.data import load_stage_dataset
+    from skywork_rl.data.loading import load_stage_dataset
 
     check_not_unfinished(inp.path)
     check_has_rows_on_disk(inp.path)
@@ -99,7 +99,7 @@ class DataStage(Stage):
         layout (`data_prep.standins`), the generating model (policy or teacher) a tiny scripted one;
         data a stage reads must otherwise come from the pipeline."""
         from data_prep.standins import stage_standins
-        from skywork_rl.rehearsal import RehearsalError, get_dotted
+        from skywork_rl.runner.rehearsal import RehearsalError, get_dotted
 
         subs = dict(
             stage_standins(cls.name, config, rehearsal.source_dir(stage_id), rehearsal.rows, rehearsal.seed)

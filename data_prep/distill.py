@@ -114,7 +114,7 @@ def sft_rows(dataset: Any, traces: list[tuple[int, list[str] | None]]) -> tuple[
     although candidates were sampled (those without candidates, None, are counted by the caller)."""
     from datasets import List, Value
 
-    from skywork_rl.schema import assistant_message
+    from skywork_rl.data.schema import assistant_message
 
     if "completion" in dataset.column_names:  # the teacher's verified traces replace any existing ones
         dataset = dataset.remove_columns("completion")

@@ -116,7 +116,7 @@ def chunk_records(
     """Sample and score one chunk's rows; one record per row: ``index``, ``id``, what `summarize` makes
     of its completions and their scores, and ``not_generated`` (the reason) for a row the backend
     could not generate for (e.g. a prompt longer than vLLM's ``max_model_len``)."""
-    from skywork_rl.generation import not_generated
+    from skywork_rl.generation.protocol import not_generated
 
     rows = [dataset[i] for i in indices]
     completions, scores = sample_and_score(rows, chunk, backend, options, score_fn)

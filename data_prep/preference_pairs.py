@@ -2,7 +2,7 @@
 
 R1V2 (arXiv 2504.16656, MPO section) drives MPO with pairs whose labels come from two signals: a rule-based
 check (the final answer verifies against the gold solution) and a reward-model score (Skywork-VL
-Reward). This module turns *scored rollouts* -- canonical rows (see `skywork_rl/schema.py`) carrying a
+Reward). This module turns *scored rollouts* -- canonical rows (see `skywork_rl/data/schema.py`) carrying a
 list of sampled responses plus, per response, a verification verdict and/or a reward-model score --
 into canonical preference rows (``chosen`` / ``rejected`` assistant messages) that TRL's
 `DPOTrainer` reads as is.
@@ -216,7 +216,7 @@ def _image_digest(image: Any) -> bytes:
 
 
 def _prompt_key(row: dict[str, Any]) -> bytes:
-    from skywork_rl.schema import prompt_text
+    from skywork_rl.data.schema import prompt_text
 
     h = hashlib.sha1(prompt_text(row.get("prompt") or []).encode())
     for image in row.get("images") or []:
@@ -301,7 +301,7 @@ def build_preference_dataset(scored: Any, rules: PairRules) -> tuple[Any, PairSt
     """
     from datasets import Image, List
 
-    from skywork_rl.schema import REQUIRED_COLUMNS, assistant_message, require_columns
+    from skywork_rl.data.schema import REQUIRED_COLUMNS, assistant_message, require_columns
 
     require_columns(scored.column_names, (*REQUIRED_COLUMNS, rules.completions_column), "scored rollouts")
     view = scored

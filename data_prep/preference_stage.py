@@ -22,8 +22,8 @@ from data_prep.manifest import Manifest
 from data_prep.pass_rate import SamplingOptions
 from data_prep.preference_pairs import SCORE_CRITERIA, PairRules, build_preference_dataset
 from data_prep.stage_config import DataInput, DataOutput, GeneratorModel
-from skywork_rl.model_capabilities import check_generator_family
-from skywork_rl.schema import REQUIRED_COLUMNS
+from skywork_rl.data.schema import REQUIRED_COLUMNS
+from skywork_rl.families.capabilities import check_generator_family
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """What a data stage refuses instead of writing nonsense: unreadable or empty input, missing columns, an
 empty result.
 
-Every curation stage reads canonical rows (`skywork_rl/schema.py`) except `load-data`, which makes
+Every curation stage reads canonical rows (`skywork_rl/data/schema.py`) except `load-data`, which makes
 them. A stage given a dataset without a column it reads would otherwise drop every row for a reason
 that hides the cause (no ``solution`` column -> every row ``empty_solution``); a stage whose rows
 all go would save an empty dataset and mark itself complete, and the next stage would crash on it.

@@ -18,7 +18,7 @@ from data_prep.manifest import Manifest
 from data_prep.refusals import format_drops
 from data_prep.stage_config import CleanConfig, DedupConfig, DistillConfig, PassRateFilterConfig
 from skywork_rl.errors import DataError
-from skywork_rl.model_capabilities import check_generator_family
+from skywork_rl.families.capabilities import check_generator_family
 
 __all__ = [
     "CleanStage",
@@ -70,7 +70,7 @@ class DedupStage(DataStage):
     def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
         """The decontamination files must be made by the pipeline (a benchmark-data stage), whose
         rehearsal makes them from the benchmarks' stand-ins."""
-        from skywork_rl.rehearsal import RehearsalError
+        from skywork_rl.runner.rehearsal import RehearsalError
 
         external = [
             str(path)
@@ -91,7 +91,7 @@ class DedupStage(DataStage):
 
         from data_prep.decontaminate import build_index
         from data_prep.dedup import find_duplicates, fingerprint
-        from skywork_rl.schema import prompt_text
+        from skywork_rl.data.schema import prompt_text
 
         cfg: DedupConfig = self.config
         dataset, manifest = self.start()

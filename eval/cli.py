@@ -29,7 +29,7 @@ from eval.runner import EvalSettings, ResumeMismatchError, read_responses, run_e
 from eval.scoring import BenchmarkResult, summary_line
 from skywork_rl.atomic import write_atomic
 from skywork_rl.errors import DataError, SkyworkError
-from skywork_rl.generation import SamplingParams
+from skywork_rl.generation.protocol import SamplingParams
 
 logger = logging.getLogger("skywork_rl.eval")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from skywork_rl.entropy import DEFAULT_CRITICAL_WORDS
+from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS
 from skywork_rl.stages.base import Stage
 
 logger = logging.getLogger("skywork_rl")
@@ -213,7 +213,7 @@ class SelectStage(Stage):
         from tqdm.auto import tqdm
 
         from eval.select import SelectionError, measure_checkpoint
-        from skywork_rl.data import load_stage_dataset
+        from skywork_rl.data.loading import load_stage_dataset
 
         options: SelectOptions = self.config.select
         if not options.probe_data:

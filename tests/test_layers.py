@@ -57,7 +57,7 @@ def test_the_core_never_imports_data_prep_or_eval() -> None:
 def test_the_import_walk_finds_imports_inside_functions_dynamic_imports_and_import_paths() -> None:
     source = (
         "import json\n"
-        "from skywork_rl.schema import user_prompt\n"
+        "from skywork_rl.data.schema import user_prompt\n"
         "def f():\n"
         "    from data_prep.stages import CleanStage\n"
         "class C:\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from skywork_rl.entropy import DEFAULT_CRITICAL_WORDS
+from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS
 
 
 @dataclass
@@ -57,7 +57,7 @@ def attach_monitors(trainer: Any, args: MonitorArguments, train_dataset: Any) ->
     callbacks: list[Any] = []
     if args.critical_entropy_steps:
         from skywork_rl.callbacks.critical_entropy import CriticalEntropyCallback
-        from skywork_rl.data import load_stage_dataset
+        from skywork_rl.data.loading import load_stage_dataset
 
         probe = (
             load_stage_dataset(args.probe_data, key="monitor.probe_data")

@@ -67,7 +67,7 @@ class PeriodicEvalCallback(TrainerCallback):
         """Accuracy of the current weights on the items (main process; others get the same numbers)."""
         from accelerate.utils import broadcast_object_list
 
-        from skywork_rl.generation import TransformersBackend
+        from skywork_rl.generation.transformers_backend import TransformersBackend
 
         accelerator = self.trainer.accelerator
         metrics: list[Any] = [None]

@@ -43,7 +43,7 @@ def build_judge_backend(
     trust_remote_code: bool = False,
     key: str = "rewards.verifier_model",
 ) -> Any:
-    """The judge's generation backend on this process's device (`skywork_rl.generation.make_backend`).
+    """The judge's generation backend on this process's device (`skywork_rl.generation.backends.make_backend`).
 
     transformers: a VLM (config with a vision part) loads with its processor, any other checkpoint as
     a causal LM with its tokenizer; loaded outside ZeRO-3's ``zero.Init`` and kept whole on this
@@ -51,7 +51,7 @@ def build_judge_backend(
     vLLM: the engine loads the checkpoint itself; ``backend_kwargs`` go to it (e.g.
     ``gpu_memory_utilization`` to share the GPU with training).
     """
-    from skywork_rl.generation import make_backend
+    from skywork_rl.generation.backends import make_backend
     from skywork_rl.rewards.loading import outside_zero3_init, resolve_checkpoint
 
     kwargs = dict(backend_kwargs or {})
@@ -63,7 +63,7 @@ def build_judge_backend(
     from accelerate import PartialState
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.families.parts import load_model_and_processor
     from skywork_rl.rewards.vlm_reward_model import is_vlm_checkpoint
 
     device = PartialState().device

@@ -23,12 +23,12 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from skywork_rl import fingerprint
 from skywork_rl.atomic import write_atomic  # also imported from here by the pipeline
-from skywork_rl.data import DATASETS_CACHE, dataset_cache_under
+from skywork_rl.data.loading import DATASETS_CACHE, dataset_cache_under
 from skywork_rl.errors import SkyworkError, storage_errno, storage_error
-from skywork_rl.fingerprint import COMPLETE_MARKER, STAGE_JSON
-from skywork_rl.launch import launch_record
+from skywork_rl.stages import fingerprint
+from skywork_rl.stages.fingerprint import COMPLETE_MARKER, STAGE_JSON
+from skywork_rl.stages.launch import launch_record
 from skywork_rl.stages.parsing import RecipeError, build_parser, load_stage, parse_stage_config
 
 logger = logging.getLogger("skywork_rl")
@@ -94,8 +94,8 @@ class Stage(ABC):
     def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
         """`skywork-rl run --rehearse`: {dotted key: stand-in} for the external sources this stage's
         planned `config` names (models, datasets), the stand-ins made with `rehearsal`
-        (`skywork_rl.rehearsal.Rehearsal`: tiny models, a folder for stand-in data). Sizes are not
-        this hook's business (`skywork_rl.rehearsal.SIZE_RULE`). A stage that reads nothing external
+        (`skywork_rl.runner.rehearsal.Rehearsal`: tiny models, a folder for stand-in data). Sizes are not
+        this hook's business (`skywork_rl.runner.rehearsal.SIZE_RULE`). A stage that reads nothing external
         substitutes nothing."""
         return {}
 
@@ -291,7 +291,7 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
         "status": "running",
         "launch": launch_record(),
     }
-    from skywork_rl.rehearsal import record_from_env
+    from skywork_rl.runner.rehearsal import record_from_env
 
     rehearsal = record_from_env()
     if rehearsal is not None:  # `skywork-rl run --rehearse`: what stood in for the real sources and sizes

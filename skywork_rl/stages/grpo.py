@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from skywork_rl.callbacks.config import MonitorArguments
-from skywork_rl.data import DataArguments
-from skywork_rl.heldout import HeldoutArguments
-from skywork_rl.models import ModelArguments
+from skywork_rl.data.loading import DataArguments
+from skywork_rl.data.schema import REQUIRED_COLUMNS
+from skywork_rl.families.parts import ModelArguments
+from skywork_rl.miniature.heldout import HeldoutArguments
 from skywork_rl.rewards.config import RewardArguments, build_reward_funcs
-from skywork_rl.schema import REQUIRED_COLUMNS
 from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 

@@ -16,9 +16,9 @@ from typing import Any
 from trl import DPOConfig
 
 from skywork_rl.callbacks.config import MonitorArguments
-from skywork_rl.data import DataArguments
-from skywork_rl.heldout import HeldoutArguments
-from skywork_rl.models import ModelArguments
+from skywork_rl.data.loading import DataArguments
+from skywork_rl.families.parts import ModelArguments
+from skywork_rl.miniature.heldout import HeldoutArguments
 from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage, resume_from_checkpoint_field
 from skywork_rl.trainers.mpo import LOGGED_TERMS
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from skywork_rl.stages.base import Stage
 
 # Options of `skywork-rl stage` that say how to run a stage, not what it computes: handled by the
-# command line (skywork_rl/cli.py, skywork_rl/launch.py) before parsing, never recipe keys; `--help`
+# command line (skywork_rl/cli.py, skywork_rl/stages/launch.py) before parsing, never recipe keys; `--help`
 # lists them after the recipe options.
 RUN_OPTIONS_HELP = (
     (

@@ -50,7 +50,7 @@ def write_reward_head(path: Path, seed: int) -> None:
 
 
 class TinyModelStage(Stage):
-    """Write a tiny random-weight VLM checkpoint (see skywork_rl/tiny.py), optionally with a reward head."""
+    """Write a tiny random-weight VLM checkpoint (see skywork_rl/miniature/tiny.py), optionally with a reward head."""
 
     name = "tiny-model"
     config_class = TinyModelStageConfig
@@ -61,7 +61,7 @@ class TinyModelStage(Stage):
     report_keys = ("parameters",)
 
     def run(self) -> dict[str, float]:
-        from skywork_rl.tiny import make_tiny_model
+        from skywork_rl.miniature.tiny import make_tiny_model
 
         opts = self.config.tiny
         path = make_tiny_model(opts.arch, opts.output_dir, seed=opts.seed)

@@ -15,8 +15,8 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from skywork_rl.heldout import HeldoutScoringError
-from skywork_rl.image_rows import raise_for_undecodable_images
+from skywork_rl.data.image_rows import raise_for_undecodable_images
+from skywork_rl.miniature.heldout import HeldoutScoringError
 from skywork_rl.stages.base import Stage
 
 logger = logging.getLogger("skywork_rl")
@@ -44,8 +44,8 @@ class TrainingStage(Stage):
     @classmethod
     def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
         """The policy, the verifier and the reward model each become a tiny stand-in of their kind
-        (`skywork_rl.rehearsal_models`); the training data must come from the pipeline."""
-        from skywork_rl.rehearsal import RehearsalError, get_dotted
+        (`skywork_rl.runner.rehearsal_models`); the training data must come from the pipeline."""
+        from skywork_rl.runner.rehearsal import RehearsalError, get_dotted
 
         data = get_dotted(config, "data.train")
         if data and not rehearsal.is_internal(data):
@@ -64,13 +64,13 @@ class TrainingStage(Stage):
 
     def load_model(self) -> tuple[Any, Any]:
         """The model (with the recipe's trainable parts) and its processor."""
-        from skywork_rl.models import load_from_args
+        from skywork_rl.families.parts import load_from_args
 
         return load_from_args(self.config.model)
 
     def load_data(self) -> tuple[Any, Any]:
         """Train and (optional) eval datasets, checked for `required_columns`, cut to `trainer_columns`."""
-        from skywork_rl.data import load_train_eval
+        from skywork_rl.data.loading import load_train_eval
 
         train, evaluation = load_train_eval(self.config.data, self.required_columns)
         if self.trainer_columns is None:
@@ -90,9 +90,9 @@ class TrainingStage(Stage):
         return places
 
     def needed_capabilities(self, train: Any, evaluation: Any) -> list[str]:
-        """What this run needs of the model's family (`skywork_rl.model_capabilities`): what its rows need
+        """What this run needs of the model's family (`skywork_rl.families.capabilities`): what its rows need
         (a chat template, prompts without an image, several images) and `training.assistant_only_loss`."""
-        from skywork_rl.model_capabilities import data_needs
+        from skywork_rl.families.capabilities import data_needs
 
         needs = [*data_needs(train), *data_needs(evaluation)]
         if getattr(self.config.training, "assistant_only_loss", False):
@@ -101,7 +101,7 @@ class TrainingStage(Stage):
 
     def check_family(self, model: Any, processor: Any, train: Any, evaluation: Any) -> None:
         """Refuse, in one line and before the trainer is built, what the model's family cannot do."""
-        from skywork_rl.model_capabilities import check_family_capabilities
+        from skywork_rl.families.capabilities import check_family_capabilities
 
         needs = self.needed_capabilities(train, evaluation)
         where = f"stage {self.name}"
@@ -147,7 +147,7 @@ class TrainingStage(Stage):
         metrics.update(count_trainable(model))
         metrics.update(self.stage_metrics(trainer))
         if heldout_rows is not None:
-            # The saved model, on problems no training split holds (`heldout:`; skywork_rl/heldout.py).
+            # The saved model, on problems no training split holds (`heldout:`; skywork_rl/miniature/heldout.py).
             metrics.update(start)
             try:
                 metrics.update(heldout.measure(trainer.model, processor, heldout_rows, "heldout/"))
