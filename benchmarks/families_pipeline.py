@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from skywork_rl.atomic import write_atomic
+from skywork_rl.records.atomic import write_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_PIPELINE = REPO / "recipes" / "tiny" / "pipeline.yaml"

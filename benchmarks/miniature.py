@@ -86,8 +86,8 @@ def save_splits(args: argparse.Namespace) -> dict[str, Path]:
     which rebuilds the start (`build_start`)."""
     import json
 
-    from skywork_rl.atomic import atomic_folder
     from skywork_rl.miniature.synthetic import build_dataset
+    from skywork_rl.records.atomic import atomic_folder
 
     data = args.out / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -207,10 +207,10 @@ def build_start(args: argparse.Namespace) -> Path:
     which names the train folder, and its inputs) is the one this run would compute: a changed
     `--sft-steps` or `--train-rows` rebuilds it instead of measuring from a stale start.
     """
-    from skywork_rl.atomic import atomic_folder
     from skywork_rl.miniature.tiny import make_tiny_model
+    from skywork_rl.records.atomic import atomic_folder
+    from skywork_rl.records.fingerprint import read_record
     from skywork_rl.stages.base import is_complete, parse_stage_config, run_stage, stage_fingerprint
-    from skywork_rl.stages.fingerprint import read_record
     from skywork_rl.stages.sft import SFTStage
 
     base, start = args.out / "tiny", args.out / "start"

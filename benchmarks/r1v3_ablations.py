@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from skywork_rl.atomic import save_figure, write_atomic
+from skywork_rl.records.atomic import save_figure, write_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from skywork_rl.atomic import save_figure, write_atomic
+from skywork_rl.records.atomic import save_figure, write_atomic
 from skywork_rl.trainers.grpo_rows import collate_rows, loss_mask, split_rows
 from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig

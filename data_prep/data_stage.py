@@ -23,6 +23,7 @@ from data_prep.refusals import (
 from data_prep.stage_config import DataInput, GeneratorModel
 from skywork_rl.errors import DataError
 from skywork_rl.stages.base import Stage
+from skywork_rl.stages.rehearsal import RehearsalError, get_dotted
 
 
 def config_dict(config: Any) -> dict[str, Any]:
@@ -99,7 +100,6 @@ class DataStage(Stage):
         layout (`data_prep.standins`), the generating model (policy or teacher) a tiny scripted one;
         data a stage reads must otherwise come from the pipeline."""
         from data_prep.standins import stage_standins
-        from skywork_rl.runner.rehearsal import RehearsalError, get_dotted
 
         subs = dict(
             stage_standins(cls.name, config, rehearsal.source_dir(stage_id), rehearsal.rows, rehearsal.seed)

@@ -19,6 +19,7 @@ from data_prep.refusals import format_drops
 from data_prep.stage_config import CleanConfig, DedupConfig, DistillConfig, PassRateFilterConfig
 from skywork_rl.errors import DataError
 from skywork_rl.families.capabilities import check_generator_family
+from skywork_rl.stages.rehearsal import RehearsalError
 
 __all__ = [
     "CleanStage",
@@ -70,8 +71,6 @@ class DedupStage(DataStage):
     def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
         """The decontamination files must be made by the pipeline (a benchmark-data stage), whose
         rehearsal makes them from the benchmarks' stand-ins."""
-        from skywork_rl.runner.rehearsal import RehearsalError
-
         external = [
             str(path)
             for path in ((config.get("decontaminate") or {}).get("benchmarks") or [])

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from skywork_rl.atomic import write_atomic
 from skywork_rl.errors import DataError
+from skywork_rl.records.atomic import write_atomic
 from skywork_rl.stages.base import RecipeError, Stage
 
 logger = logging.getLogger("skywork_rl")

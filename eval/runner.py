@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 from eval.benchmarks import EvalItem, get_benchmark, load_items, score_records
 from eval.deadline import DEFAULT_TIMEOUT_S
 from eval.loading import find_local
-from skywork_rl.atomic import write_atomic
 from skywork_rl.generation.protocol import GenerationBackend, SamplingParams, not_generated
+from skywork_rl.records.atomic import write_atomic
 
 logger = logging.getLogger("skywork_rl.eval")
 

@@ -24,9 +24,9 @@ from typing import Any
 from jsonargparse import ArgumentParser
 from tqdm.auto import tqdm
 
-from skywork_rl.atomic import save_figure, write_atomic
 from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS, CriticalEntropy
 from skywork_rl.errors import SkyworkError
+from skywork_rl.records.atomic import save_figure, write_atomic
 
 
 class SelectionError(SkyworkError):

@@ -17,16 +17,12 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 
-from skywork_rl.errors import SkyworkError, storage_error
+from skywork_rl.errors import DEBUG_ENV, SkyworkError, report_error, storage_error
 from skywork_rl.runner.stage_process import DIE_WITH_PARENT_ENV, die_with_parent, interrupt_once_on_stop
 from skywork_rl.stages.launch import already_launched
-
-DEBUG_ENV = "SKYWORK_RL_DEBUG"
 
 # name -> (module:function taking argv, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -174,29 +170,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("interrupted", file=sys.stderr, flush=True)
         return 130
-
-
-def report_error(exc: SkyworkError) -> int:
-    """Print a user error in one line (the traceback too under --debug); return the exit code."""
-    from skywork_rl.stages.parsing import RecipeError
-
-    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
-        traceback.print_exc()
-    _close_progress_bars()
-    print(f"error: {one_line(str(exc))}", file=sys.stderr, flush=True)
-    return 2 if isinstance(exc, RecipeError) else 1
-
-
-def _close_progress_bars() -> None:
-    """End the progress bars an error interrupted (the trainer's), so the error starts its own line."""
-    tqdm_module = sys.modules.get("tqdm")
-    for bar in list(getattr(getattr(tqdm_module, "tqdm", None), "_instances", None) or ()):
-        bar.close()
-
-
-def one_line(text: str) -> str:
-    """`text` with its line breaks (and the indentation after them) folded into spaces."""
-    return re.sub(r"\s*\n\s*", " ", text.strip())
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ def grpo_step_logged_keys(tiny_internvl: Path, tmp_path: Path) -> Callable[[Any]
         from trl import GRPOConfig, GRPOTrainer
 
         from skywork_rl.families.parts import load_model_and_processor
-        from skywork_rl.rewards.config import build_reward_funcs
+        from skywork_rl.rewards.registry import build_reward_funcs
 
         model, processor = load_model_and_processor(str(tiny_internvl))
         rows = [

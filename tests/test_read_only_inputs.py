@@ -13,7 +13,7 @@ import pytest
 from datasets import Dataset
 
 from skywork_rl.data.loading import DATASETS_CACHE, dataset_cache_under, load_stage_dataset
-from skywork_rl.stages.fingerprint import input_fingerprint
+from skywork_rl.records.fingerprint import input_fingerprint
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int, str]]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from skywork_rl.data.schema import require_columns
+from skywork_rl.records.fingerprint import input_fingerprint
 
 # The folder inside a stage's output where the datasets it reads are mirrored and cached.
 DATASETS_CACHE = ".datasets_cache"
@@ -122,8 +123,6 @@ def reading_mirror(path: str | Path) -> Path:
     One mirror per version of `path` (named by its file fingerprint), shared by the processes of a
     launch (the first to finish making it wins; the others use it).
     """
-    from skywork_rl.stages.fingerprint import input_fingerprint
-
     path = Path(path).resolve()
     version = str(input_fingerprint(str(path))).rsplit(":", 1)[-1]
     root = _mirror_root()

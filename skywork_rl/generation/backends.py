@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from skywork_rl.generation import vllm_backend
 from skywork_rl.generation.protocol import GenerationBackend
 from skywork_rl.generation.transformers_backend import TransformersBackend
-from skywork_rl.generation import vllm_backend
 
 
 def make_backend(name: str, model: Any, **kwargs: Any) -> GenerationBackend:

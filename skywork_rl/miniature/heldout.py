@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from skywork_rl.errors import SkyworkError
+from skywork_rl.errors import SkyworkError, report_error
 from skywork_rl.generation.protocol import GenerationBackend
 
 
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {k: v for k, v in asdict(result).items() if k != "completions"}
     text = json.dumps(summary, indent=2)
     if args.out:
-        from skywork_rl.atomic import write_atomic
+        from skywork_rl.records.atomic import write_atomic
 
         write_atomic(args.out, text)
     print(text)
@@ -343,7 +343,5 @@ if __name__ == "__main__":
     try:
         code = main()
     except SkyworkError as exc:  # one `error:` line (the traceback with --debug / SKYWORK_RL_DEBUG=1)
-        from skywork_rl.cli import report_error
-
         code = report_error(exc)
     raise SystemExit(code)

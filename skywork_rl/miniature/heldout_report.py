@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from skywork_rl.atomic import atomic_path
+from skywork_rl.records.atomic import atomic_path
 
 PLOT_FILE = "heldout_accuracy.png"
 

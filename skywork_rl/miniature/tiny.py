@@ -22,7 +22,6 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PretrainedConfig, PreTrainedTokenizerFast
 
-from skywork_rl.atomic import write_atomic
 from skywork_rl.families import (
     FAMILIES,
     IMAGE_SIZE,
@@ -32,6 +31,7 @@ from skywork_rl.families import (
     TinyFamily,
     Tokens,
 )
+from skywork_rl.records.atomic import write_atomic
 
 TINY_ARCHS = tuple(FAMILIES)
 __all__ = ["IMAGE_SIZE", "PATCH_SIZE", "TINY_ARCHS", "VOCAB_SIZE", "build_tokenizer", "make_tiny_model"]

@@ -46,6 +46,8 @@ from skywork_rl.preflight.report import (
     verdict,
 )
 from skywork_rl.preflight.shapes import ShapeCache
+from skywork_rl.runner.plan import plan_pipeline
+from skywork_rl.stages.registry import get_stage_class
 
 UNJUDGED_EXIT = 3  # asked to judge hardware (--gpus, or this machine's GPUs) it could not judge
 
@@ -364,8 +366,6 @@ def preflight_pipeline(
     `hardware` this machine's GPUs are used when it has some; with none, only the checks that need no
     hardware (vLLM's tensor-parallel rule, a paper recipe's episode) can refuse.
     """
-    from skywork_rl.runner.pipeline import plan_pipeline
-
     spec, stages = planned or plan_pipeline(pipeline, output_root)
     hw, shapes = _hardware(hardware), ShapeCache(model_config_dir)
     origins: dict[str, str] = {}
@@ -415,8 +415,6 @@ def preflight_recipe(
     `config`: the recipe as the stage resolved it (its file plus command-line overrides; default: the
     file); `num_processes` / `launched`: the launch it runs under (`skywork-rl stage`'s guard).
     """
-    from skywork_rl.stages.registry import get_stage_class
-
     try:
         stage_class = get_stage_class(stage)
     except (KeyError, ImportError) as exc:

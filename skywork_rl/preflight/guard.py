@@ -20,7 +20,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from skywork_rl.preflight.command import preflight_pipeline, preflight_recipe
+from skywork_rl.preflight.layout import hardware_from_flags, launched_layout
 from skywork_rl.preflight.report import PreflightRefused, PreflightReport, refusal
+from skywork_rl.stages.parsing import RecipeError
 
 SKIP_FLAG = "--skip-preflight"
 CHECKED_ENV = "SKYWORK_RL_PREFLIGHT_CHECKED"
@@ -45,16 +48,12 @@ def enforce(report: PreflightReport) -> None:
 
 def guard_stage(stage: str, config: dict[str, Any], recipe: str | None, launch_args: list[str]) -> None:
     """Before `skywork-rl stage` builds or launches anything: refuse a stage that cannot fit here."""
-    from skywork_rl.preflight.layout import launched_layout
-
     if os.environ.get(CHECKED_ENV):
         return
     hardware = _this_machine()
     if hardware is None:
         return
     accelerate_config, num_processes = _launch(launch_args)
-    from skywork_rl.preflight.command import preflight_recipe
-
     report = preflight_recipe(
         recipe if recipe and Path(recipe).is_file() else stage,
         stage,
@@ -72,22 +71,16 @@ def guard_pipeline(path: str | Path, spec: dict[str, Any], stages: list[Any], st
     hardware = _this_machine()
     if hardware is None or not stage_ids:
         return
-    from skywork_rl.preflight.command import preflight_pipeline
-
     enforce(preflight_pipeline(path, planned=(spec, stages), hardware=hardware, stage_ids=stage_ids))
 
 
 def _this_machine() -> Any:
     """This machine's GPUs, RAM and free disk, as `skywork-rl preflight` without --gpus sees them."""
-    from skywork_rl.preflight.layout import hardware_from_flags
-
     return hardware_from_flags(None, None)
 
 
 def _launch(launch_args: list[str]) -> tuple[Path | None, int | None]:
     """(accelerate config file, --num_processes) of `stage`'s own launch options."""
-    from skywork_rl.stages.parsing import RecipeError
-
     config = processes = None
     if "--accelerate_config" in launch_args:
         from trl.cli.accelerate_config import resolve_accelerate_config_argument

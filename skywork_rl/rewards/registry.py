@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from skywork_rl.rewards.config import RewardArguments
+from skywork_rl.rewards.config import RewardArguments
 
 RewardFunc = Callable[..., list[float | None]]
 Builder = Callable[["RewardArguments", Any], RewardFunc]
@@ -59,8 +58,6 @@ def get_reward(name_or_path: str, args: RewardArguments | None = None, *, device
             "or give an import path 'package.module:function'"
         )
     if args is None:
-        from skywork_rl.rewards.config import RewardArguments
-
         args = RewardArguments()
     return builder(args, device)
 
@@ -152,3 +149,41 @@ def _verifier(args: RewardArguments, device: Any) -> RewardFunc:
         batch_budget_s=args.batch_budget_s,
         num_workers=args.num_workers,
     )
+
+
+def build_reward_funcs(
+    args: RewardArguments, *, device: Any = None
+) -> tuple[list[RewardFunc], list[float] | None]:
+    """Reward functions for ``GRPOTrainer(reward_funcs=...)`` and the ``GRPOConfig.reward_weights``.
+
+    ``mix: weighted`` returns one function per entry and the weights (None: TRL's all-ones).
+    ``mix: hybrid`` returns ``[HybridReward]`` and None: the hybrid function weights its parts.
+    ``device`` places the reward model (default: the accelerate process's device, at first use).
+    """
+    weights = list(args.reward_weights) if args.reward_weights is not None else [1.0] * len(args.reward_funcs)
+    funcs = [get_reward(name, args, device=device) for name in args.reward_funcs]
+    if args.mix == "weighted":
+        return funcs, (list(args.reward_weights) if args.reward_weights is not None else None)
+    from skywork_rl.rewards.hybrid import Calibration, HybridReward
+
+    rules = [
+        (f, w) for name, f, w in zip(args.reward_funcs, funcs, weights, strict=True) if name != "reward_model"
+    ]
+    rm = [
+        (f, w) for name, f, w in zip(args.reward_funcs, funcs, weights, strict=True) if name == "reward_model"
+    ]
+    calibration = Calibration(
+        rm_clip_min=args.rm_clip[0] if args.rm_clip else None,
+        rm_clip_max=args.rm_clip[1] if args.rm_clip else None,
+        rm_threshold=args.rm_threshold,
+        rm_gate=args.rm_gate,
+        gate_component=args.rm_gate_component,
+        correct_threshold=args.correct_threshold,
+    )
+    hybrid = HybridReward(
+        rules,
+        reward_model=rm[0][0] if rm else None,
+        rm_weight=rm[0][1] if rm else 0.0,
+        calibration=calibration,
+    )
+    return [hybrid], None

@@ -22,14 +22,17 @@ from typing import Any
 
 import yaml
 
-from skywork_rl.atomic import write_atomic
 from skywork_rl.errors import SkyworkError
 from skywork_rl.miniature.heldout_report import render_line, write_heldout_summary
+from skywork_rl.preflight.command import preflight_pipeline
+from skywork_rl.preflight.guard import CHECKED_ENV, guard_pipeline
+from skywork_rl.records.atomic import write_atomic
+from skywork_rl.records.fingerprint import read_record, stage_inputs
 from skywork_rl.runner.console import StageConsole, is_progress
 from skywork_rl.runner.plan import PlannedStage, check_made_inputs, check_models, plan_pipeline, validate
+from skywork_rl.runner.rehearsal import default_root, rehearse_plan, write_record
 from skywork_rl.runner.stage_process import run_streaming
 from skywork_rl.runner.state import Decision, decide, select
-from skywork_rl.stages.fingerprint import read_record, stage_inputs
 
 __all__ = ["PipelineError", "PlannedStage", "main", "plan_pipeline", "run_pipeline"]
 
@@ -37,8 +40,6 @@ __all__ = ["PipelineError", "PlannedStage", "main", "plan_pipeline", "run_pipeli
 def _preflight(path: str | Path, spec: dict[str, Any], stages: list[Any]) -> None:
     """`skywork-rl preflight`'s checks on the plan, with this machine's GPUs (none: only the checks
     that need no hardware, e.g. vLLM's tensor-parallel rule, can refuse); raises what cannot run."""
-    from skywork_rl.preflight.command import preflight_pipeline
-
     report = preflight_pipeline(path, planned=(spec, stages))
     print("\npreflight (`skywork-rl preflight` for other hardware):")
     print(report.render())
@@ -69,8 +70,6 @@ def run_pipeline(
     the sizes of `skywork_rl.runner.rehearsal` (output under outputs/rehearsal/<name> unless `output_root`
     says otherwise; no preflight: it runs on the CPU whatever GPUs the machine has)."""
     if rehearse:
-        from skywork_rl.runner.rehearsal import default_root
-
         output_root = output_root or str(default_root(path))
         skip_preflight = True
     spec, stages = plan_pipeline(path, output_root)
@@ -78,8 +77,6 @@ def run_pipeline(
         validate(stage)
     check_made_inputs(stages)
     if rehearse:
-        from skywork_rl.runner.rehearsal import rehearse_plan
-
         rehearse_plan(stages, stages[0].output_dir.parent)
         for stage in stages:
             validate(stage)
@@ -95,8 +92,6 @@ def run_pipeline(
             "decisions": [{"id": s.id, **vars(d)} for s, d in zip(stages, decisions, strict=True)],
         }
     if not skip_preflight:
-        from skywork_rl.preflight.guard import guard_pipeline
-
         starting = {s.id for s, d in zip(stages, decisions, strict=True) if d.action in ("run", "resume")}
         guard_pipeline(path, spec, stages, starting)
     root = stages[0].output_dir.parent
@@ -152,12 +147,8 @@ def _run_stage(
     write_atomic(stage.recipe_file, yaml.safe_dump(stage.config, sort_keys=False))
     log_path = stage.output_dir / "stage.log"
     print(f"{label}: {decision.action}, {decision.reason} (log: {log_path})", flush=True)
-    from skywork_rl.preflight.guard import CHECKED_ENV
-
     env = {**os.environ, "PYTHONUNBUFFERED": "1", CHECKED_ENV: "1"}  # the runner checked the plan
     if stage.rehearsal is not None:
-        from skywork_rl.runner.rehearsal import write_record
-
         env.update(write_record(stage))
     cmd = stage.command(force=decision.fresh)
     # A resumed stage adds to the log of the run it continues; a fresh one starts a new log.

@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from skywork_rl.errors import SkyworkError
+from skywork_rl.stages.rehearsal import REHEARSAL_ENV, get_dotted
 
 if TYPE_CHECKING:
     from skywork_rl.runner.plan import PlannedStage
 
-# The environment variable that hands a stage process its rehearsal record (a JSON file).
-REHEARSAL_ENV = "SKYWORK_RL_REHEARSAL"
+# The rehearsal record's name in a stage's output folder (its path goes to the stage in $REHEARSAL_ENV).
 REHEARSAL_FILE = "rehearsal.json"
 
 # The sizes of a rehearsal: the one place they are set.
@@ -47,11 +45,8 @@ PROCESSES = 2  # processes of each distributed stage (gloo on CPU), under the st
 SEED = 0  # stand-in data and models
 
 
-class RehearsalError(SkyworkError, ValueError):
-    """A pipeline cannot be rehearsed as written (a source without a stand-in, a size the rule cannot scale)."""
-
-
 Rule = Callable[[Any, dict[str, Any]], Any]
+
 KEEP = object()  # a rule's answer when the value stays as it is
 
 
@@ -196,14 +191,6 @@ def default_root(pipeline: str | Path) -> Path:
     return Path("outputs") / "rehearsal" / str(name or Path(pipeline).parent.name)
 
 
-def get_dotted(tree: dict[str, Any], key: str) -> Any:
-    for part in key.split("."):
-        if not isinstance(tree, dict) or part not in tree:
-            return None
-        tree = tree[part]
-    return tree
-
-
 def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
     *parents, last = key.split(".")
     for part in parents:
@@ -284,17 +271,6 @@ def write_record(stage: PlannedStage) -> dict[str, str]:
     path = stage.output_dir / REHEARSAL_FILE
     path.write_text(json.dumps(stage.rehearsal, indent=2, default=str))
     return {REHEARSAL_ENV: str(path.resolve())}
-
-
-def record_from_env() -> dict[str, Any] | None:
-    """The rehearsal record of this stage process, or None outside a rehearsal."""
-    path = os.environ.get(REHEARSAL_ENV)
-    if not path:
-        return None
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise RehearsalError(f"${REHEARSAL_ENV}={path}: cannot read the rehearsal record ({exc})") from exc
 
 
 def differing_keys(real: dict[str, Any], rehearsed: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skywork_rl.records import fingerprint
 from skywork_rl.runner.plan import PlannedStage, input_files
-from skywork_rl.stages import fingerprint
 from skywork_rl.stages.base import RecipeError, is_complete
 
 

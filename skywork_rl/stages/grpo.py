@@ -20,7 +20,8 @@ from skywork_rl.data.loading import DataArguments
 from skywork_rl.data.schema import REQUIRED_COLUMNS
 from skywork_rl.families.parts import ModelArguments
 from skywork_rl.miniature.heldout import HeldoutArguments
-from skywork_rl.rewards.config import RewardArguments, build_reward_funcs
+from skywork_rl.rewards.config import RewardArguments
+from skywork_rl.rewards.registry import build_reward_funcs
 from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from skywork_rl.data.image_rows import raise_for_undecodable_images
 from skywork_rl.miniature.heldout import HeldoutScoringError
 from skywork_rl.stages.base import Stage
+from skywork_rl.stages.rehearsal import RehearsalError, get_dotted
 
 logger = logging.getLogger("skywork_rl")
 
@@ -45,8 +46,6 @@ class TrainingStage(Stage):
     def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
         """The policy, the verifier and the reward model each become a tiny stand-in of their kind
         (`skywork_rl.runner.rehearsal_models`); the training data must come from the pipeline."""
-        from skywork_rl.runner.rehearsal import RehearsalError, get_dotted
-
         data = get_dotted(config, "data.train")
         if data and not rehearsal.is_internal(data):
             raise RehearsalError(

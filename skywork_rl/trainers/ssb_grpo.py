@@ -56,7 +56,7 @@ from typing import Any
 import torch
 from trl import GRPOTrainer
 
-from skywork_rl.atomic import save_atomic
+from skywork_rl.records.atomic import save_atomic
 from skywork_rl.trainers.clipped_tokens import effective_token_counts
 from skywork_rl.trainers.family_inputs import FamilyGRPOMixin
 from skywork_rl.trainers.grpo_resume import GRPOResumeMixin

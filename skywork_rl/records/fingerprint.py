@@ -97,10 +97,18 @@ def _drop_leaves(tree: Any, leaves: frozenset[str]) -> Any:
     return {k: _drop_leaves(v, leaves) for k, v in tree.items() if k not in leaves and k not in SECRET_LEAVES}
 
 
+def force_overrides_for(stage_class: type) -> dict[str, Any]:
+    """Config overrides that make a forced re-run redo the work rather than find it done."""
+    if stage_class.force_overrides:
+        return stage_class.force_overrides
+    if stage_class.output_dir_key.startswith("training."):
+        # `resume_from_checkpoint: auto` would resume from the final checkpoint and train 0 steps.
+        return {"training": {"resume_from_checkpoint": None}}
+    return {}
+
+
 def hashed_config(stage_class: type, resolved: dict[str, Any]) -> dict[str, Any]:
     """The part of a resolved config the config hash covers (see the module docstring)."""
-    from skywork_rl.stages.base import force_overrides_for
-
     tree = _drop_leaves(copy.deepcopy(resolved), UNHASHED_LEAVES)
     for key in (stage_class.output_dir_key, stage_class.input_model_key, stage_class.input_data_key):
         if key:
