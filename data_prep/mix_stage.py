@@ -20,7 +20,7 @@ from typing import Any
 from data_prep.data_stage import DataStage, load_input
 from data_prep.refusals import check_not_empty, require_canonical_columns
 from data_prep.stage_config import DataInput, DataOutput
-from skywork_rl.data.mixing import MixingError, MixOptions
+from skywork_rl.data.mixing import MixingError, MixOptions, mix_domains
 from skywork_rl.errors import DataError
 
 _OPTIONAL_LIST_COLUMNS = ("choices",)
@@ -89,8 +89,6 @@ class MixDataStage(DataStage):
     empty_hint = "Check mix.caps / mix.proportions / mix.total against the domains the inputs hold."
 
     def run(self) -> dict[str, float]:
-        from skywork_rl.data.mixing import mix_domains
-
         cfg: MixDataConfig = self.config
         first, manifest = self.start()
         parts = [(self.input_where, first)]

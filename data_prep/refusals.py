@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from skywork_rl.errors import DataError
+from skywork_rl.stages.base import COMPLETE_MARKER, STAGE_JSON
 
 # What each canonical column holds, and the `load-data` mapping field that fills it.
 _MAPPED_BY = {
@@ -38,8 +39,6 @@ def check_not_unfinished(location: str) -> None:
     would pass for the stage's result.
     """
     import json
-
-    from skywork_rl.stages.base import COMPLETE_MARKER, STAGE_JSON
 
     folder = Path(location)
     record = folder / STAGE_JSON

@@ -10,6 +10,7 @@ from data_prep.decontaminate import DecontaminateOptions
 from data_prep.dedup import DedupOptions
 from data_prep.distill import DistillOptions
 from data_prep.pass_rate import PassRateOptions
+from skywork_rl.generation.backends import make_backend
 
 
 @dataclass
@@ -93,8 +94,6 @@ class GeneratorModel:
         user class named ``module:Class`` (built as ``Class(name_or_path, **backend_kwargs)``; it must
         implement `skywork_rl.generation.protocol.GenerationBackend`, e.g. an API-served teacher)."""
         import importlib
-
-        from skywork_rl.generation.backends import make_backend
 
         if not self.name_or_path:
             raise ValueError("model.name_or_path is empty: give the checkpoint that generates the rollouts")

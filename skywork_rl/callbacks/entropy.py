@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from skywork_rl.generation.transformers_backend import TransformersBackend
+
 DEFAULT_CRITICAL_WORDS: tuple[str, ...] = ("wait", "alternatively", "but", "however", "hmm", "actually")
 
 
@@ -166,8 +168,6 @@ def rollout_critical_entropy(
     path the rollout took. Sampling is seeded by ``seed`` and the caller's RNG state is left as it
     was, so a training loop around it is undisturbed.
     """
-    from skywork_rl.generation.transformers_backend import TransformersBackend
-
     was_training = model.training
     try:
         backend = TransformersBackend(

@@ -15,6 +15,7 @@ import io
 import traceback
 from typing import Any
 
+from skywork_rl.data.loading import load_stage_dataset
 from skywork_rl.errors import DataError
 
 SHOWN_ROWS = 5
@@ -89,7 +90,6 @@ def raise_for_undecodable_images(exc: BaseException, locations: dict[str, tuple[
     ``{recipe key: (location, split)}`` whose images fail; otherwise return (the caller re-raises)."""
     if not is_image_decode_error(exc):
         return
-    from skywork_rl.data.loading import load_stage_dataset
 
     found = []
     for key, (location, split) in locations.items():

@@ -108,7 +108,7 @@ class TransformersBackend:
         device: str | None = None,
     ) -> None:
         if isinstance(model, str):
-            from skywork_rl.families.parts import load_model_and_processor
+            from skywork_rl.families.parts import load_model_and_processor  # defers torch, transformers
 
             model, loaded_processor = load_model_and_processor(model, trust_remote_code=trust_remote_code)
             processor = processor or loaded_processor

@@ -26,8 +26,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from skywork_rl.data.loading import load_stage_dataset
 from skywork_rl.errors import SkyworkError, report_error
 from skywork_rl.generation.protocol import GenerationBackend
+from skywork_rl.generation.transformers_backend import TransformersBackend
+from skywork_rl.records.atomic import write_atomic
+from skywork_rl.rewards.accuracy import score_accuracy_detailed
 
 
 class HeldoutScoringError(SkyworkError):
@@ -89,8 +93,6 @@ class HeldoutArguments:
 
     def rows(self) -> list[dict[str, Any]]:
         """The held-out rows this group names (the first `num_examples`)."""
-        from skywork_rl.data.loading import load_stage_dataset
-
         dataset = load_stage_dataset(self.data, key="heldout.data")
         if "solution" not in dataset.column_names:
             raise ValueError(
@@ -168,8 +170,6 @@ def evaluate_completions(
     `RETRY_TIMEOUT_S` once for those that missed it), so one answer costs at most their sum plus a
     second's grace per pass; one still unjudged raises `HeldoutScoringError` naming its row.
     """
-    from skywork_rl.rewards.accuracy import score_accuracy_detailed
-
     if len(rows) != len(completions):
         raise ValueError(f"held-out accuracy: {len(rows)} rows but {len(completions)} completions")
     if not rows:
@@ -272,8 +272,6 @@ def heldout_result(
 ) -> HeldoutResult:
     """`evaluate_heldout` on `model` where it is; the model is left in the train/eval mode it was in,
     and the caller's RNG state is untouched (the backend seeds a forked generator)."""
-    from skywork_rl.generation.transformers_backend import TransformersBackend
-
     was_training = model.training
     try:
         backend = TransformersBackend(
@@ -313,8 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="write the result (without completions) as JSON here")
     args = parser.parse_args(argv)
 
-    from skywork_rl.data.loading import load_stage_dataset
-    from skywork_rl.families.parts import load_model_and_processor
+    from skywork_rl.families.parts import load_model_and_processor  # defers torch, transformers
 
     dataset = load_stage_dataset(args.data, key="--data")
     if args.limit is not None:
@@ -332,8 +329,6 @@ def main(argv: list[str] | None = None) -> int:
     summary = {k: v for k, v in asdict(result).items() if k != "completions"}
     text = json.dumps(summary, indent=2)
     if args.out:
-        from skywork_rl.records.atomic import write_atomic
-
         write_atomic(args.out, text)
     print(text)
     return 0

@@ -51,7 +51,7 @@ def chat_template(arch: str) -> str:
 
 def _training_corpus() -> Iterator[str]:
     """Text shaped like what the tiny model will see: questions, reasoning, boxed answers, digits."""
-    from skywork_rl.miniature.synthetic import corpus_for_tokenizer
+    from skywork_rl.miniature.synthetic import corpus_for_tokenizer  # defers PIL
 
     yield from corpus_for_tokenizer()
 

@@ -105,7 +105,7 @@ def check_stage(
     """One stage's rows, its header line (None: nothing to check) and its disk bytes.
 
     `paper`: the paper's episode sizes for this recipe (`paper_sizes`); `launched`: the layout of the
-    `accelerate launch` this process runs in (`preflight_layout.launched_layout`).
+    `accelerate launch` this process runs in (`layout.launched_layout`).
     """
     kind = _training_kind(stage_class)
     model = _with_defaults(stage_class, "model", config.get("model"))

@@ -1,7 +1,7 @@
 """The preflight `skywork-rl stage` and `skywork-rl run` run before training, wherever GPUs are visible.
 
 It is `skywork-rl preflight` itself (`preflight_recipe` / `preflight_pipeline`), judged on this
-machine's GPUs (`preflight_layout.detect_hardware`) and the launch that is about to start: the
+machine's GPUs (`layout.detect_hardware`) and the launch that is about to start: the
 accelerate config and `--num_processes` of `stage`, each stage's launch in `run`, or, inside
 `accelerate launch`, that launch's WORLD_SIZE and DeepSpeed settings. A plan it refuses never starts:
 the error names the stage, the component, the number and the key to change; `--skip-preflight` starts

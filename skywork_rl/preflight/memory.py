@@ -22,7 +22,7 @@ has. Sources and choices:
   fused LM head never materialises the (b, s, vocab) logits, so they are not counted.
 * A trained vision tower keeps its activations too (HF checkpoints each ViT layer with the LLM's):
   tiles x tokens per tile per image (InternVL: 13 tiles x 1025 tokens), counted like a decoder layer
-  (`model_shapes.VisionShape`: 8h + 2I values per token per layer, ours). A frozen tower saves nothing.
+  (`shapes.VisionShape`: 8h + 2I values per token per layer, ours). A frozen tower saves nothing.
 * The generation batch (per_device_train_batch_size x steps_per_generation samples per process) stays
   on the GPU with its pixel values for the whole generation (TRL buffers it): the processor's values,
   cast to bf16 under DeepSpeed (Trainer._prepare_input), float32 otherwise.

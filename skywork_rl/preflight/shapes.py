@@ -85,7 +85,7 @@ class VisionShape:
         """Values one ViT layer saves per token for its backward: the inputs of both norms, of the
         qkv projection, q/k/v, the attention output (the output projection's input), the MLP's input,
         its up projection and activation: 8h + 2I, or 8h + 4I with a gated MLP (ours, as
-        `memory_estimate`'s decoder count, for a full-attention ViT with SDPA)."""
+        `memory`'s decoder count, for a full-attention ViT with SDPA)."""
         return 8 * self.hidden + (4 if self.gated else 2) * self.intermediate
 
 

@@ -11,7 +11,11 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from skywork_rl.rewards.accuracy import AccuracyReward
 from skywork_rl.rewards.config import RewardArguments
+from skywork_rl.rewards.format import FormatReward, FormatSpec
+from skywork_rl.rewards.hybrid import Calibration, HybridReward
+from skywork_rl.rewards.verifier import VerifierReward
 
 RewardFunc = Callable[..., list[float | None]]
 Builder = Callable[["RewardArguments", Any], RewardFunc]
@@ -64,8 +68,6 @@ def get_reward(name_or_path: str, args: RewardArguments | None = None, *, device
 
 @register_reward("accuracy")
 def _accuracy(args: RewardArguments, device: Any) -> RewardFunc:
-    from skywork_rl.rewards.accuracy import AccuracyReward
-
     # Strict extraction: a training reward that also searched the reasoning, or took the last
     # number anywhere, would pay a policy for listing candidates.
     return AccuracyReward(
@@ -77,8 +79,6 @@ def _accuracy(args: RewardArguments, device: Any) -> RewardFunc:
 
 
 def _format_spec(args: RewardArguments) -> Any:
-    from skywork_rl.rewards.format import FormatSpec
-
     answer_tags = args.format_answer_tags or [None, None]
     return FormatSpec(
         think_open=args.format_think_tags[0],
@@ -92,21 +92,17 @@ def _format_spec(args: RewardArguments) -> Any:
 
 @register_reward("format")
 def _format(args: RewardArguments, device: Any) -> RewardFunc:
-    from skywork_rl.rewards.format import FormatReward
-
     return FormatReward(name="format", spec=_format_spec(args))
 
 
 @register_reward("format_soft")
 def _format_soft(args: RewardArguments, device: Any) -> RewardFunc:
-    from skywork_rl.rewards.format import FormatReward
-
     return FormatReward(name="format_soft", spec=_format_spec(args), soft=True)
 
 
 @register_reward("reward_model")
 def _reward_model(args: RewardArguments, device: Any) -> RewardFunc:
-    from skywork_rl.rewards.reward_model import RewardModelReward
+    from skywork_rl.rewards.reward_model import RewardModelReward  # defers torch
 
     if not args.reward_model:
         raise ValueError(
@@ -128,8 +124,6 @@ def _reward_model(args: RewardArguments, device: Any) -> RewardFunc:
 
 @register_reward("verifier")
 def _verifier(args: RewardArguments, device: Any) -> RewardFunc:
-    from skywork_rl.rewards.verifier import VerifierReward
-
     if not args.verifier_model:
         raise ValueError(
             "rewards.reward_funcs names 'verifier' but rewards.verifier_model is not set; give the judge "
@@ -164,7 +158,6 @@ def build_reward_funcs(
     funcs = [get_reward(name, args, device=device) for name in args.reward_funcs]
     if args.mix == "weighted":
         return funcs, (list(args.reward_weights) if args.reward_weights is not None else None)
-    from skywork_rl.rewards.hybrid import Calibration, HybridReward
 
     rules = [
         (f, w) for name, f, w in zip(args.reward_funcs, funcs, weights, strict=True) if name != "reward_model"

@@ -1,7 +1,7 @@
 """`skywork-rl run PIPELINE.yaml`: the papers' stages chained, each under `accelerate launch`.
 
-The pipeline file is resolved by `pipeline_plan` (stages, configs, inputs), each stage's fate is
-decided by `pipeline_state` from the fingerprints in its ``stage.json`` (skip / run / resume, and
+The pipeline file is resolved by `plan` (stages, configs, inputs), each stage's fate is
+decided by `state` from the fingerprints in its ``stage.json`` (skip / run / resume, and
 why), and the stages that must run are started here one after the other, each in its own process
 group that dies with the runner (`stage_process`), their output written to ``stage.log`` as it
 arrives and shown on the console as a header, live progress bars, each warning once and a closing

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skywork_rl.runner.rehearsal_models import build_standin_model
 from skywork_rl.stages.rehearsal import REHEARSAL_ENV, get_dotted
 
 if TYPE_CHECKING:
@@ -167,8 +168,6 @@ class Rehearsal:
 
     def model(self, name: str, role: str) -> str:
         """The tiny stand-in of model `name` in `role` (policy, verifier, reward_model), built once."""
-        from skywork_rl.runner.rehearsal_models import build_standin_model
-
         key = (name, role)
         if key not in self.models:
             self.models[key] = str(build_standin_model(name, role, self.standins / "models", self.seed))

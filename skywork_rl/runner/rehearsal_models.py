@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from skywork_rl.errors import SkyworkError
+from skywork_rl.stages.tiny_model import write_reward_head
 
 # Real model id -> `config.model_type` of the tiny stand-in: the transformers class of the same architecture.
 STANDIN_ARCH: dict[str, str] = {
@@ -100,9 +101,8 @@ def build_standin_model(name: str, role: str, base: Path, seed: int = 0) -> Path
 def _reward_model(arch: str, out: Path, seed: int) -> None:
     from safetensors.torch import load_file, save_file
 
-    from skywork_rl.miniature.tiny import make_tiny_model
-    from skywork_rl.rewards.vlm_reward_model import HEAD_FILE
-    from skywork_rl.stages.tiny_model import write_reward_head
+    from skywork_rl.miniature.tiny import make_tiny_model  # defers torch, transformers
+    from skywork_rl.rewards.vlm_reward_model import HEAD_FILE  # defers torch
 
     make_tiny_model(arch, out, seed=seed)
     write_reward_head(out, seed)
@@ -114,8 +114,8 @@ def _text_model(out: Path, seed: int, scripted: bool) -> None:
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from skywork_rl.families import Tokens
-    from skywork_rl.miniature.tiny import tiny_processor
+    from skywork_rl.families import Tokens  # defers transformers
+    from skywork_rl.miniature.tiny import tiny_processor  # defers torch, transformers
 
     torch.manual_seed(seed)
     tokenizer = tiny_processor("internvl").tokenizer  # ChatML, the Qwen2.5 instruct turn format
@@ -134,8 +134,8 @@ def _scripted_vlm(arch: str, out: Path, seed: int) -> None:
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from skywork_rl.families import Tokens
-    from skywork_rl.miniature.tiny import family, tiny_processor
+    from skywork_rl.families import Tokens  # defers transformers
+    from skywork_rl.miniature.tiny import family, tiny_processor  # defers torch, transformers
 
     torch.manual_seed(seed)
     recipe = family(arch)

@@ -28,6 +28,8 @@ from skywork_rl.families.parts import ModelArguments, resolve_parts
 from skywork_rl.miniature.heldout import HeldoutArguments
 from skywork_rl.stages.sft import SkyworkSFTConfig
 from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
+from skywork_rl.trainers.connector import ConnectorOnlyTrainer
+from skywork_rl.trainers.vision_batches import text_only_rows
 
 logger = logging.getLogger("skywork_rl")
 
@@ -110,8 +112,6 @@ def load_domains(data: ConnectorDataArguments) -> dict[str, Any]:
 
 def refuse_text_only_rows(domains: dict[str, Any], data: ConnectorDataArguments) -> None:
     """Every row must have an image: a text-only row's loss has no path to the connector (all this stage trains)."""
-    from skywork_rl.trainers.vision_batches import text_only_rows
-
     for name, ds in domains.items():
         rows = text_only_rows(ds)
         if rows:
@@ -159,8 +159,6 @@ class ConnectorStage(TrainingStage):
         return self.mixed.dataset.select_columns(keep), evaluation
 
     def build_trainer(self, model: Any, processor: Any, train: Any, evaluation: Any) -> Any:
-        from skywork_rl.trainers.connector import ConnectorOnlyTrainer
-
         return ConnectorOnlyTrainer(
             model=model,
             args=self.config.training,

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from skywork_rl.stages.training import numel_of
+from skywork_rl.trainers.params import numel_of
 from skywork_rl.trainers.sft import SkyworkSFTTrainer
 
 logger = logging.getLogger("skywork_rl")
