@@ -1,9 +1,9 @@
 """Does critical-token entropy pick good checkpoints? Entropy vs held-out accuracy along one GRPO run.
 
-R1V3 selects RL checkpoints by the entropy of the tokens where the model decides (`skywork_rl.entropy`).
+R1V3 selects RL checkpoints by the entropy of the tokens where the model decides (`skywork_rl.callbacks.entropy`).
 This runs plain GRPO on the miniature (`miniature.py`: the task, splits, weak start, GRPO settings
 and held-out protocol of `ssb_learning.py`) and at every `--eval-every` updates (a "checkpoint")
-measures, on the held-out split, accuracy by R1V3's protocol (`skywork_rl.heldout`; temperature 1.0,
+measures, on the held-out split, accuracy by R1V3's protocol (`skywork_rl.miniature.heldout`; temperature 1.0,
 avg@5) and critical-token entropy of sampled rollouts
 (`rollout_critical_entropy`, the code the `select` stage and the in-training monitor use). The tiny
 model never writes the paper's critical words ("wait", "but", ...); the miniature's decision is the
@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from skywork_rl.atomic import save_figure, write_atomic
+from skywork_rl.records.atomic import save_figure, write_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -100,8 +100,8 @@ def run(args: argparse.Namespace, start: Path, seed: int) -> list[dict[str, Any]
     from ssb_efficiency import RecordingGRPO, StopAtBudget
     from transformers import TrainerCallback
 
-    from skywork_rl.entropy import rollout_critical_entropy
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.callbacks.entropy import rollout_critical_entropy
+    from skywork_rl.families.parts import load_model_and_processor
     from skywork_rl.rewards.accuracy import AccuracyReward
 
     torch.manual_seed(seed)

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from skywork_rl.atomic import write_atomic
+from skywork_rl.records.atomic import write_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_PIPELINE = REPO / "recipes" / "tiny" / "pipeline.yaml"
@@ -74,7 +74,7 @@ def connector_isolation(before_dir: Path, after_dir: Path) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from skywork_rl.models import resolve_connector
+    from skywork_rl.families.parts import resolve_connector
 
     before_model = AutoModelForImageTextToText.from_pretrained(before_dir, dtype=torch.float32)
     after_model = AutoModelForImageTextToText.from_pretrained(after_dir, dtype=torch.float32)
@@ -185,7 +185,7 @@ def earlier_results(path: Path, steps: dict[str, int] | None, keep_out: list[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    from skywork_rl.tiny import TINY_ARCHS
+    from skywork_rl.miniature.tiny import TINY_ARCHS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("outputs/families"))

@@ -203,7 +203,7 @@ class FlopCounter:
     before the prefill: transformers 5 passes the prefill ``mm_encoder_outputs``, and the KV cache as
     ``cache``). Gradient checkpointing re-runs decoder and ViT layers, never these modules' own
     forward, so recomputation is not counted. `trainable` names the parts whose parameters train
-    (`skywork_rl.models.set_trainable`).
+    (`skywork_rl.families.parts.set_trainable`).
     """
 
     def __init__(self, model: Any, trainable: set[str]) -> None:

@@ -3,7 +3,7 @@
 `--arch-config` names a transformers ``config.json`` (or one of benchmarks/arch/); the model class
 `AutoModelForImageTextToText` maps it to is built with random weights directly on the device, in
 the run's dtype, and gets the stages' trainable parts. Its tokenizer and processor are the tiny
-InternVL's (`skywork_rl.tiny`, trained offline) with the real image layout: `--image-size` tiles
+InternVL's (`skywork_rl.miniature.tiny`, trained offline) with the real image layout: `--image-size` tiles
 (448 px), up to `--max-patches` per image, and the config's image tokens per tile; the config's
 token ids are set to that tokenizer's. Sequence lengths and FLOPs depend on the tokens' count, not
 on which tokenizer wrote them.
@@ -76,7 +76,7 @@ def internvl_processor(config: dict[str, Any], max_patches: int) -> Any:
     """InternVL's processor over the tiny tokenizer, with the config's tile size and tokens per tile."""
     from transformers import GotOcr2ImageProcessor, InternVLProcessor, InternVLVideoProcessor
 
-    from skywork_rl.tiny import build_tokenizer, chat_template
+    from skywork_rl.miniature.tiny import build_tokenizer, chat_template
 
     size = config["vision_config"]["image_size"]
     size = (
@@ -118,7 +118,7 @@ def random_model(config: dict[str, Any], args: argparse.Namespace) -> tuple[Any,
 
 def build_model(args: argparse.Namespace) -> tuple[Any, Any, set[str]]:
     """(model, processor, the parts that train) as the stages build them."""
-    from skywork_rl.models import ModelArguments, load_from_args, set_trainable
+    from skywork_rl.families.parts import ModelArguments, load_from_args, set_trainable
 
     if args.arch_config:
         model, processor = random_model(scaled(arch_config(args.arch_config), args), args)

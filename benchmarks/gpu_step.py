@@ -45,7 +45,7 @@ from gpu_flops import FlopCounter, peak_tflops  # noqa: E402
 from gpu_meters import FlopMeter, PhaseTimer, StepMeter, phase_report, summarize  # noqa: E402
 from gpu_model import build_model  # noqa: E402
 
-from skywork_rl.atomic import write_atomic
+from skywork_rl.records.atomic import write_atomic
 
 __all__ = ["StepMeter", "main", "phase_report", "summarize"]
 
@@ -105,7 +105,8 @@ def sft_step(args: argparse.Namespace, data: Any, out: Path, peak: float | None)
 
 
 def grpo_step(args: argparse.Namespace, data: Any, out: Path, peak: float | None) -> dict[str, Any]:
-    from skywork_rl.rewards.config import RewardArguments, build_reward_funcs
+    from skywork_rl.rewards.config import RewardArguments
+    from skywork_rl.rewards.registry import build_reward_funcs
     from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
     from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 
@@ -205,7 +206,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.miniature.synthetic import build_dataset
 
     args = parse_args(argv)
     out = Path(args.out)
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     peak = args.peak_tflops or (peak_tflops(device) if args.bf16 and torch.cuda.is_available() else None)
     with tempfile.TemporaryDirectory() as tmp:
         if args.tiny:
-            from skywork_rl.tiny import make_tiny_model
+            from skywork_rl.miniature.tiny import make_tiny_model
 
             args.model = str(make_tiny_model("internvl", Path(tmp) / "tiny"))
         data = build_dataset(args.rows, seed=0)

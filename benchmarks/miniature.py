@@ -5,7 +5,7 @@ the same learning run, so they must train and measure it the same way: one task,
 (saved under ``--out/data/{train,rl,heldout}``), one weak start, one set of GRPO settings and one
 held-out protocol. A change here changes all three, which is the point.
 
-The task is ``quadrant_color`` (`skywork_rl.synthetic_grid`): four squares, one per quadrant, of
+The task is ``quadrant_color`` (`skywork_rl.miniature.grid`): four squares, one per quadrant, of
 random colours; "what colour is the top left square?". The trace reads the four quadrants in order,
 then picks the one asked. Its held-out split is disjoint in content: a picture showing both colours
 of a held-out pair (green + red, blue + orange) is held-out, so no train or RL picture shows them
@@ -86,8 +86,8 @@ def save_splits(args: argparse.Namespace) -> dict[str, Path]:
     which rebuilds the start (`build_start`)."""
     import json
 
-    from skywork_rl.atomic import atomic_folder
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.miniature.synthetic import build_dataset
+    from skywork_rl.records.atomic import atomic_folder
 
     data = args.out / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -131,7 +131,7 @@ def train_data(args: argparse.Namespace) -> Path:
 def _pixels(rows: list[dict[str, Any]]) -> Any:
     import numpy as np
 
-    from skywork_rl.tiny_families import IMAGE_SIZE
+    from skywork_rl.families import IMAGE_SIZE
 
     return np.stack(
         [
@@ -207,11 +207,11 @@ def build_start(args: argparse.Namespace) -> Path:
     which names the train folder, and its inputs) is the one this run would compute: a changed
     `--sft-steps` or `--train-rows` rebuilds it instead of measuring from a stale start.
     """
-    from skywork_rl.atomic import atomic_folder
-    from skywork_rl.fingerprint import read_record
+    from skywork_rl.miniature.tiny import make_tiny_model
+    from skywork_rl.records.atomic import atomic_folder
+    from skywork_rl.records.fingerprint import read_record
     from skywork_rl.stages.base import is_complete, parse_stage_config, run_stage, stage_fingerprint
     from skywork_rl.stages.sft import SFTStage
-    from skywork_rl.tiny import make_tiny_model
 
     base, start = args.out / "tiny", args.out / "start"
     if not base.exists():
@@ -285,7 +285,7 @@ def heldout_accuracy(
     model: Any, processor: Any, rows: list[dict[str, Any]], args: argparse.Namespace
 ) -> float:
     """Held-out accuracy by the benchmark's protocol (R1V3's: temperature 1.0, avg@5; or greedy)."""
-    from skywork_rl.heldout import heldout_result
+    from skywork_rl.miniature.heldout import heldout_result
 
     return heldout_result(
         model,

@@ -9,7 +9,7 @@
 2. From the GRPO model, the `sft` stage on the train split's traces with ``trainable: [connector]``
    (R1V3's connector-only tuning) vs ``trainable: [llm, connector]``, same steps and data.
 
-Every arm reports held-out accuracy (`skywork_rl.heldout`, the miniature's protocol: R1V3's
+Every arm reports held-out accuracy (`skywork_rl.miniature.heldout`, the miniature's protocol: R1V3's
 temperature 1.0, avg@5) on the held-out split, per seed. Task, splits, start, GRPO settings: `miniature.py`.
 Writes ``r1v3_ablations.json`` ({"start": acc, "arms": {arm: {"heldout_accuracy": [per seed],
 "mean": m}}, "setup": {...}}) and ``r1v3_ablations.png`` into ``--out``.
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from skywork_rl.atomic import save_figure, write_atomic
+from skywork_rl.records.atomic import save_figure, write_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -79,10 +79,10 @@ def sampled_traces(
     import torch
     from datasets import load_from_disk
 
-    from skywork_rl.heldout import heldout_result
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.data.schema import assistant_message
+    from skywork_rl.families.parts import load_model_and_processor
+    from skywork_rl.miniature.heldout import heldout_result
     from skywork_rl.rewards.accuracy import score_accuracy_detailed
-    from skywork_rl.schema import assistant_message
 
     torch.manual_seed(seed)
     model, processor = load_model_and_processor(str(start))

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from skywork_rl.atomic import write_atomic
+from skywork_rl.records.atomic import write_atomic
 from skywork_rl.rewards.accuracy import score_accuracy
 from skywork_rl.rewards.pool import default_num_workers
 

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from skywork_rl.atomic import save_figure, write_atomic
+from skywork_rl.records.atomic import save_figure, write_atomic
 from skywork_rl.trainers.grpo_rows import collate_rows, loss_mask, split_rows
 from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
@@ -151,7 +151,7 @@ class StopAtBudget(TrainerCallback):
 def run_variant(
     variant: str, model_dir: Path, dataset: Any, args: argparse.Namespace, out: Path
 ) -> dict[str, Any]:
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.families.parts import load_model_and_processor
 
     torch.manual_seed(args.seed)
     model, processor = load_model_and_processor(str(model_dir))
@@ -261,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="interleaved runs per variant, for timing")
     args = parser.parse_args(argv)
 
-    from skywork_rl.synthetic import build_dataset
-    from skywork_rl.tiny import make_tiny_model
+    from skywork_rl.miniature.synthetic import build_dataset
+    from skywork_rl.miniature.tiny import make_tiny_model
 
     args.out.mkdir(parents=True, exist_ok=True)
     model_dir = args.model or args.out / "tiny-internvl"

@@ -3,7 +3,7 @@
 R1V2 claims SSB makes GRPO more efficient: as a policy gets better, more prompt groups have all
 rollouts right (or all wrong), their advantages are zero, and plain GRPO's "effective samples fall
 from about 60 % to below 40 %". This benchmark measures learning, not the mechanism, on the
-miniature (`miniature.py`: the `quadrant_color` task of `skywork_rl.synthetic_grid`, the tiny InternVL,
+miniature (`miniature.py`: the `quadrant_color` task of `skywork_rl.miniature.grid`, the tiny InternVL,
 GRPO settings and held-out protocol shared with `entropy_selection.py` and `r1v3_ablations.py`):
 
 1. a weak start: the tiny model after a short SFT (the `sft` stage) on the train split;
@@ -11,7 +11,7 @@ GRPO settings and held-out protocol shared with `entropy_selection.py` and `r1v3
    ``plain`` GRPO (`SSBGRPOTrainer`, ``ssb_enabled: false``), ``ssb`` (R1V2's buffer) and
    ``dynamic_sampling`` (DAPO: zero-std groups dropped, more prompts generated until the update is
    full; `ssb_efficiency.DynamicSamplingGRPOTrainer`);
-3. every `--eval-every` updates, held-out accuracy (`skywork_rl.heldout`) on problems of the
+3. every `--eval-every` updates, held-out accuracy (`skywork_rl.miniature.heldout`) on problems of the
    held-out split, which no training split holds, by R1V3's evaluation protocol (temperature 1.0,
    avg@5, fixed seeds; `--heldout-temperature 0` for greedy); the reward is the project's accuracy
    reward.
@@ -43,7 +43,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from skywork_rl.atomic import save_figure, write_atomic
+from skywork_rl.records.atomic import save_figure, write_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -84,7 +84,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     from ssb_efficiency import RecordingDynamicSampling, RecordingGRPO, StopAtBudget
     from transformers import TrainerCallback
 
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.families.parts import load_model_and_processor
     from skywork_rl.rewards.accuracy import AccuracyReward
 
     torch.set_num_threads(1)

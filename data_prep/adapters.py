@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.images import MissingImageError, UnreadableImageError, to_image_bytes
-from data_prep.mappings import ColumnMapping
+from data_prep.mappings import ColumnMapping, with_image_column
+from skywork_rl.data.schema import user_prompt
 from skywork_rl.errors import DataError
-from skywork_rl.schema import user_prompt
+from skywork_rl.rewards import parse_gold
 
 DROP = "_drop_reason"
 DROP_DETAIL = "_drop_detail"  # what made the row go, e.g. the image file that is not there
@@ -61,8 +62,6 @@ def _from_conversations(turns: Any) -> tuple[str, str]:
 
 def _gold(answer: str, mapping: ColumnMapping) -> str:
     if mapping.gold_from_solution and answer.strip():
-        from skywork_rl.rewards import parse_gold
-
         answer = parse_gold(answer)
     if mapping.answer_regex:
         match = re.match(mapping.answer_regex, answer)
@@ -216,8 +215,6 @@ def prepare_mapping(
 ) -> tuple[ColumnMapping, list[str]]:
     """The mapping as it will run on this source (its image column found, `with_image_column`) and
     the image columns it ignores; fails like `check_columns` when it cannot run."""
-    from data_prep.mappings import with_image_column
-
     mapping, ignored = with_image_column(mapping, list(column_names), where)
     check_columns(column_names, mapping, where)
     return mapping, ignored

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from skywork_rl.atomic import write_atomic
+from skywork_rl.records.atomic import write_atomic
 
 ProcessChunk = Callable[[list[int], int], list[dict[str, Any]]]
 

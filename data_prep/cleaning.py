@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from data_prep.images import decode_image, image_bytes_of
-from skywork_rl.schema import prompt_text
+from skywork_rl.data.schema import prompt_text
+from skywork_rl.rewards import parse_gold
 
 DROP = "_drop_reason"
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
@@ -39,8 +40,6 @@ class CleanOptions:
 
 def normalize_answer(text: str) -> str:
     """Canonical spelling of a gold answer: ``" $\\boxed{1,000}$. "`` -> ``"1000"``, ``"(b)"`` -> ``"B"``."""
-    from skywork_rl.rewards import parse_gold
-
     answer = parse_gold(str(text or "")).strip()
     while len(answer) >= 2 and answer[0] == answer[-1] == "$":
         answer = answer[1:-1].strip()

@@ -21,8 +21,11 @@ from data_prep.refusals import (
     require_canonical_columns,
 )
 from data_prep.stage_config import DataInput, GeneratorModel
+from data_prep.standins import stage_standins
+from skywork_rl.data.loading import load_stage_dataset
 from skywork_rl.errors import DataError
 from skywork_rl.stages.base import Stage
+from skywork_rl.stages.rehearsal import RehearsalError, get_dotted
 
 
 def config_dict(config: Any) -> dict[str, Any]:
@@ -32,8 +35,6 @@ def config_dict(config: Any) -> dict[str, Any]:
 def load_input(inp: DataInput) -> Any:
     """The `input:` dataset; what cannot be read as asked is a `DataError` naming ``input.*``."""
     from datasets.exceptions import DatasetGenerationError
-
-    from skywork_rl.data import load_stage_dataset
 
     check_not_unfinished(inp.path)
     check_has_rows_on_disk(inp.path)
@@ -98,9 +99,6 @@ class DataStage(Stage):
         """`skywork-rl run --rehearse`: a source this stage loads becomes its stand-in in the source's own
         layout (`data_prep.standins`), the generating model (policy or teacher) a tiny scripted one;
         data a stage reads must otherwise come from the pipeline."""
-        from data_prep.standins import stage_standins
-        from skywork_rl.rehearsal import RehearsalError, get_dotted
-
         subs = dict(
             stage_standins(cls.name, config, rehearsal.source_dir(stage_id), rehearsal.rows, rehearsal.seed)
         )

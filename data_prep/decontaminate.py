@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.dedup import normalize_text
+from skywork_rl.data.schema import prompt_text
 from skywork_rl.errors import DataError
-from skywork_rl.schema import prompt_text
 
 QUESTION_COLUMNS = ("question", "problem", "prompt", "query", "text")
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from data_prep.images import decode_image, image_bytes_of, pixel_hash, thumbnail, thumbnail_distance
-from skywork_rl.schema import prompt_text
+from skywork_rl.data.schema import prompt_text
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NON_WORD = re.compile(r"[^\w+\-*/=^<>]+")

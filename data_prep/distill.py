@@ -21,6 +21,9 @@ from typing import Any
 
 from data_prep.chunks import ChunkStore
 from data_prep.pass_rate import SamplingOptions, ScoreFn, sample_all_rows
+from skywork_rl.data.schema import assistant_message
+from skywork_rl.rewards import FormatSpec
+from skywork_rl.rewards.format import strict_format_score
 
 
 @dataclass
@@ -53,9 +56,6 @@ def judge_candidates(
     candidates: Sequence[str], scores: Sequence[float], options: DistillOptions
 ) -> tuple[list[str], Counter[str]]:
     """(accepted traces, rejections per reason) for one prompt's candidates, in sampling order."""
-    from skywork_rl.rewards import FormatSpec
-    from skywork_rl.rewards.format import strict_format_score
-
     spec = FormatSpec()
     accepted: list[str] = []
     rejected: Counter[str] = Counter()
@@ -113,8 +113,6 @@ def sft_rows(dataset: Any, traces: list[tuple[int, list[str] | None]]) -> tuple[
     """The SFT dataset (one row per kept trace, ``completion`` added) and how many prompts got none
     although candidates were sampled (those without candidates, None, are counted by the caller)."""
     from datasets import List, Value
-
-    from skywork_rl.schema import assistant_message
 
     if "completion" in dataset.column_names:  # the teacher's verified traces replace any existing ones
         dataset = dataset.remove_columns("completion")

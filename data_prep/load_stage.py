@@ -14,7 +14,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from data_prep.adapters import DROP, DROP_DETAIL, adapt_dataset, check_unique_ids, prepare_mapping
 from data_prep.data_stage import DataStage
+from data_prep.mappings import resolve_mapping
 from data_prep.stage_config import LoadDataConfig
 
 logger = logging.getLogger("skywork_rl")
@@ -33,9 +35,6 @@ class LoadDataStage(DataStage):
     )
 
     def run(self) -> dict[str, float]:
-        from data_prep.adapters import DROP, DROP_DETAIL, adapt_dataset
-        from data_prep.mappings import resolve_mapping
-
         cfg: LoadDataConfig = self.config
         # settled on the source by `_check_source` (called by `start`, before anything is written)
         self.mapping = resolve_mapping(cfg.source.mapping, cfg.source.columns, where="source")
@@ -75,8 +74,6 @@ class LoadDataStage(DataStage):
 
     def _check_source(self, raw: Any) -> None:
         """Settle the mapping on this source (its image column) and refuse one it cannot run on."""
-        from data_prep.adapters import check_unique_ids, prepare_mapping
-
         self.mapping, self.ignored_images = prepare_mapping(raw.column_names, self.mapping, self.input_where)
         check_unique_ids(raw, self.mapping, self.input_where)
 

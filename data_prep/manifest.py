@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skywork_rl.atomic import write_atomic
+from skywork_rl.records.atomic import write_atomic
 from skywork_rl.stages.base import StageRefused
 
 MANIFEST = "manifest.json"

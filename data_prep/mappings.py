@@ -1,4 +1,4 @@
-"""Column mappings: how a source dataset's columns become the canonical schema (skywork_rl/schema.py).
+"""Column mappings: how a source dataset's columns become the canonical schema (skywork_rl/data/schema.py).
 
 A recipe names a built-in mapping (``mapping: mmk12``), overrides some of its fields
 (``columns: {question: query}``), or spells out its own for private data. The built-ins cover the

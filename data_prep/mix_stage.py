@@ -6,7 +6,7 @@ picked per domain before the (expensive) trace generation. The rows of ``input.p
 ``stack.more`` are stacked (columns must agree; the optional ``choices`` column is filled with
 ``[]`` where a source has none), grouped by ``stack.domain_column`` (the canonical ``source``:
 ``<mapping>/<domain>`` when the load-data mapping names a domain column), and drawn with
-`skywork_rl.mixing.mix_domains`: ``mix.caps`` bound a domain, ``mix.total`` with ``mix.proportions``
+`skywork_rl.data.mixing.mix_domains`: ``mix.caps`` bound a domain, ``mix.total`` with ``mix.proportions``
 gives exact quotas (a domain with proportion 0 is left out). Without ``mix`` options every row is kept.
 ``stack.drop_unlisted`` leaves out the domains the ``mix`` options do not name (a source with more
 domains than a recipe uses), counting them; a named domain the inputs lack is always an error.
@@ -20,8 +20,8 @@ from typing import Any
 from data_prep.data_stage import DataStage, load_input
 from data_prep.refusals import check_not_empty, require_canonical_columns
 from data_prep.stage_config import DataInput, DataOutput
+from skywork_rl.data.mixing import MixingError, MixOptions, mix_domains
 from skywork_rl.errors import DataError
-from skywork_rl.mixing import MixingError, MixOptions
 
 _OPTIONAL_LIST_COLUMNS = ("choices",)
 
@@ -89,8 +89,6 @@ class MixDataStage(DataStage):
     empty_hint = "Check mix.caps / mix.proportions / mix.total against the domains the inputs hold."
 
     def run(self) -> dict[str, float]:
-        from skywork_rl.mixing import mix_domains
-
         cfg: MixDataConfig = self.config
         first, manifest = self.start()
         parts = [(self.input_where, first)]

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from data_prep.chunks import ChunkStore, run_chunked
+from skywork_rl.generation.protocol import not_generated
+from skywork_rl.rewards import score_accuracy
 
 ScoreFn = Callable[..., list[float]]
 
@@ -66,8 +68,6 @@ def score_rows(
 ) -> list[list[float]]:
     """Accuracy of every completion of every row (one `score_accuracy` call for the whole chunk)."""
     if score_fn is None:
-        from skywork_rl.rewards import score_accuracy
-
         score_fn = score_accuracy
     flat, solutions, choices = [], [], []
     for row, texts in zip(rows, completions, strict=True):
@@ -116,8 +116,6 @@ def chunk_records(
     """Sample and score one chunk's rows; one record per row: ``index``, ``id``, what `summarize` makes
     of its completions and their scores, and ``not_generated`` (the reason) for a row the backend
     could not generate for (e.g. a prompt longer than vLLM's ``max_model_len``)."""
-    from skywork_rl.generation import not_generated
-
     rows = [dataset[i] for i in indices]
     completions, scores = sample_and_score(rows, chunk, backend, options, score_fn)
     skipped = not_generated(completions)

@@ -6,6 +6,8 @@ stage registry runs `register` before it answers, so the core itself never names
 
 from __future__ import annotations
 
+from skywork_rl.stages.registry import register_stage
+
 STAGES: dict[str, str] = {
     "load-data": "data_prep.stages:LoadDataStage",
     "clean": "data_prep.stages:CleanStage",
@@ -19,7 +21,5 @@ STAGES: dict[str, str] = {
 
 def register() -> None:
     """Register the curation stages (import paths only: nothing heavy is imported here)."""
-    from skywork_rl.stages.registry import register_stage
-
     for name, target in STAGES.items():
         register_stage(name, target)

@@ -2,7 +2,7 @@
 
 R1V2 (arXiv 2504.16656, MPO section) drives MPO with pairs whose labels come from two signals: a rule-based
 check (the final answer verifies against the gold solution) and a reward-model score (Skywork-VL
-Reward). This module turns *scored rollouts* -- canonical rows (see `skywork_rl/schema.py`) carrying a
+Reward). This module turns *scored rollouts* -- canonical rows (see `skywork_rl/data/schema.py`) carrying a
 list of sampled responses plus, per response, a verification verdict and/or a reward-model score --
 into canonical preference rows (``chosen`` / ``rejected`` assistant messages) that TRL's
 `DPOTrainer` reads as is.
@@ -42,6 +42,7 @@ from typing import Any, Literal
 
 from data_prep.pair_selection import margin_candidates, normalized, rule_candidates
 from data_prep.refusals import EmptyOutputError
+from skywork_rl.data.schema import REQUIRED_COLUMNS, assistant_message, prompt_text, require_columns
 from skywork_rl.errors import DataError
 
 Criterion = Literal["verified", "reward", "verified_and_reward", "margin"]
@@ -216,8 +217,6 @@ def _image_digest(image: Any) -> bytes:
 
 
 def _prompt_key(row: dict[str, Any]) -> bytes:
-    from skywork_rl.schema import prompt_text
-
     h = hashlib.sha1(prompt_text(row.get("prompt") or []).encode())
     for image in row.get("images") or []:
         h.update(_image_digest(image))
@@ -300,8 +299,6 @@ def build_preference_dataset(scored: Any, rules: PairRules) -> tuple[Any, PairSt
     (no decoding) and the output reuses the stored images via `Dataset.select`.
     """
     from datasets import Image, List
-
-    from skywork_rl.schema import REQUIRED_COLUMNS, assistant_message, require_columns
 
     require_columns(scored.column_names, (*REQUIRED_COLUMNS, rules.completions_column), "scored rollouts")
     view = scored

@@ -17,13 +17,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from data_prep.chunks import ChunkStore, job_fingerprint, run_chunked
 from data_prep.data_stage import DataStage, LazyBackend
 from data_prep.manifest import Manifest
-from data_prep.pass_rate import SamplingOptions
-from data_prep.preference_pairs import SCORE_CRITERIA, PairRules, build_preference_dataset
+from data_prep.pass_rate import SamplingOptions, score_rows
+from data_prep.preference_pairs import (
+    SCORE_CRITERIA,
+    PairRules,
+    build_preference_dataset,
+    check_scores_available,
+    response_text,
+)
 from data_prep.stage_config import DataInput, DataOutput, GeneratorModel
-from skywork_rl.model_capabilities import check_generator_family
-from skywork_rl.schema import REQUIRED_COLUMNS
+from skywork_rl.data.schema import REQUIRED_COLUMNS
+from skywork_rl.families.capabilities import check_generator_family
 
 
 @dataclass
@@ -63,7 +70,7 @@ class PairRewardModel:
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow the reward model's own code."})
 
     def build(self) -> Any:
-        from skywork_rl.rewards.reward_model import RewardModelReward
+        from skywork_rl.rewards.reward_model import RewardModelReward  # defers torch
 
         return RewardModelReward(
             self.name_or_path,
@@ -89,7 +96,6 @@ class PreferencePairsConfig:
 def _reference_text(completion: Any) -> str | None:
     if not completion:
         return None
-    from data_prep.preference_pairs import response_text
 
     return response_text(completion, "completion") or None
 
@@ -142,8 +148,6 @@ class PreferencePairsStage(DataStage):
 
     def _check_input(self, dataset: Any) -> None:
         """Refuse rules the input cannot satisfy before sampling a single rollout."""
-        from data_prep.preference_pairs import check_scores_available
-
         check_scores_available(
             self.config.pairs,
             dataset.column_names,
@@ -162,8 +166,6 @@ class PreferencePairsStage(DataStage):
     def _score(self, dataset: Any, manifest: Manifest) -> Any:
         """Add ``rm_scores`` to given rollouts, chunked and persisted like generation."""
         from dataclasses import asdict
-
-        from data_prep.chunks import ChunkStore, job_fingerprint, run_chunked
 
         cfg: PreferencePairsConfig = self.config
         column = cfg.pairs.completions_column
@@ -191,9 +193,6 @@ class PreferencePairsStage(DataStage):
 
     def _verify(self, dataset: Any) -> Any:
         """Add ``correct`` by checking each response's final answer against the row's gold solution."""
-        from data_prep.pass_rate import score_rows
-        from data_prep.preference_pairs import response_text
-
         column = self.config.pairs.completions_column
         texts = [[response_text(r, column) for r in rs] for rs in dataset[column]]
         rows = [
@@ -203,9 +202,6 @@ class PreferencePairsStage(DataStage):
         return dataset.add_column(self.config.pairs.correct_column, verdicts)
 
     def _sample_and_verify(self, dataset: Any, manifest: Manifest) -> Any:
-        from data_prep.chunks import ChunkStore, job_fingerprint, run_chunked
-        from data_prep.pass_rate import score_rows
-
         cfg: PreferencePairsConfig = self.config
         opts = cfg.rollouts
         # verdicts depend on the gold solutions; the reference candidates are the rows' own traces

@@ -1,7 +1,7 @@
 """What a data stage refuses instead of writing nonsense: unreadable or empty input, missing columns, an
 empty result.
 
-Every curation stage reads canonical rows (`skywork_rl/schema.py`) except `load-data`, which makes
+Every curation stage reads canonical rows (`skywork_rl/data/schema.py`) except `load-data`, which makes
 them. A stage given a dataset without a column it reads would otherwise drop every row for a reason
 that hides the cause (no ``solution`` column -> every row ``empty_solution``); a stage whose rows
 all go would save an empty dataset and mark itself complete, and the next stage would crash on it.
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from skywork_rl.errors import DataError
+from skywork_rl.stages.base import COMPLETE_MARKER, STAGE_JSON
 
 # What each canonical column holds, and the `load-data` mapping field that fills it.
 _MAPPED_BY = {
@@ -38,8 +39,6 @@ def check_not_unfinished(location: str) -> None:
     would pass for the stage's result.
     """
     import json
-
-    from skywork_rl.stages.base import COMPLETE_MARKER, STAGE_JSON
 
     folder = Path(location)
     record = folder / STAGE_JSON

@@ -10,6 +10,7 @@ from data_prep.decontaminate import DecontaminateOptions
 from data_prep.dedup import DedupOptions
 from data_prep.distill import DistillOptions
 from data_prep.pass_rate import PassRateOptions
+from skywork_rl.generation.backends import make_backend
 
 
 @dataclass
@@ -89,12 +90,10 @@ class GeneratorModel:
     )
 
     def build(self) -> Any:
-        """The generation backend: `skywork_rl.generation.make_backend` for ``transformers``/``vllm``, or a
+        """The generation backend: `skywork_rl.generation.backends.make_backend` for ``transformers``/``vllm``, or a
         user class named ``module:Class`` (built as ``Class(name_or_path, **backend_kwargs)``; it must
-        implement `skywork_rl.generation.GenerationBackend`, e.g. an API-served teacher)."""
+        implement `skywork_rl.generation.protocol.GenerationBackend`, e.g. an API-served teacher)."""
         import importlib
-
-        from skywork_rl.generation import make_backend
 
         if not self.name_or_path:
             raise ValueError("model.name_or_path is empty: give the checkpoint that generates the rollouts")

@@ -12,13 +12,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from data_prep.chunks import ChunkStore, job_fingerprint
+from data_prep.cleaning import clean_dataset
 from data_prep.data_stage import DataStage, LazyBackend, config_dict
+from data_prep.decontaminate import build_index
+from data_prep.dedup import find_duplicates, fingerprint
+from data_prep.distill import distill, sampling_settings, sft_rows
 from data_prep.load_stage import LoadDataStage
 from data_prep.manifest import Manifest
+from data_prep.pass_rate import check_band, compute_pass_rates, cut, histogram
 from data_prep.refusals import format_drops
 from data_prep.stage_config import CleanConfig, DedupConfig, DistillConfig, PassRateFilterConfig
+from skywork_rl.data.schema import prompt_text
 from skywork_rl.errors import DataError
-from skywork_rl.model_capabilities import check_generator_family
+from skywork_rl.families.capabilities import check_generator_family
+from skywork_rl.stages.rehearsal import RehearsalError
 
 __all__ = [
     "CleanStage",
@@ -42,8 +50,6 @@ class CleanStage(DataStage):
     )
 
     def run(self) -> dict[str, float]:
-        from data_prep.cleaning import clean_dataset
-
         cfg: CleanConfig = self.config
         dataset, manifest = self.start()
         with manifest.timed("clean"):
@@ -70,8 +76,6 @@ class DedupStage(DataStage):
     def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
         """The decontamination files must be made by the pipeline (a benchmark-data stage), whose
         rehearsal makes them from the benchmarks' stand-ins."""
-        from skywork_rl.rehearsal import RehearsalError
-
         external = [
             str(path)
             for path in ((config.get("decontaminate") or {}).get("benchmarks") or [])
@@ -88,10 +92,6 @@ class DedupStage(DataStage):
     def run(self) -> dict[str, float]:
         from datasets import Image, List
         from tqdm.auto import tqdm
-
-        from data_prep.decontaminate import build_index
-        from data_prep.dedup import find_duplicates, fingerprint
-        from skywork_rl.schema import prompt_text
 
         cfg: DedupConfig = self.config
         dataset, manifest = self.start()
@@ -125,15 +125,10 @@ class PassRateFilterStage(DataStage):
     required_columns = ("prompt", "solution", "id")
 
     def run(self) -> dict[str, float]:
-        from data_prep.pass_rate import check_band
-
         cfg: PassRateFilterConfig = self.config
         check_band(cfg.filter.low, cfg.filter.high)
         if cfg.filter.recut:
             return self._recut()
-        from data_prep.chunks import ChunkStore, job_fingerprint
-        from data_prep.pass_rate import compute_pass_rates
-
         dataset, manifest = self.start(
             check=lambda ds: check_generator_family(cfg.model, ds, where=f"stage {self.name}")
         )
@@ -172,8 +167,6 @@ class PassRateFilterStage(DataStage):
         return self._apply_cut(scored, manifest)
 
     def _apply_cut(self, scored: Any, manifest: Manifest) -> dict[str, float]:
-        from data_prep.pass_rate import cut, histogram
-
         cfg = self.config.filter
         rates = scored["pass_rate"]
         kept, dropped = cut(rates, cfg.low, cfg.high)
@@ -198,9 +191,6 @@ class DistillStage(DataStage):
     required_columns = ("prompt", "solution", "id")
 
     def run(self) -> dict[str, float]:
-        from data_prep.chunks import ChunkStore, job_fingerprint
-        from data_prep.distill import distill, sampling_settings, sft_rows
-
         cfg: DistillConfig = self.config
         dataset, manifest = self.start(
             check=lambda ds: check_generator_family(cfg.model, ds, where=f"stage {self.name}")

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from skywork_rl.atomic import write_atomic
+from data_prep.standins import stage_standins
+from eval.loading import BenchmarkDataError, hub_allowed, read_records
 from skywork_rl.errors import DataError
+from skywork_rl.records.atomic import write_atomic
 from skywork_rl.stages.base import RecipeError, Stage
 
 logger = logging.getLogger("skywork_rl")
@@ -83,8 +85,7 @@ def read_benchmark_records(name: str, location: str) -> list[dict[str, Any]]:
     """Records of benchmark `name` from its hub id (only its question and id columns of the split eval
     scores, streamed; the hub must be online) or from a local file or folder in its official layout
     (`eval.loading.read_records`)."""
-    from eval.benchmarks import get_benchmark
-    from eval.loading import BenchmarkDataError, hub_allowed, read_records
+    from eval.benchmarks import get_benchmark  # defers sympy
 
     spec = get_benchmark(name)
     if Path(location).exists():
@@ -121,7 +122,7 @@ def read_hub_questions(
 
 def benchmark_file_name(name: str) -> str:
     """``mmmu`` -> ``mmmu_validation.jsonl``: the benchmark and the split eval scores."""
-    from eval.benchmarks import get_benchmark
+    from eval.benchmarks import get_benchmark  # defers sympy
 
     return f"{name}_{get_benchmark(name).split}.jsonl"
 
@@ -142,14 +143,12 @@ class BenchmarkDataStage(Stage):
     def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
         """`skywork-rl run --rehearse`: each benchmark is read from a stand-in in its official layout
         (`data_prep.standins`), so the files are written by this stage's own code as on the real run."""
-        from data_prep.standins import stage_standins
-
         return stage_standins(
             cls.name, config, rehearsal.source_dir(stage_id), rehearsal.rows, rehearsal.seed
         )
 
     def run(self) -> dict[str, float]:
-        from eval.benchmarks import BENCHMARKS
+        from eval.benchmarks import BENCHMARKS  # defers sympy
 
         sources = self.config.benchmarks.sources or {}
         unknown = sorted(set(sources) - set(BENCHMARKS))

@@ -24,8 +24,8 @@ from eval.mmmu import (
     subject_of,
 )
 from eval.scoring import BenchmarkResult, ItemResult, summarize
+from skywork_rl.data.schema import user_prompt
 from skywork_rl.errors import DataError
-from skywork_rl.schema import user_prompt
 
 REASONING_INSTRUCTION = "Think step by step inside <think> </think>, then give the final answer in \\boxed{}."
 

@@ -27,9 +27,9 @@ from eval.mmmu import load_mmmu_outputs, score_mmmu_outputs, score_mmmu_parsed
 from eval.profiles import DEFAULT_PROFILE, PROFILES, resolve_sampling
 from eval.runner import EvalSettings, ResumeMismatchError, read_responses, run_eval
 from eval.scoring import BenchmarkResult, summary_line
-from skywork_rl.atomic import write_atomic
 from skywork_rl.errors import DataError, SkyworkError
-from skywork_rl.generation import SamplingParams
+from skywork_rl.generation.protocol import SamplingParams
+from skywork_rl.records.atomic import write_atomic
 
 logger = logging.getLogger("skywork_rl.eval")
 

@@ -9,7 +9,7 @@ past its deadline, or whose scorer raised, is scored wrong and counted with its 
 (``failures`` and ``per_item[].error`` in the report), never a hang and never a silent 0.
 
 MMMU's official parser draws a seeded random letter for multiple-choice responses it cannot parse,
-in a fixed order. Workers therefore parse without guessing (`eval.mmmu.parse_without_guess`) and
+in a fixed order. Workers therefore parse without guessing (`eval.mmmu_parse.parse_without_guess`) and
 the parent draws the guesses in the official order (`eval.mmmu.score_mmmu_outputs`), which yields
 the same sequence as upstream's single-process loop.
 """
@@ -19,6 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from eval.mmmu_parse import parse_without_guess
+from skywork_rl.rewards.pool import default_num_workers, map_with_deadlines
+from skywork_rl.rewards.verify import answers_equal, init_worker
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -36,10 +40,8 @@ class Scored:
 def score_one(benchmark: str, response: str, meta: dict[str, Any], mmmu_reasoning: bool) -> tuple[Any, Any]:
     """Worker entry point: ``(parsed_pred, correct)`` of one response (``correct`` None for MMMU)."""
     if benchmark == "mmmu":
-        from eval.mmmu import parse_without_guess
-
         return parse_without_guess({**meta, "response": response}, reasoning=mmmu_reasoning), None
-    from eval.math_scoring import SCORERS
+    from eval.math_scoring import SCORERS  # defers sympy
 
     verdict = SCORERS[benchmark](response, meta)
     return verdict.parsed_pred, bool(verdict.correct)
@@ -50,11 +52,8 @@ def init_scoring_worker() -> None:
 
     The first parse of each ANTLR grammar (sympy's for OlympiadBench, math-verify's for MathVerse)
     deserializes it, seconds on a loaded machine; paid here, it never eats an item's deadline."""
-    from skywork_rl.rewards.verify import answers_equal, init_worker
-
     init_worker()
-    import eval.mmmu  # noqa: F401
-    from eval.olympiad_judge import parse_latex
+    from eval.olympiad_judge import parse_latex  # defers sympy
 
     parse_latex("1")
     answers_equal("1", "x")
@@ -75,8 +74,6 @@ def score_with_deadline(
     shared and kept for the process's life, so repeated calls (one per sample, per benchmark) pay
     the worker start-up once.
     """
-    from skywork_rl.rewards.pool import default_num_workers, map_with_deadlines
-
     if not jobs:
         return []
     workers = default_num_workers() if num_workers is None else num_workers

@@ -25,22 +25,14 @@ from eval.mmmu_official import (
     DOMAIN_CAT2SUB_CAT,
     eval_multi_choice,
     eval_open,
-    parse_multi_choice_response,
     parse_open_response,
 )
+from eval.mmmu_parse import MULTIPLE_CHOICE
 from eval.scoring import BenchmarkResult, ItemResult, summarize
 
 OFFICIAL_SUBJECT_ORDER: tuple[str, ...] = tuple(CAT_SHORT2LONG.values())
 OFFICIAL_SEED = 42
 SUBJECT_TO_DOMAIN = {s: d for d, subjects in DOMAIN_CAT2SUB_CAT.items() for s in subjects}
-MULTIPLE_CHOICE = "multiple-choice"
-
-
-class _NoGuess(random.Random):
-    """A generator whose `choice` declines: the official parser then returns None instead of guessing."""
-
-    def choice(self, seq: Any) -> Any:  # noqa: D102 - see class docstring
-        return None
 
 
 def subject_of(item_id: str) -> str:
@@ -99,57 +91,6 @@ def _ordered_subjects(subjects: Iterable[str]) -> list[str]:
     present = set(subjects)
     known = [s for s in OFFICIAL_SUBJECT_ORDER if s in present]
     return known + sorted(present - set(known))
-
-
-def _reasoning_choice(answer: str, all_choices: list[str], index2ans: dict[str, str]) -> str | None:
-    """A letter from an extracted final answer: the letter itself, an option's exact text, else the
-    official parser without its random guess."""
-    bare = answer.strip().strip("().:*$ ").upper()
-    if bare in all_choices:
-        return bare
-    text = answer.strip().strip("$ ").lower()
-    for letter, option in index2ans.items():
-        if str(option).strip().lower() == text:
-            return letter
-    return parse_multi_choice_response(answer, all_choices, index2ans, _NoGuess())
-
-
-def parse_item(item: dict[str, Any], rng: random.Random, *, reasoning: bool = False) -> Any:
-    """The parsed prediction of one output entry: a letter, or a list of normalised open answers.
-
-    ``reasoning=False``: upstream's parser on the whole response. ``reasoning=True`` (the
-    default of `eval`): a response whose answer part (after ``</think>``) holds a ``\\boxed{}`` is
-    read from its last box (a letter, an option's exact text, or an open answer parsed by the
-    official open-answer rules); any other response is the official parser's, on the text
-    after ``</think>`` (a reasoning trace is full of letters and numbers that are not the answer)
-    or, with no ``</think>`` either, on the whole response — so on such plain responses the
-    two modes agree item for item, string forms included (``"1/4"`` keeps ``'1/4'`` beside the
-    numbers), as `tests/eval/test_mmmu_scoring.py` checks on the 900 official example outputs.
-    """
-    response = str(item["response"])
-    is_mc = item["question_type"] == MULTIPLE_CHOICE
-    if reasoning:
-        from skywork_rl.rewards.extract import last_boxed, strip_think
-
-        answer_part = strip_think(response)
-        boxed = last_boxed(answer_part)
-        if boxed:
-            if not is_mc:
-                return parse_open_response(boxed)
-            letter = _reasoning_choice(boxed, item["all_choices"], item["index2ans"])
-            if letter is not None:
-                return letter
-        response = answer_part
-    if is_mc:
-        return parse_multi_choice_response(response, item["all_choices"], item["index2ans"], rng)
-    return parse_open_response(response)
-
-
-def parse_without_guess(item: dict[str, Any], *, reasoning: bool = False) -> Any:
-    """`parse_item` with upstream's random fallback declined: None where upstream would guess.
-
-    Runs in `eval.deadline` workers; the parent draws the guesses in the official order."""
-    return parse_item(item, _NoGuess(), reasoning=reasoning)
 
 
 def judge(question_type: str, gold: Any, parsed_pred: Any) -> bool:

@@ -13,6 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from skywork_rl.plugins import register_command
+from skywork_rl.scorers import register_benchmark_provider
+from skywork_rl.stages.registry import register_stage
+
 
 @dataclass(frozen=True)
 class EvalBenchmarkScorer:
@@ -22,14 +26,14 @@ class EvalBenchmarkScorer:
 
     def load_items(self, path: str | None, *, limit: int | None = None) -> list[Any]:
         """`eval.benchmarks.EvalItem`s from `path` (its official layout), else the hub."""
-        from eval.benchmarks import load_items
+        from eval.benchmarks import load_items  # defers sympy
 
         return load_items(self.name, path, limit=limit)
 
     def score(self, items: Sequence[Any], responses: Sequence[str]) -> dict[str, float]:
         """Accuracy and correct count of one response per item, as `skywork-rl eval` scores them."""
-        from eval.benchmarks import score_records
-        from eval.runner import response_record
+        from eval.benchmarks import score_records  # defers sympy
+        from eval.runner import response_record  # defers sympy
 
         records = [response_record(item, [text]) for item, text in zip(items, responses, strict=True)]
         result = score_records(self.name, records)
@@ -38,7 +42,7 @@ class EvalBenchmarkScorer:
 
 def benchmark_scorers() -> dict[str, EvalBenchmarkScorer]:
     """Every benchmark eval knows, by name (the provider `register` declares)."""
-    from eval.benchmarks import BENCHMARKS
+    from eval.benchmarks import BENCHMARKS  # defers sympy
 
     return {name: EvalBenchmarkScorer(name) for name in BENCHMARKS}
 
@@ -46,10 +50,6 @@ def benchmark_scorers() -> dict[str, EvalBenchmarkScorer]:
 def register() -> None:
     """Register the commands, the `select` and `benchmark-data` stages and the benchmark provider
     (import paths only)."""
-    from skywork_rl.plugins import register_command
-    from skywork_rl.scorers import register_benchmark_provider
-    from skywork_rl.stages.registry import register_stage
-
     register_command(
         "eval", "eval.cli:main", "evaluate a checkpoint on benchmarks, or `eval score` saved responses"
     )

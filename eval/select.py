@@ -24,9 +24,11 @@ from typing import Any
 from jsonargparse import ArgumentParser
 from tqdm.auto import tqdm
 
-from skywork_rl.atomic import save_figure, write_atomic
-from skywork_rl.entropy import DEFAULT_CRITICAL_WORDS, CriticalEntropy
+from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS, CriticalEntropy, rollout_critical_entropy
+from skywork_rl.data.loading import load_stage_dataset
 from skywork_rl.errors import SkyworkError
+from skywork_rl.families.capabilities import check_checkpoint_family
+from skywork_rl.records.atomic import save_figure, write_atomic
 
 
 class SelectionError(SkyworkError):
@@ -107,9 +109,7 @@ def measure_checkpoint(
     released before returning, so candidates are measured one at a time in the memory of one)."""
     import gc
 
-    from skywork_rl.entropy import rollout_critical_entropy
-    from skywork_rl.model_capabilities import check_checkpoint_family
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.families.parts import load_model_and_processor  # defers torch
 
     check_checkpoint_family(
         checkpoint, rows, where=f"select {checkpoint}", trust_remote_code=trust_remote_code
@@ -307,7 +307,6 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str]) -> int:
     """Entry point for `skywork-rl select ...`."""
     args = build_parser().parse_args(argv)
-    from skywork_rl.data import load_stage_dataset
 
     reports = eval_reports(args.eval_report, args.checkpoints)
     probe = load_stage_dataset(args.probe_data, split="train", key="--probe-data")

@@ -20,7 +20,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from skywork_rl.entropy import DEFAULT_CRITICAL_WORDS
+from eval.checkpoint_files import CheckpointFilesError, model_files, place_model
+from eval.select import (
+    CheckpointScore,
+    NoCriticalTokens,
+    SelectionError,
+    checkpoint_step,
+    measure_checkpoint,
+    partial_accuracy_warning,
+    rank_by_accuracy,
+    rank_checkpoints,
+    read_accuracy,
+    selection_rule,
+    write_selection_files,
+)
+from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS
+from skywork_rl.data.loading import load_stage_dataset
 from skywork_rl.stages.base import Stage
 
 logger = logging.getLogger("skywork_rl")
@@ -107,7 +122,6 @@ def _step_of(folder: Path, fallback: int) -> int:
     state = folder / _STEP_FILE
     if state.is_file():
         return int(json.loads(state.read_text()).get("global_step", fallback))
-    from eval.select import checkpoint_step
 
     return checkpoint_step(str(folder), fallback)
 
@@ -125,9 +139,6 @@ def candidates(options: SelectOptions) -> list[tuple[str, int]]:
     and the final model when no checkpoint holds its step. A run's checkpoint without a complete model
     (a save cut off by a kill) is skipped with a warning; a folder named in select.checkpoints must be
     complete."""
-    from eval.checkpoint_files import CheckpointFilesError, model_files
-    from eval.select import SelectionError
-
     found: list[tuple[str, int]] = []
     run = Path(options.run_dir) if options.run_dir else None
     if run is not None:
@@ -176,8 +187,6 @@ class SelectStage(Stage):
     report_keys = ("select/candidates", "select/chosen_step", "select/chosen_entropy")
 
     def run(self) -> dict[str, float]:
-        from eval.select import CheckpointScore
-
         options: SelectOptions = self.config.select
         found = candidates(options)
         self.texts: list[str] = []
@@ -190,8 +199,6 @@ class SelectStage(Stage):
         return self._hand_on(ranked, rule)
 
     def _reports(self, found: list[tuple[str, int]]) -> dict[str, float]:
-        from eval.select import SelectionError, read_accuracy
-
         given = dict(self.config.select.eval_reports or {})
         names = {_name(c, self.config.select.run_dir) for c, _ in found}
         unknown = sorted(set(given) - set(names))
@@ -211,9 +218,6 @@ class SelectStage(Stage):
 
     def _measure(self, scores: list[Any]) -> None:
         from tqdm.auto import tqdm
-
-        from eval.select import SelectionError, measure_checkpoint
-        from skywork_rl.data import load_stage_dataset
 
         options: SelectOptions = self.config.select
         if not options.probe_data:
@@ -242,14 +246,6 @@ class SelectStage(Stage):
             )
 
     def _rank(self, scores: list[Any]) -> tuple[list[Any], str]:
-        from eval.select import (
-            NoCriticalTokens,
-            partial_accuracy_warning,
-            rank_by_accuracy,
-            rank_checkpoints,
-            selection_rule,
-        )
-
         options: SelectOptions = self.config.select
         if options.rule == "accuracy":
             return rank_by_accuracy(scores), "highest eval accuracy"
@@ -265,9 +261,6 @@ class SelectStage(Stage):
     def _hand_on(self, ranked: list[Any], rule: str) -> dict[str, float]:
         """Put the chosen model's files into the output folder, then selection.json (written last:
         a folder with selection.json holds that selection's files and no other's)."""
-        from eval.checkpoint_files import place_model
-        from eval.select import write_selection_files
-
         out = self.output_dir
         out.mkdir(parents=True, exist_ok=True)
         previous = _previous_files(out)

@@ -17,16 +17,25 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 
-from skywork_rl.errors import SkyworkError, storage_error
-from skywork_rl.launch import already_launched
-from skywork_rl.stage_process import DIE_WITH_PARENT_ENV, die_with_parent, interrupt_once_on_stop
-
-DEBUG_ENV = "SKYWORK_RL_DEBUG"
+from skywork_rl.errors import DEBUG_ENV, SkyworkError, report_error, storage_error
+from skywork_rl.plugins import plugin_commands
+from skywork_rl.preflight.guard import CHECKED_ENV, SKIP_FLAG, guard_stage
+from skywork_rl.runner.console import hide_unused_deepspeed_notice
+from skywork_rl.runner.process_group import close_process_group
+from skywork_rl.runner.stage_process import DIE_WITH_PARENT_ENV, die_with_parent, interrupt_once_on_stop
+from skywork_rl.stages.base import RecipeError, refuse_if_finished, run_stage
+from skywork_rl.stages.launch import already_launched, launch_stage, split_run_options
+from skywork_rl.stages.parsing import (
+    build_parser,
+    parse_namespace,
+    resolved_dict,
+    run_options_help,
+    stage_from_namespace,
+)
+from skywork_rl.stages.registry import get_stage_class, registered_stages
 
 # name -> (module:function taking argv, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,14 +43,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "skywork_rl.cli:stage_main",
         "run one stage from a YAML recipe (+ --group.key value overrides)",
     ),
-    "run": ("skywork_rl.pipeline:main", "run a pipeline YAML: stages chained, finished ones skipped"),
+    "run": ("skywork_rl.runner.pipeline:main", "run a pipeline YAML: stages chained, finished ones skipped"),
     "preflight": (
-        "skywork_rl.preflight:main",
+        "skywork_rl.preflight.command:main",
         "check a recipe or pipeline fits the hardware (vLLM TP, GPU/host memory, disk) before it runs",
     ),
     "stages": ("skywork_rl.cli:list_stages_main", "list the registered stages"),
-    "make-tiny-model": ("skywork_rl.tiny:main", "write a tiny random-weight VLM checkpoint folder"),
-    "make-demo-data": ("skywork_rl.synthetic:main", "render the offline synthetic dataset"),
+    "make-tiny-model": ("skywork_rl.miniature.tiny:main", "write a tiny random-weight VLM checkpoint folder"),
+    "make-demo-data": ("skywork_rl.miniature.synthetic:main", "render the offline synthetic dataset"),
 }  # `eval` and `select` come from eval's plugin (skywork_rl.plugins)
 
 USAGE = (
@@ -56,16 +65,6 @@ def _resolve(target: str) -> Callable[[list[str]], int]:
 
 def stage_main(argv: list[str]) -> int:
     """`skywork-rl stage NAME --config FILE [--group.key value ...] [--force] [--num_processes N ...]`."""
-    from skywork_rl.launch import launch_stage, split_run_options
-    from skywork_rl.stages.base import RecipeError, refuse_if_finished, run_stage
-    from skywork_rl.stages.parsing import (
-        build_parser,
-        parse_namespace,
-        run_options_help,
-        stage_from_namespace,
-    )
-    from skywork_rl.stages.registry import get_stage_class, registered_stages
-
     options = run_options_help()
     if not argv or argv[0] in ("-h", "--help"):
         print(
@@ -84,9 +83,6 @@ def stage_main(argv: list[str]) -> int:
         build_parser(stage_class).print_help()
         print(f"\nrunning the stage (command line only, not recipe keys):\n{options}")
         return 0
-    from skywork_rl.preflight_guard import CHECKED_ENV, SKIP_FLAG, guard_stage
-    from skywork_rl.stages.parsing import resolved_dict
-
     skip_preflight = SKIP_FLAG in rest
     rest = [a for a in rest if a != SKIP_FLAG]
     launch_args, force, rest = split_run_options(rest)
@@ -105,7 +101,6 @@ def stage_main(argv: list[str]) -> int:
     run_stage(stage_from_namespace(stage_class, parser, namespace, source, force), force=force)
     # Last, with the trainer gone: join the process group's threads before Python exits (a gloo
     # worker still freeing tensors at interpreter shutdown aborts the process; see process_group.py).
-    from skywork_rl.process_group import close_process_group
 
     close_process_group()
     return 0
@@ -121,8 +116,6 @@ def _config_source(argv: Sequence[str]) -> str:
 
 
 def list_stages_main(argv: list[str]) -> int:
-    from skywork_rl.stages.registry import registered_stages
-
     for name, target in sorted(registered_stages().items()):
         print(f"{name:20s} {target}")
     return 0
@@ -141,10 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = [a for a in argv if a != "--debug"]
         os.environ[DEBUG_ENV] = "1"  # processes this command starts (accelerate, pipeline stages) too
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    from skywork_rl.console import hide_unused_deepspeed_notice
 
     hide_unused_deepspeed_notice()
-    from skywork_rl.plugins import plugin_commands
 
     commands = dict(COMMANDS)  # the core's first; a plugin cannot replace one
     for name, command in plugin_commands().items():
@@ -174,29 +165,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("interrupted", file=sys.stderr, flush=True)
         return 130
-
-
-def report_error(exc: SkyworkError) -> int:
-    """Print a user error in one line (the traceback too under --debug); return the exit code."""
-    from skywork_rl.stages.parsing import RecipeError
-
-    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
-        traceback.print_exc()
-    _close_progress_bars()
-    print(f"error: {one_line(str(exc))}", file=sys.stderr, flush=True)
-    return 2 if isinstance(exc, RecipeError) else 1
-
-
-def _close_progress_bars() -> None:
-    """End the progress bars an error interrupted (the trainer's), so the error starts its own line."""
-    tqdm_module = sys.modules.get("tqdm")
-    for bar in list(getattr(getattr(tqdm_module, "tqdm", None), "_instances", None) or ()):
-        bar.close()
-
-
-def one_line(text: str) -> str:
-    """`text` with its line breaks (and the indentation after them) folded into spaces."""
-    return re.sub(r"\s*\n\s*", " ", text.strip())
 
 
 if __name__ == "__main__":

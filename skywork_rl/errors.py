@@ -10,10 +10,17 @@ from __future__ import annotations
 import errno
 import os
 import re
+import sys
+import traceback
+
+# `--debug` anywhere on a command line sets it; then an error prints its traceback too.
+DEBUG_ENV = "SKYWORK_RL_DEBUG"
 
 
 class SkyworkError(Exception):
     """A failure the user can fix from its message alone (bad recipe, missing input, refused run)."""
+
+    exit_code = 1  # the command's exit status when this error ends it
 
 
 class DataError(SkyworkError, ValueError):
@@ -71,3 +78,24 @@ def storage_error(exc: BaseException, where: str = "") -> StorageError | None:
         found = found.__cause__ or found.__context__
     place = str(filename) if filename else (where or "writing a file")
     return StorageError(code, f"{place}: {os.strerror(code)} (errno {code}); {_STORAGE_FIXES[code]}")
+
+
+def report_error(exc: SkyworkError) -> int:
+    """Print a user error in one line (the traceback too under --debug); return the exit code."""
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        traceback.print_exc()
+    _close_progress_bars()
+    print(f"error: {one_line(str(exc))}", file=sys.stderr, flush=True)
+    return exc.exit_code
+
+
+def _close_progress_bars() -> None:
+    """End the progress bars an error interrupted (the trainer's), so the error starts its own line."""
+    tqdm_module = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm_module, "tqdm", None), "_instances", None) or ()):
+        bar.close()
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks (and the indentation after them) folded into spaces."""
+    return re.sub(r"\s*\n\s*", " ", text.strip())

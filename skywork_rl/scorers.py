@@ -26,7 +26,7 @@ class UnknownBenchmarkError(SkyworkError, LookupError):
 class BenchmarkScorer(Protocol):
     """A benchmark as a training callback needs it: items to generate for, and their score.
 
-    Items carry ``row``, the canonical row to generate from (`skywork_rl.schema`); whatever else
+    Items carry ``row``, the canonical row to generate from (`skywork_rl.data.schema`); whatever else
     they hold is the scorer's business.
     """
 

@@ -20,8 +20,8 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Tiny checkpoints by arch (any of `skywork_rl.tiny.TINY_ARCHS`), written on first use and shared."""
-    from skywork_rl.tiny import TINY_ARCHS, make_tiny_model
+    """Tiny checkpoints by arch (any of `skywork_rl.miniature.tiny.TINY_ARCHS`), written on first use and shared."""
+    from skywork_rl.miniature.tiny import TINY_ARCHS, make_tiny_model
 
     root = tmp_path_factory.mktemp("tiny-models")
 
@@ -45,7 +45,7 @@ def tiny_internvl(tiny_model_dir: dict[str, Path]) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """48 synthetic canonical rows (with SFT traces) saved with `save_to_disk`."""
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.miniature.synthetic import build_dataset
 
     path = tmp_path_factory.mktemp("synthetic") / "data"
     build_dataset(48, seed=0).save_to_disk(str(path))
@@ -115,8 +115,8 @@ def grpo_step_logged_keys(tiny_internvl: Path, tmp_path: Path) -> Callable[[Any]
         from datasets import Dataset
         from trl import GRPOConfig, GRPOTrainer
 
-        from skywork_rl.models import load_model_and_processor
-        from skywork_rl.rewards.config import build_reward_funcs
+        from skywork_rl.families.parts import load_model_and_processor
+        from skywork_rl.rewards.registry import build_reward_funcs
 
         model, processor = load_model_and_processor(str(tiny_internvl))
         rows = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from skywork_rl.atomic import atomic_folder, atomic_path, write_atomic
+from skywork_rl.records.atomic import atomic_folder, atomic_path, write_atomic
 
 
 def _siblings(path: Path) -> list[str]:
@@ -49,7 +49,7 @@ def test_text_utf8_cannot_encode_is_written_escaped_and_counted_not_fatal(
 
     record = {"response": "answer \udc00 \u00e9\u4e2d", "n": 1}
     path = tmp_path / "report.json"
-    with caplog.at_level("WARNING", logger="skywork_rl.atomic"):
+    with caplog.at_level("WARNING", logger="skywork_rl.records.atomic"):
         escaped = write_atomic(path, json.dumps(record, ensure_ascii=False))
     assert escaped == 1
     assert f"{path}: 1 character(s) UTF-8 cannot encode" in caplog.text
@@ -64,7 +64,7 @@ def test_a_figure_is_saved_atomically_in_its_suffixs_format(tmp_path: Path) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from skywork_rl.atomic import save_figure
+    from skywork_rl.records.atomic import save_figure
 
     fig, _ = plt.subplots()
     save_figure(fig, tmp_path / "plot.png", dpi=20)

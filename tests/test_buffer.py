@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import torch
 
-from skywork_rl.buffer import SelectiveSampleBuffer
+from skywork_rl.trainers.ssb_buffer import SelectiveSampleBuffer
 
 
 def _filled(capacity: int = 8, **kwargs) -> SelectiveSampleBuffer:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from skywork_rl.console import StageConsole
+from skywork_rl.runner.console import StageConsole
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -320,6 +320,6 @@ def test_the_checks_report_a_broken_link_anchor_name_command_stage_option_and_pa
         "skywork-rl stage sft --config recipes/tiny/sft.yaml --training.learning_rate 1e-4",
         "accelerate launch --config_file recipes/accelerate/cpu.yaml -m skywork_rl.cli stage sft --config X",
         "skywork-rl run recipes/tiny/pipeline.yaml --dry-run [--output-root DIR]",
-        "python -m skywork_rl.heldout --model DIR --data DIR",
+        "python -m skywork_rl.miniature.heldout --model DIR --data DIR",
     ]
     assert [bool(command_problems(c, _found())) for c in commands] == [True] * 8 + [False] * 4

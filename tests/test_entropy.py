@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from skywork_rl.entropy import (
+from skywork_rl.callbacks.entropy import (
     CriticalEntropy,
     critical_token_entropy,
     find_critical_positions,
@@ -52,8 +52,8 @@ def _entropy_by_hand(row: list[float]) -> float:
 
 
 def test_rollout_entropy_equals_a_hand_computation_on_a_tiny_model(tiny_internvl: Path) -> None:
-    from skywork_rl.models import load_model_and_processor
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.families.parts import load_model_and_processor
+    from skywork_rl.miniature.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     tokenizer = processor.tokenizer
@@ -101,8 +101,8 @@ def test_rollout_entropy_equals_a_hand_computation_on_a_tiny_model(tiny_internvl
 
 
 def test_seeded_rollout_leaves_the_callers_rng_state_untouched(tiny_internvl: Path) -> None:
-    from skywork_rl.models import load_model_and_processor
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.families.parts import load_model_and_processor
+    from skywork_rl.miniature.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     data = build_dataset(2, seed=4)
@@ -120,9 +120,9 @@ def test_seeded_rollout_leaves_the_callers_rng_state_untouched(tiny_internvl: Pa
 def test_step_entropies_come_from_raw_logits_before_the_configs_repetition_penalty_and_temperature(
     tiny_internvl: Path,
 ) -> None:
-    from skywork_rl.generation import TransformersBackend
-    from skywork_rl.models import load_model_and_processor
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.families.parts import load_model_and_processor
+    from skywork_rl.generation.transformers_backend import TransformersBackend
+    from skywork_rl.miniature.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     # a checkpoint's generation config may carry a repetition penalty: it must not reach the entropy
@@ -155,8 +155,8 @@ def test_step_entropies_come_from_raw_logits_before_the_configs_repetition_penal
 
 
 def test_rollout_entropy_keeps_no_full_vocabulary_logits(tiny_internvl: Path) -> None:
-    from skywork_rl.models import load_model_and_processor
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.families.parts import load_model_and_processor
+    from skywork_rl.miniature.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     requests: list[dict] = []

@@ -14,9 +14,9 @@ import pytest
 import trl
 import yaml
 
-from skywork_rl import fingerprint
-from skywork_rl.pipeline_plan import plan_pipeline, set_dotted, validate
-from skywork_rl.pipeline_state import decide
+from skywork_rl.records import fingerprint
+from skywork_rl.runner.plan import plan_pipeline, set_dotted, validate
+from skywork_rl.runner.state import decide
 from skywork_rl.stages.base import COMPLETE_MARKER, STAGE_JSON
 
 TRAINING_STAGES = ("sft", "mpo", "connector", "grpo")

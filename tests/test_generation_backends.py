@@ -7,9 +7,11 @@ import sys
 import pytest
 from PIL import Image
 
-from skywork_rl.generation import GenerationBackend, TransformersBackend, make_backend
-from skywork_rl.generation_vllm import VLLMBackend
-from skywork_rl.vllm_requests import chat_renderer, flatten_image_parts, vllm_requests
+from skywork_rl.generation.backends import make_backend
+from skywork_rl.generation.protocol import GenerationBackend
+from skywork_rl.generation.transformers_backend import TransformersBackend
+from skywork_rl.generation.vllm_backend import VLLMBackend
+from skywork_rl.generation.vllm_requests import chat_renderer, flatten_image_parts, vllm_requests
 
 
 def _rows() -> list[dict]:

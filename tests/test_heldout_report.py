@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 
-from skywork_rl.heldout import chance_accuracy, evaluate_heldout
-from skywork_rl.heldout_report import PLOT_FILE, heldout_figure, heldout_protocol, write_heldout_summary
+from skywork_rl.miniature.heldout import chance_accuracy, evaluate_heldout
+from skywork_rl.miniature.heldout_report import (
+    PLOT_FILE,
+    heldout_figure,
+    heldout_protocol,
+    write_heldout_summary,
+)
 
 
 def _report(temperature: float = 1.0, samples: int = 5, rows: int = 96) -> dict:

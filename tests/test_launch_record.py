@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from skywork_rl.launch import ACCELERATE_CONFIG_ENV
 from skywork_rl.stages.base import STAGE_JSON, Stage, run_stage
+from skywork_rl.stages.launch import ACCELERATE_CONFIG_ENV
 
 # What `accelerate launch` / torchrun set in the processes they start; none is set in a plain process.
 LAUNCHER_ENV = (

@@ -53,7 +53,7 @@ def test_the_start_is_reused_only_while_its_sft_steps_and_train_rows_are_unchang
 def _colour_sets(split: str, n: int, seed: int) -> set[frozenset[str]]:
     """The set of colours each picture of `split` shows, read off its pixels (the shapes are drawn
     without antialiasing, so each colour's exact RGB value is in the image)."""
-    from skywork_rl.synthetic import COLORS, generate_rows
+    from skywork_rl.miniature.synthetic import COLORS, generate_rows
 
     sets = set()
     for row in generate_rows(n, seed, miniature.TASKS, split=split):

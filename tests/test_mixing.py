@@ -7,7 +7,7 @@ import logging
 import pytest
 from datasets import Dataset
 
-from skywork_rl.mixing import MixingError, MixOptions, mix_domains, quotas
+from skywork_rl.data.mixing import MixingError, MixOptions, mix_domains, quotas
 
 
 def _domain(name: str, n: int) -> Dataset:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText
 
-from skywork_rl.models import (
+from skywork_rl.families.parts import (
     PARTS,
     UnknownArchitectureError,
     resolve_connector,
@@ -75,7 +75,7 @@ def test_pattern_matching_nothing_is_an_error(models):
 def test_remote_code_without_an_image_text_to_text_class_is_refused_clearly(tmp_path):
     import json
 
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.families.parts import load_model_and_processor
 
     (tmp_path / "configuration_chat.py").write_text(
         "from transformers import PretrainedConfig\n\n\nclass ChatConfig(PretrainedConfig):\n"

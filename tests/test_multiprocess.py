@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 ACCELERATE = REPO / "recipes" / "accelerate"
 STEPS, BATCH, ROWS = 3, 4, 48  # synthetic_dataset_dir has 48 rows
 # What each process logs when `skywork-rl stage` joined its process group's threads before exiting
-# (skywork_rl/process_group.py: a gloo thread left for interpreter shutdown can abort the process).
+# (skywork_rl/runner/process_group.py: a gloo thread left for interpreter shutdown can abort the process).
 CLOSED = "process group closed: its communication threads are joined"
 
 
@@ -69,7 +69,7 @@ def _assert_saved_model_is_complete(out: Path, reference: Path) -> None:
 def test_sft_stage_runs_on_two_cpu_processes_from_a_pipeline(
     tiny_internvl, synthetic_dataset_dir, tmp_path, monkeypatch
 ):
-    from skywork_rl.pipeline import plan_pipeline, run_pipeline
+    from skywork_rl.runner.pipeline import plan_pipeline, run_pipeline
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     spec = {

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from skywork_rl.pipeline import plan_pipeline
+from skywork_rl.runner.pipeline import plan_pipeline
 from skywork_rl.stages.base import get_dotted, parse_stage_config
 from skywork_rl.stages.registry import get_stage_class
 

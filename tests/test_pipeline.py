@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skywork_rl.pipeline import PipelineError, plan_pipeline, run_pipeline
+from skywork_rl.runner.pipeline import PipelineError, plan_pipeline, run_pipeline
 from skywork_rl.stages.base import COMPLETE_MARKER, RecipeError, parse_stage_config
 from skywork_rl.stages.registry import get_stage_class
 

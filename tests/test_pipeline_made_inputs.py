@@ -1,5 +1,5 @@
 """A pipeline refuses, before anything runs, a stage that reads a local file no earlier stage makes and
-that is not there (`skywork_rl.pipeline_plan.check_made_inputs`); the paper pipelines make their own
+that is not there (`skywork_rl.runner.plan.check_made_inputs`); the paper pipelines make their own
 decontamination files."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skywork_rl.pipeline import plan_pipeline, run_pipeline
+from skywork_rl.runner.pipeline import plan_pipeline, run_pipeline
 from skywork_rl.stages.base import RecipeError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"

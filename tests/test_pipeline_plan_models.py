@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skywork_rl.model_capabilities import FamilyCapabilityError
-from skywork_rl.pipeline import run_pipeline
+from skywork_rl.families.capabilities import FamilyCapabilityError
+from skywork_rl.runner.pipeline import run_pipeline
 from skywork_rl.stages.base import RecipeError
 
 REPO = Path(__file__).resolve().parents[1]

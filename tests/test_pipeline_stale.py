@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from skywork_rl.pipeline import run_pipeline
+from skywork_rl.runner.pipeline import run_pipeline
 
 
 def _pipeline(tmp_path: Path, a_rows: int) -> Path:

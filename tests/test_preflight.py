@@ -18,8 +18,8 @@ import huggingface_hub.constants
 import pytest
 import yaml
 
-from skywork_rl.preflight import PreflightRefused, main, preflight_pipeline, preflight_recipe
-from skywork_rl.preflight_layout import Hardware
+from skywork_rl.preflight.command import PreflightRefused, main, preflight_pipeline, preflight_recipe
+from skywork_rl.preflight.layout import Hardware
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).parent / "fixtures" / "model_configs"
@@ -129,7 +129,7 @@ def _recipe(tmp_path: Path, source: str, **training: object) -> Path:
 
 
 def _shape(name: str):
-    from skywork_rl.model_shapes import load_shape
+    from skywork_rl.preflight.shapes import load_shape
 
     return load_shape(name, CONFIGS)
 
@@ -233,7 +233,7 @@ def test_cpu_stages_are_not_sized_against_gpus(capsys):
 
 
 def test_pipeline_dry_run_refuses_a_vllm_tp_that_does_not_divide_the_heads(hub_cache, tmp_path):
-    from skywork_rl.pipeline import run_pipeline
+    from skywork_rl.runner.pipeline import run_pipeline
 
     with pytest.raises(PreflightRefused, match=r"tensor_parallel_size"):
         run_pipeline(_pipeline_with_tp(tmp_path, 8), dry_run=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from skywork_rl import memory_estimate as me
-from skywork_rl.model_shapes import load_shape
+from skywork_rl.preflight import memory as me
+from skywork_rl.preflight.shapes import load_shape
 
 CONFIGS = Path(__file__).parent / "fixtures" / "model_configs"
 

@@ -15,11 +15,11 @@ import pytest
 import yaml
 
 from skywork_rl import cli
-from skywork_rl.model_shapes import MODEL_CONFIG_DIR_ENV, load_shape
-from skywork_rl.preflight import main as preflight_main
-from skywork_rl.preflight import preflight_recipe
-from skywork_rl.preflight_guard import CHECKED_ENV
-from skywork_rl.preflight_layout import GPUS_ENV, Hardware
+from skywork_rl.preflight.command import main as preflight_main
+from skywork_rl.preflight.command import preflight_recipe
+from skywork_rl.preflight.guard import CHECKED_ENV
+from skywork_rl.preflight.layout import GPUS_ENV, Hardware
+from skywork_rl.preflight.shapes import MODEL_CONFIG_DIR_ENV, load_shape
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).parent / "fixtures" / "model_configs"
@@ -44,9 +44,9 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         started.append(" ".join(cmd))
         return 0
 
-    monkeypatch.setattr("skywork_rl.launch.launch_stage", launch_stage)
+    monkeypatch.setattr("skywork_rl.stages.launch.launch_stage", launch_stage)
     monkeypatch.setattr("skywork_rl.stages.base.run_stage", run_stage)
-    monkeypatch.setattr("skywork_rl.pipeline.run_streaming", run_streaming)
+    monkeypatch.setattr("skywork_rl.runner.pipeline.run_streaming", run_streaming)
     monkeypatch.setenv(MODEL_CONFIG_DIR_ENV, str(CONFIGS))
     monkeypatch.delenv(CHECKED_ENV, raising=False)
     return started
@@ -142,7 +142,7 @@ def test_preflight_command_and_the_stage_guard_refuse_alike(tmp_path, monkeypatc
 
 
 def test_run_refuses_the_plan_before_its_first_stage_starts(tmp_path, monkeypatch, capsys, nothing_starts):
-    from skywork_rl.pipeline import main as run_main
+    from skywork_rl.runner.pipeline import main as run_main
 
     monkeypatch.setenv(GPUS_ENV, "1x80GB")  # zero2.yaml starts 8 processes per training stage
     out_root = tmp_path / "outputs"
@@ -215,7 +215,7 @@ def test_r1v3_38b_engine_kv_cache_holds_about_73k_tokens():
 def test_r1v2_pairs_reward_model_beside_the_075_engine_is_refused(tmp_path):
     """R1V2's pairs stage scores with the 7B VLM reward model on the engine's first GPU while the TP-8
     engine keeps its share there: at 0.75 x 80 GB that is ~97 GB."""
-    from skywork_rl.preflight import preflight_pipeline
+    from skywork_rl.preflight.command import preflight_pipeline
 
     spec = yaml.safe_load((REPO / "recipes/skywork-r1v2/pipeline.yaml").read_text())
     pairs = next(s for s in spec["stages"] if s["id"] == "pairs")
@@ -260,7 +260,7 @@ def test_inside_accelerate_launch_the_launchs_own_world_is_judged(
 
 def test_a_plan_that_fits_launches_after_a_brief_report(tmp_path, monkeypatch, capsys, nothing_starts):
     monkeypatch.setenv(GPUS_ENV, "8x80GB")
-    monkeypatch.setattr("skywork_rl.preflight_layout.free_disk", lambda path="outputs": 4 * 10**12)
+    monkeypatch.setattr("skywork_rl.preflight.layout.free_disk", lambda path="outputs": 4 * 10**12)
     args = _stage(tmp_path, R1V3_8B_GRPO, "--model.name_or_path", "OpenGVLab/InternVL3-8B-hf")
     assert cli.main([*args, "--accelerate_config", str(REPO / "recipes/accelerate/zero2.yaml")]) == 0
     assert nothing_starts == ["launch grpo"]
@@ -271,7 +271,7 @@ def test_a_plan_that_fits_launches_after_a_brief_report(tmp_path, monkeypatch, c
 
 
 def test_paper_episode_sizes_come_from_paper_values_for_paper_recipes_and_their_variants():
-    from skywork_rl.preflight import paper_sizes
+    from skywork_rl.preflight.command import paper_sizes
 
     episode = {"rollouts_per_episode": (1024, "1024 rollouts per episode")}
     assert paper_sizes(recipe=R1V3_GRPO) == episode

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from datasets import Dataset
 
-from skywork_rl.data import DATASETS_CACHE, dataset_cache_under, load_stage_dataset
-from skywork_rl.fingerprint import input_fingerprint
+from skywork_rl.data.loading import DATASETS_CACHE, dataset_cache_under, load_stage_dataset
+from skywork_rl.records.fingerprint import input_fingerprint
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int, str]]:
@@ -88,7 +88,7 @@ def test_a_stage_reading_a_read_only_folder_runs_and_leaves_it_unchanged(
     user_dataset: Path, tmp_path: Path
 ) -> None:
     from data_prep.adapters import canonical_features
-    from skywork_rl.schema import user_prompt
+    from skywork_rl.data.schema import user_prompt
     from skywork_rl.stages.base import parse_stage_config, run_stage
     from skywork_rl.stages.registry import get_stage_class
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skywork_rl.pipeline import plan_pipeline, run_pipeline
+from skywork_rl.runner.pipeline import plan_pipeline, run_pipeline
 from skywork_rl.stages.base import RecipeError, parse_stage_config
 from skywork_rl.stages.registry import get_stage_class, registered_stages
 

@@ -1,5 +1,5 @@
 """`skywork-rl run PIPELINE --rehearse`: the paper pipelines' exact graph with tiny stand-ins, every recipe
-value the paper's except the sizes and sources `skywork_rl/rehearsal.py` names."""
+value the paper's except the sizes and sources `skywork_rl/runner/rehearsal.py` names."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from skywork_rl.rehearsal import (
+from skywork_rl.runner.rehearsal import (
     PROCESSES,
     REHEARSAL_ENV,
     SIZE_RULE,
@@ -48,7 +48,7 @@ ALGORITHMIC = {
 
 
 def _planned(pipeline: Path, root: Path):
-    from skywork_rl.pipeline_plan import plan_pipeline, validate
+    from skywork_rl.runner.plan import plan_pipeline, validate
 
     _, stages = plan_pipeline(pipeline, str(root))
     for stage in stages:
@@ -59,7 +59,7 @@ def _planned(pipeline: Path, root: Path):
 @pytest.fixture(scope="module")
 def rehearsed_plans(tmp_path_factory):
     """Each paper pipeline planned as is and as rehearsed (stand-ins written once, shared)."""
-    from skywork_rl.pipeline_plan import validate
+    from skywork_rl.runner.plan import validate
 
     root = tmp_path_factory.mktemp("rehearsal-plans")
     plans = {}

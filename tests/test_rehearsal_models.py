@@ -1,4 +1,4 @@
-"""The rehearsal's tiny stand-in models (`skywork_rl/rehearsal_models.py`): the real classes, loaded by
+"""The rehearsal's tiny stand-in models (`skywork_rl/runner/rehearsal_models.py`): the real classes, loaded by
 path, a scripted policy whose samples the recipes' selection rules can keep (and drop)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 import torch
 
-from skywork_rl.rehearsal_models import ANSWERS, StandinModelError, build_standin_model, standin_arch
+from skywork_rl.runner.rehearsal_models import ANSWERS, StandinModelError, build_standin_model, standin_arch
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def standins(tmp_path_factory):
 def test_scripted_policy_writes_well_formed_answers_spread_over_the_answer_set(standins):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from skywork_rl.entropy import DEFAULT_CRITICAL_WORDS
+    from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS
     from skywork_rl.rewards.extract import last_boxed
     from skywork_rl.rewards.format import strict_format_score
 

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _rehearse(name: str, root: Path, monkeypatch) -> dict:
-    from skywork_rl.pipeline import run_pipeline
+    from skywork_rl.runner.pipeline import run_pipeline
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.chdir(REPO)  # the pipelines name repository-relative paths
@@ -22,7 +22,7 @@ def _rehearse(name: str, root: Path, monkeypatch) -> dict:
 
 
 def _assert_every_stage_ran_with_its_record(report: dict, name: str) -> dict[str, dict]:
-    from skywork_rl.pipeline_plan import plan_pipeline
+    from skywork_rl.runner.plan import plan_pipeline
 
     _, real = plan_pipeline(REPO / "recipes" / name / "pipeline.yaml")
     assert [s["id"] for s in report["stages"]] == [s.id for s in real]  # the exact graph

@@ -135,7 +135,7 @@ def test_a_second_stop_signal_does_not_cut_short_what_the_first_one_started(tmp_
     script = textwrap.dedent(
         f"""
         import os, signal, time
-        from skywork_rl.stage_process import interrupt_once_on_stop
+        from skywork_rl.runner.stage_process import interrupt_once_on_stop
 
         interrupt_once_on_stop()
         try:

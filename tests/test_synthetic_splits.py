@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from skywork_rl.synthetic import COMPOSITIONAL_TASKS, MINIATURE_TASKS, SPLITS, TASKS, generate_rows, split_of
+from skywork_rl.miniature.synthetic import (
+    COMPOSITIONAL_TASKS,
+    MINIATURE_TASKS,
+    SPLITS,
+    TASKS,
+    generate_rows,
+    split_of,
+)
 
 
 def test_train_rl_and_heldout_splits_never_share_a_problem():

@@ -7,8 +7,8 @@ import json
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from skywork_rl.synthetic import generate_rows
-from skywork_rl.tiny import main
+from skywork_rl.miniature.synthetic import generate_rows
+from skywork_rl.miniature.tiny import main
 
 
 def test_tiny_checkpoint_saved_weights_equal_loaded_weights(tiny_internvl, tmp_path):

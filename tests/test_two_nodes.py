@@ -28,7 +28,7 @@ import psutil
 import pytest
 from safetensors.torch import load_file
 
-from skywork_rl.data import DATASETS_CACHE
+from skywork_rl.data.loading import DATASETS_CACHE
 
 REPO = Path(__file__).resolve().parents[1]
 ACCELERATE = REPO / "recipes" / "accelerate"
@@ -235,9 +235,9 @@ def _assert_every_output_written_once(tmp_path: Path, out: Path) -> None:
     # its own datasets mirror and cache, in the node's sub-folder of the stage's datasets cache.
     node1 = sorted(path for path, pids in writers.items() if any(ranks[p] == "1" for p in pids))
     own_cache = (out / DATASETS_CACHE / "node1").resolve()
-    assert all(
-        "_rank1." in Path(path).name or Path(path).is_relative_to(own_cache) for path in node1
-    ), f"node 1 wrote shared outputs: {node1}"
+    assert all("_rank1." in Path(path).name or Path(path).is_relative_to(own_cache) for path in node1), (
+        f"node 1 wrote shared outputs: {node1}"
+    )
     for name in ("stage.json", ".stage_complete", "model.safetensors"):
         assert (out / name).exists(), name
     assert {ranks[p] for p in writers[str((out / "stage.json").resolve())]} == {"0"}

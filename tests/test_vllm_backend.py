@@ -1,7 +1,7 @@
 """The vLLM backend without vLLM: request building, per-request seeds, refused rows skipped and counted.
 
 vLLM needs CUDA GPUs, so these tests check what the backend sends and how it reads the answers:
-the pure request builders (`skywork_rl.vllm_requests`) directly, and `VLLMBackend` against a
+the pure request builders (`skywork_rl.generation.vllm_requests`) directly, and `VLLMBackend` against a
 stand-in `vllm` module that keeps the parts of vLLM 0.30's contract the backend relies on
 (`SamplingParams` refusing n > 1 for greedy decoding; `LLM.generate` checking each prompt as it is
 added and aborting the whole call at the first refusal, with vLLM's own messages; the k-th of n
@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from skywork_rl.generation import Generations, not_generated
-from skywork_rl.generation_vllm import VLLMBackend
-from skywork_rl.vllm_requests import (
+from skywork_rl.generation.protocol import Generations, not_generated
+from skywork_rl.generation.vllm_backend import VLLMBackend
+from skywork_rl.generation.vllm_requests import (
     generate_or_skip,
     precheck_reason,
     refusal_reason,

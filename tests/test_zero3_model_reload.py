@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent(
     deepspeed.init_distributed(dist_backend="gloo")
     from transformers.integrations import HfDeepSpeedConfig
     keep = HfDeepSpeedConfig({"train_micro_batch_size_per_gpu": 1, "zero_optimization": {"stage": 3}})
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.families.parts import load_model_and_processor
     policy, _ = load_model_and_processor(sys.argv[1])
     reference, processor = load_model_and_processor(sys.argv[1])  # as TRL's DPO trainer loads its reference
     ids = processor.tokenizer("a b c", return_tensors="pt")["input_ids"]

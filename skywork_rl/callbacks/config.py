@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from skywork_rl.entropy import DEFAULT_CRITICAL_WORDS
+from skywork_rl.callbacks.critical_entropy import CriticalEntropyCallback
+from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS
+from skywork_rl.callbacks.periodic_eval import PeriodicEvalCallback
+from skywork_rl.data.loading import load_stage_dataset
+from skywork_rl.scorers import get_benchmark_scorer
 
 
 @dataclass
@@ -56,9 +60,6 @@ def attach_monitors(trainer: Any, args: MonitorArguments, train_dataset: Any) ->
     """Add the configured callbacks to `trainer`; returns them (empty when monitoring is off)."""
     callbacks: list[Any] = []
     if args.critical_entropy_steps:
-        from skywork_rl.callbacks.critical_entropy import CriticalEntropyCallback
-        from skywork_rl.data import load_stage_dataset
-
         probe = (
             load_stage_dataset(args.probe_data, key="monitor.probe_data")
             if args.probe_data
@@ -76,9 +77,6 @@ def attach_monitors(trainer: Any, args: MonitorArguments, train_dataset: Any) ->
             )
         )
     if args.eval_steps:
-        from skywork_rl.callbacks.periodic_eval import PeriodicEvalCallback
-        from skywork_rl.scorers import get_benchmark_scorer
-
         items = get_benchmark_scorer(args.eval_benchmark).load_items(args.eval_file, limit=args.eval_limit)
         callbacks.append(
             PeriodicEvalCallback(

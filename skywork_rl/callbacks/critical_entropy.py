@@ -8,8 +8,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS, CriticalEntropy, rollout_critical_entropy
 from skywork_rl.callbacks.logging import log_through_trainer, parameter_sharding, unwrapped_model
-from skywork_rl.entropy import DEFAULT_CRITICAL_WORDS, CriticalEntropy, rollout_critical_entropy
 
 logger = logging.getLogger("skywork_rl")
 

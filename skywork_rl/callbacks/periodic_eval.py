@@ -8,6 +8,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from skywork_rl.callbacks.logging import log_through_trainer, parameter_sharding, unwrapped_model
+from skywork_rl.generation.transformers_backend import TransformersBackend
 from skywork_rl.scorers import get_benchmark_scorer
 
 
@@ -66,8 +67,6 @@ class PeriodicEvalCallback(TrainerCallback):
     def evaluate(self) -> dict[str, float]:
         """Accuracy of the current weights on the items (main process; others get the same numbers)."""
         from accelerate.utils import broadcast_object_list
-
-        from skywork_rl.generation import TransformersBackend
 
         accelerator = self.trainer.accelerator
         metrics: list[Any] = [None]

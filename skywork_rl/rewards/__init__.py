@@ -5,10 +5,10 @@ processes, and the reward model loads on first call.
 """
 
 from skywork_rl.rewards.accuracy import AccuracyReward, accuracy_reward, score_accuracy
-from skywork_rl.rewards.config import RewardArguments, build_reward_funcs
+from skywork_rl.rewards.config import RewardArguments
 from skywork_rl.rewards.extract import extract_final_answer, parse_gold
 from skywork_rl.rewards.format import FormatReward, FormatSpec, format_reward, soft_format_reward
-from skywork_rl.rewards.registry import available_rewards, get_reward, register_reward
+from skywork_rl.rewards.registry import available_rewards, build_reward_funcs, get_reward, register_reward
 
 __all__ = [
     "AccuracyReward",

@@ -165,7 +165,7 @@ def gold_answers(reward: str, kind: str, solution: Sequence[str | None] | None) 
     if solution is None:
         raise ValueError(
             f"reward '{reward}': the dataset has no 'solution' column; the {kind} reward needs the gold "
-            "answer (see skywork_rl/schema.py)"
+            "answer (see skywork_rl/data/schema.py)"
         )
     return solution
 

@@ -9,7 +9,6 @@ from typing import Any, Literal
 from skywork_rl.rewards.accuracy import DEFAULT_BATCH_BUDGET_S, DEFAULT_TIMEOUT_S
 from skywork_rl.rewards.judge import DEFAULT_JUDGE_BUDGET_S
 from skywork_rl.rewards.judge_prompt import check_template
-from skywork_rl.rewards.registry import get_reward
 
 RewardFunc = Callable[..., list[float | None]]
 
@@ -210,41 +209,3 @@ class RewardArguments:
         calibrated = self.rm_clip is not None or self.rm_threshold is not None or self.rm_gate != "none"
         if calibrated and self.mix != "hybrid":
             raise ValueError("rewards.rm_clip / rm_threshold / rm_gate only apply with rewards.mix: hybrid")
-
-
-def build_reward_funcs(
-    args: RewardArguments, *, device: Any = None
-) -> tuple[list[RewardFunc], list[float] | None]:
-    """Reward functions for ``GRPOTrainer(reward_funcs=...)`` and the ``GRPOConfig.reward_weights``.
-
-    ``mix: weighted`` returns one function per entry and the weights (None: TRL's all-ones).
-    ``mix: hybrid`` returns ``[HybridReward]`` and None: the hybrid function weights its parts.
-    ``device`` places the reward model (default: the accelerate process's device, at first use).
-    """
-    weights = list(args.reward_weights) if args.reward_weights is not None else [1.0] * len(args.reward_funcs)
-    funcs = [get_reward(name, args, device=device) for name in args.reward_funcs]
-    if args.mix == "weighted":
-        return funcs, (list(args.reward_weights) if args.reward_weights is not None else None)
-    from skywork_rl.rewards.hybrid import Calibration, HybridReward
-
-    rules = [
-        (f, w) for name, f, w in zip(args.reward_funcs, funcs, weights, strict=True) if name != "reward_model"
-    ]
-    rm = [
-        (f, w) for name, f, w in zip(args.reward_funcs, funcs, weights, strict=True) if name == "reward_model"
-    ]
-    calibration = Calibration(
-        rm_clip_min=args.rm_clip[0] if args.rm_clip else None,
-        rm_clip_max=args.rm_clip[1] if args.rm_clip else None,
-        rm_threshold=args.rm_threshold,
-        rm_gate=args.rm_gate,
-        gate_component=args.rm_gate_component,
-        correct_threshold=args.correct_threshold,
-    )
-    hybrid = HybridReward(
-        rules,
-        reward_model=rm[0][0] if rm else None,
-        rm_weight=rm[0][1] if rm else 0.0,
-        calibration=calibration,
-    )
-    return [hybrid], None

@@ -33,7 +33,9 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from typing import Any
 
+from skywork_rl.errors import SkyworkError
 from skywork_rl.rewards.batch import Batch, MapResult
+from skywork_rl.rewards.in_process import DeadlineUnavailable, map_in_process
 from skywork_rl.rewards.worker import ItemTimeout, PoolStartError, WorkerProcess
 
 __all__ = ["ItemTimeout", "MapResult", "PoolStartError", "ScoringPool", "default_num_workers", "shared_pool"]
@@ -295,9 +297,6 @@ def map_with_deadlines(
     `SkyworkError` rather than return scores it did not compute. ``num_workers=0`` scores in this
     process without any deadline (debugging).
     """
-    from skywork_rl.errors import SkyworkError
-    from skywork_rl.rewards.in_process import DeadlineUnavailable, map_in_process
-
     if not items:
         return MapResult(values=[], errors={})
     if num_workers == 0:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from skywork_rl.rewards.config import RewardArguments
+from skywork_rl.rewards.accuracy import AccuracyReward
+from skywork_rl.rewards.config import RewardArguments
+from skywork_rl.rewards.format import FormatReward, FormatSpec
+from skywork_rl.rewards.hybrid import Calibration, HybridReward
+from skywork_rl.rewards.verifier import VerifierReward
 
 RewardFunc = Callable[..., list[float | None]]
 Builder = Callable[["RewardArguments", Any], RewardFunc]
@@ -59,16 +62,12 @@ def get_reward(name_or_path: str, args: RewardArguments | None = None, *, device
             "or give an import path 'package.module:function'"
         )
     if args is None:
-        from skywork_rl.rewards.config import RewardArguments
-
         args = RewardArguments()
     return builder(args, device)
 
 
 @register_reward("accuracy")
 def _accuracy(args: RewardArguments, device: Any) -> RewardFunc:
-    from skywork_rl.rewards.accuracy import AccuracyReward
-
     # Strict extraction: a training reward that also searched the reasoning, or took the last
     # number anywhere, would pay a policy for listing candidates.
     return AccuracyReward(
@@ -80,8 +79,6 @@ def _accuracy(args: RewardArguments, device: Any) -> RewardFunc:
 
 
 def _format_spec(args: RewardArguments) -> Any:
-    from skywork_rl.rewards.format import FormatSpec
-
     answer_tags = args.format_answer_tags or [None, None]
     return FormatSpec(
         think_open=args.format_think_tags[0],
@@ -95,21 +92,17 @@ def _format_spec(args: RewardArguments) -> Any:
 
 @register_reward("format")
 def _format(args: RewardArguments, device: Any) -> RewardFunc:
-    from skywork_rl.rewards.format import FormatReward
-
     return FormatReward(name="format", spec=_format_spec(args))
 
 
 @register_reward("format_soft")
 def _format_soft(args: RewardArguments, device: Any) -> RewardFunc:
-    from skywork_rl.rewards.format import FormatReward
-
     return FormatReward(name="format_soft", spec=_format_spec(args), soft=True)
 
 
 @register_reward("reward_model")
 def _reward_model(args: RewardArguments, device: Any) -> RewardFunc:
-    from skywork_rl.rewards.reward_model import RewardModelReward
+    from skywork_rl.rewards.reward_model import RewardModelReward  # defers torch
 
     if not args.reward_model:
         raise ValueError(
@@ -131,8 +124,6 @@ def _reward_model(args: RewardArguments, device: Any) -> RewardFunc:
 
 @register_reward("verifier")
 def _verifier(args: RewardArguments, device: Any) -> RewardFunc:
-    from skywork_rl.rewards.verifier import VerifierReward
-
     if not args.verifier_model:
         raise ValueError(
             "rewards.reward_funcs names 'verifier' but rewards.verifier_model is not set; give the judge "
@@ -152,3 +143,40 @@ def _verifier(args: RewardArguments, device: Any) -> RewardFunc:
         batch_budget_s=args.batch_budget_s,
         num_workers=args.num_workers,
     )
+
+
+def build_reward_funcs(
+    args: RewardArguments, *, device: Any = None
+) -> tuple[list[RewardFunc], list[float] | None]:
+    """Reward functions for ``GRPOTrainer(reward_funcs=...)`` and the ``GRPOConfig.reward_weights``.
+
+    ``mix: weighted`` returns one function per entry and the weights (None: TRL's all-ones).
+    ``mix: hybrid`` returns ``[HybridReward]`` and None: the hybrid function weights its parts.
+    ``device`` places the reward model (default: the accelerate process's device, at first use).
+    """
+    weights = list(args.reward_weights) if args.reward_weights is not None else [1.0] * len(args.reward_funcs)
+    funcs = [get_reward(name, args, device=device) for name in args.reward_funcs]
+    if args.mix == "weighted":
+        return funcs, (list(args.reward_weights) if args.reward_weights is not None else None)
+
+    rules = [
+        (f, w) for name, f, w in zip(args.reward_funcs, funcs, weights, strict=True) if name != "reward_model"
+    ]
+    rm = [
+        (f, w) for name, f, w in zip(args.reward_funcs, funcs, weights, strict=True) if name == "reward_model"
+    ]
+    calibration = Calibration(
+        rm_clip_min=args.rm_clip[0] if args.rm_clip else None,
+        rm_clip_max=args.rm_clip[1] if args.rm_clip else None,
+        rm_threshold=args.rm_threshold,
+        rm_gate=args.rm_gate,
+        gate_component=args.rm_gate_component,
+        correct_threshold=args.correct_threshold,
+    )
+    hybrid = HybridReward(
+        rules,
+        reward_model=rm[0][0] if rm else None,
+        rm_weight=rm[0][1] if rm else 0.0,
+        calibration=calibration,
+    )
+    return [hybrid], None

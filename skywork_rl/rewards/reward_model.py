@@ -31,6 +31,7 @@ from typing import Any, Literal
 import torch
 
 from skywork_rl.errors import SkyworkError
+from skywork_rl.rewards.loading import outside_zero3_init, place_for_inference, resolve_checkpoint
 from skywork_rl.rewards.rm_inputs import (
     multimodal_token_ids,
     plan_truncation,
@@ -129,8 +130,6 @@ class RewardModelReward:
 
     def _load(self) -> None:
         from transformers import AutoModelForSequenceClassification, AutoProcessor, AutoTokenizer
-
-        from skywork_rl.rewards.loading import outside_zero3_init, place_for_inference, resolve_checkpoint
 
         path = resolve_checkpoint(self.name_or_path, key=self.key)
         if self.device is None:

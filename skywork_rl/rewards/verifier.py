@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from skywork_rl.generation.backends import make_backend
 from skywork_rl.rewards.accuracy import (
     DEFAULT_BATCH_BUDGET_S,
     DEFAULT_TIMEOUT_S,
@@ -33,6 +34,7 @@ from skywork_rl.rewards.accuracy import (
 from skywork_rl.rewards.completions import completion_text
 from skywork_rl.rewards.judge import DEFAULT_JUDGE_BUDGET_S, OUT_OF_BUDGET, UNPARSABLE, Judge
 from skywork_rl.rewards.judge_prompt import DEFAULT_JUDGE_PROMPT, JudgeQuery, check_template, judge_query
+from skywork_rl.rewards.loading import outside_zero3_init, resolve_checkpoint
 
 
 def build_judge_backend(
@@ -43,7 +45,7 @@ def build_judge_backend(
     trust_remote_code: bool = False,
     key: str = "rewards.verifier_model",
 ) -> Any:
-    """The judge's generation backend on this process's device (`skywork_rl.generation.make_backend`).
+    """The judge's generation backend on this process's device (`skywork_rl.generation.backends.make_backend`).
 
     transformers: a VLM (config with a vision part) loads with its processor, any other checkpoint as
     a causal LM with its tokenizer; loaded outside ZeRO-3's ``zero.Init`` and kept whole on this
@@ -51,9 +53,6 @@ def build_judge_backend(
     vLLM: the engine loads the checkpoint itself; ``backend_kwargs`` go to it (e.g.
     ``gpu_memory_utilization`` to share the GPU with training).
     """
-    from skywork_rl.generation import make_backend
-    from skywork_rl.rewards.loading import outside_zero3_init, resolve_checkpoint
-
     kwargs = dict(backend_kwargs or {})
     path = resolve_checkpoint(model, key=key)
     if backend == "vllm":
@@ -63,8 +62,8 @@ def build_judge_backend(
     from accelerate import PartialState
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from skywork_rl.models import load_model_and_processor
-    from skywork_rl.rewards.vlm_reward_model import is_vlm_checkpoint
+    from skywork_rl.families.parts import load_model_and_processor  # defers torch, transformers
+    from skywork_rl.rewards.vlm_reward_model import is_vlm_checkpoint  # defers torch
 
     device = PartialState().device
     with outside_zero3_init():

@@ -23,13 +23,14 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from skywork_rl import fingerprint
-from skywork_rl.atomic import write_atomic  # also imported from here by the pipeline
-from skywork_rl.data import DATASETS_CACHE, dataset_cache_under
+from skywork_rl.data.loading import DATASETS_CACHE, dataset_cache_under
 from skywork_rl.errors import SkyworkError, storage_errno, storage_error
-from skywork_rl.fingerprint import COMPLETE_MARKER, STAGE_JSON
-from skywork_rl.launch import launch_record
+from skywork_rl.records import fingerprint
+from skywork_rl.records.atomic import write_atomic  # also imported from here by the pipeline
+from skywork_rl.records.fingerprint import COMPLETE_MARKER, STAGE_JSON, force_overrides_for
+from skywork_rl.stages.launch import launch_record
 from skywork_rl.stages.parsing import RecipeError, build_parser, load_stage, parse_stage_config
+from skywork_rl.stages.rehearsal import record_from_env
 
 logger = logging.getLogger("skywork_rl")
 
@@ -94,8 +95,8 @@ class Stage(ABC):
     def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
         """`skywork-rl run --rehearse`: {dotted key: stand-in} for the external sources this stage's
         planned `config` names (models, datasets), the stand-ins made with `rehearsal`
-        (`skywork_rl.rehearsal.Rehearsal`: tiny models, a folder for stand-in data). Sizes are not
-        this hook's business (`skywork_rl.rehearsal.SIZE_RULE`). A stage that reads nothing external
+        (`skywork_rl.runner.rehearsal.Rehearsal`: tiny models, a folder for stand-in data). Sizes are not
+        this hook's business (`skywork_rl.runner.rehearsal.SIZE_RULE`). A stage that reads nothing external
         substitutes nothing."""
         return {}
 
@@ -154,16 +155,6 @@ def set_aside_previous_model(output_dir: Path) -> Path | None:
         aside,
     )
     return aside
-
-
-def force_overrides_for(stage_class: type[Stage]) -> dict[str, Any]:
-    """Config overrides that make a forced re-run redo the work rather than find it done."""
-    if stage_class.force_overrides:
-        return stage_class.force_overrides
-    if stage_class.output_dir_key.startswith("training."):
-        # `resume_from_checkpoint: auto` would resume from the final checkpoint and train 0 steps.
-        return {"training": {"resume_from_checkpoint": None}}
-    return {}
 
 
 def guards_own_output(stage_class: type[Stage]) -> bool:
@@ -291,8 +282,6 @@ def run_stage(stage: Stage, force: bool = False) -> dict[str, float]:
         "status": "running",
         "launch": launch_record(),
     }
-    from skywork_rl.rehearsal import record_from_env
-
     rehearsal = record_from_env()
     if rehearsal is not None:  # `skywork-rl run --rehearse`: what stood in for the real sources and sizes
         record["rehearsal"] = rehearsal

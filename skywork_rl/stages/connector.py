@@ -5,8 +5,8 @@ after RL, on a small set balanced across domains restores the skills math-heavy 
 the reasoning LLM (and the vision encoder) stay exactly as RL left them. The stage:
 
 1. loads the model by recipe and freezes everything but the connector (the part registry in
-   `skywork_rl.models`, or the recipe's own ``model.part_patterns.connector`` regex);
-2. builds a balanced mix from several domains (`skywork_rl.mixing`): either ``data.domains``
+   `skywork_rl.families.parts`, or the recipe's own ``model.part_patterns.connector`` regex);
+2. builds a balanced mix from several domains (`skywork_rl.data.mixing`): either ``data.domains``
    (domain name -> dataset location) or the rows of ``data.train`` grouped by ``data.domain_column``
    (the canonical ``source``);
 3. trains with `ConnectorOnlyTrainer` (TRL `SFTTrainer`, loss on the completion) whose optimizer is
@@ -20,14 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skywork_rl.callbacks.config import MonitorArguments
-from skywork_rl.data import DataArguments, load_stage_dataset, load_train_eval
+from skywork_rl.data.loading import DataArguments, load_stage_dataset, load_train_eval
+from skywork_rl.data.mixing import MixOptions, mix_domains
+from skywork_rl.data.schema import require_columns
 from skywork_rl.errors import DataError
-from skywork_rl.heldout import HeldoutArguments
-from skywork_rl.mixing import MixOptions, mix_domains
-from skywork_rl.models import ModelArguments, resolve_parts
-from skywork_rl.schema import require_columns
+from skywork_rl.families.parts import ModelArguments, resolve_parts
+from skywork_rl.miniature.heldout import HeldoutArguments
 from skywork_rl.stages.sft import SkyworkSFTConfig
 from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
+from skywork_rl.trainers.connector import ConnectorOnlyTrainer
+from skywork_rl.trainers.vision_batches import text_only_rows
 
 logger = logging.getLogger("skywork_rl")
 
@@ -110,8 +112,6 @@ def load_domains(data: ConnectorDataArguments) -> dict[str, Any]:
 
 def refuse_text_only_rows(domains: dict[str, Any], data: ConnectorDataArguments) -> None:
     """Every row must have an image: a text-only row's loss has no path to the connector (all this stage trains)."""
-    from skywork_rl.trainers.vision_batches import text_only_rows
-
     for name, ds in domains.items():
         rows = text_only_rows(ds)
         if rows:
@@ -159,8 +159,6 @@ class ConnectorStage(TrainingStage):
         return self.mixed.dataset.select_columns(keep), evaluation
 
     def build_trainer(self, model: Any, processor: Any, train: Any, evaluation: Any) -> Any:
-        from skywork_rl.trainers.connector import ConnectorOnlyTrainer
-
         return ConnectorOnlyTrainer(
             model=model,
             args=self.config.training,

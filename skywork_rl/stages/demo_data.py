@@ -1,4 +1,4 @@
-"""A pipeline stage that renders the offline synthetic dataset (skywork_rl/synthetic.py)."""
+"""A pipeline stage that renders the offline synthetic dataset (skywork_rl/miniature/synthetic.py)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class DemoDataStage(Stage):
     def run(self) -> dict[str, float]:
         from collections import Counter
 
-        from skywork_rl.synthetic import build_dataset
+        from skywork_rl.miniature.synthetic import build_dataset  # defers PIL
 
         opts = self.config.demo
         ds = build_dataset(opts.num_examples, opts.seed, tuple(opts.tasks), opts.image_size, opts.split)

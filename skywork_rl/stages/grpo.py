@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from skywork_rl.callbacks.config import MonitorArguments
-from skywork_rl.data import DataArguments
-from skywork_rl.heldout import HeldoutArguments
-from skywork_rl.models import ModelArguments
-from skywork_rl.rewards.config import RewardArguments, build_reward_funcs
-from skywork_rl.schema import REQUIRED_COLUMNS
+from skywork_rl.data.loading import DataArguments
+from skywork_rl.data.schema import REQUIRED_COLUMNS
+from skywork_rl.families.parts import ModelArguments
+from skywork_rl.miniature.heldout import HeldoutArguments
+from skywork_rl.rewards.config import RewardArguments
+from skywork_rl.rewards.registry import build_reward_funcs
 from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
+from skywork_rl.trainers.prompt_pool import write_prompt_pool
+from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 
 logger = logging.getLogger("skywork_rl")
@@ -79,8 +82,6 @@ class GRPOStage(TrainingStage):
         return train, evaluation
 
     def build_trainer(self, model: Any, processor: Any, train: Any, evaluation: Any) -> Any:
-        from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
-
         return SSBGRPOTrainer(
             model=model,
             reward_funcs=self.reward_funcs,
@@ -93,7 +94,6 @@ class GRPOStage(TrainingStage):
     def stage_metrics(self, trainer: Any) -> dict[str, float]:
         if not self.config.training.save_prompt_pool:
             return {}
-        from skywork_rl.trainers.prompt_pool import write_prompt_pool
 
         counts = trainer.prompt_pool_counts  # equal on every process (gathered as counted)
         if trainer.accelerator.is_main_process:

@@ -16,11 +16,12 @@ from typing import Any
 from trl import DPOConfig
 
 from skywork_rl.callbacks.config import MonitorArguments
-from skywork_rl.data import DataArguments
-from skywork_rl.heldout import HeldoutArguments
-from skywork_rl.models import ModelArguments
-from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage, resume_from_checkpoint_field
-from skywork_rl.trainers.mpo import LOGGED_TERMS
+from skywork_rl.data.loading import DataArguments
+from skywork_rl.families.parts import ModelArguments
+from skywork_rl.miniature.heldout import HeldoutArguments
+from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
+from skywork_rl.trainers.mpo import LOGGED_TERMS, MPOTrainer
+from skywork_rl.trainers.resume import resume_from_checkpoint_field
 
 # MPO's three terms with the weights of InternVL's MPO (arXiv 2411.10442), the formulation R1V2
 # adopts; also TRL's documented MPO example (DPOConfig.loss_weights help).
@@ -83,8 +84,6 @@ class MPOStage(TrainingStage):
         return train, evaluation
 
     def build_trainer(self, model: Any, processor: Any, train: Any, evaluation: Any) -> Any:
-        from skywork_rl.trainers.mpo import MPOTrainer
-
         return MPOTrainer(
             model=model,
             args=self.config.training,

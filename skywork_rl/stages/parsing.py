@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from skywork_rl.errors import SkyworkError
+from skywork_rl.records.fingerprint import force_overrides_for
 
 if TYPE_CHECKING:
     from skywork_rl.stages.base import Stage
 
 # Options of `skywork-rl stage` that say how to run a stage, not what it computes: handled by the
-# command line (skywork_rl/cli.py, skywork_rl/launch.py) before parsing, never recipe keys; `--help`
+# command line (skywork_rl/cli.py, skywork_rl/stages/launch.py) before parsing, never recipe keys; `--help`
 # lists them after the recipe options.
 RUN_OPTIONS_HELP = (
     (
@@ -49,6 +50,8 @@ def run_options_help() -> str:
 
 class RecipeError(SkyworkError, ValueError):
     """A recipe does not parse or does not resolve; the message names the file and key."""
+
+    exit_code = 2  # a usage error, as argparse exits
 
 
 def config_first(argv: Sequence[str]) -> list[str]:
@@ -160,8 +163,6 @@ def stage_from_namespace(
     The stage keeps the resolved values (`Stage.resolved_config`): `run_stage` fingerprints them, and
     the pipeline runner, which resolves the same recipe, compares its own fingerprint with that one.
     """
-    from skywork_rl.stages.base import force_overrides_for
-
     if force:
         for key, value in _flat(force_overrides_for(stage_class)).items():
             namespace[key] = value

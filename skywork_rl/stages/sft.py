@@ -16,10 +16,12 @@ from typing import Any
 from trl import SFTConfig
 
 from skywork_rl.callbacks.config import MonitorArguments
-from skywork_rl.data import DataArguments
-from skywork_rl.heldout import HeldoutArguments
-from skywork_rl.models import ModelArguments
-from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage, resume_from_checkpoint_field
+from skywork_rl.data.loading import DataArguments
+from skywork_rl.families.parts import ModelArguments
+from skywork_rl.miniature.heldout import HeldoutArguments
+from skywork_rl.stages.training import MONITOR_REPORT_KEYS, TrainingStage
+from skywork_rl.trainers.resume import resume_from_checkpoint_field
+from skywork_rl.trainers.sft import SkyworkSFTTrainer
 
 
 @dataclass
@@ -49,8 +51,6 @@ class SFTStage(TrainingStage):
     trainer_columns = ("prompt", "completion", "images")
 
     def build_trainer(self, model: Any, processor: Any, train: Any, evaluation: Any) -> Any:
-        from skywork_rl.trainers.sft import SkyworkSFTTrainer
-
         return SkyworkSFTTrainer(
             model=model,
             args=self.config.training,

@@ -41,7 +41,7 @@ def write_reward_head(path: Path, seed: int) -> None:
     from safetensors.torch import save_file
     from transformers import AutoConfig
 
-    from skywork_rl.rewards.vlm_reward_model import HEAD_FILE
+    from skywork_rl.rewards.vlm_reward_model import HEAD_FILE  # defers torch
 
     hidden = AutoConfig.from_pretrained(str(path)).get_text_config().hidden_size
     generator = torch.Generator().manual_seed(seed)
@@ -50,7 +50,7 @@ def write_reward_head(path: Path, seed: int) -> None:
 
 
 class TinyModelStage(Stage):
-    """Write a tiny random-weight VLM checkpoint (see skywork_rl/tiny.py), optionally with a reward head."""
+    """Write a tiny random-weight VLM checkpoint (see skywork_rl/miniature/tiny.py), optionally with a reward head."""
 
     name = "tiny-model"
     config_class = TinyModelStageConfig
@@ -61,14 +61,14 @@ class TinyModelStage(Stage):
     report_keys = ("parameters",)
 
     def run(self) -> dict[str, float]:
-        from skywork_rl.tiny import make_tiny_model
+        from skywork_rl.miniature.tiny import make_tiny_model  # defers torch, transformers
 
         opts = self.config.tiny
         path = make_tiny_model(opts.arch, opts.output_dir, seed=opts.seed)
         if opts.reward_head:
             write_reward_head(path, opts.seed)
         else:  # a head left by an earlier run with reward_head: true would make this a reward model
-            from skywork_rl.rewards.vlm_reward_model import HEAD_FILE
+            from skywork_rl.rewards.vlm_reward_model import HEAD_FILE  # defers torch
 
             (path / HEAD_FILE).unlink(missing_ok=True)
         from safetensors.torch import load_file

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from collections.abc import Sequence
-from dataclasses import field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from skywork_rl.heldout import HeldoutScoringError
-from skywork_rl.image_rows import raise_for_undecodable_images
+from skywork_rl.data.image_rows import raise_for_undecodable_images
+from skywork_rl.data.loading import load_train_eval
+from skywork_rl.miniature.heldout import HeldoutScoringError
 from skywork_rl.stages.base import Stage
+from skywork_rl.stages.rehearsal import RehearsalError, get_dotted
+from skywork_rl.trainers.params import count_trainable
 
 logger = logging.getLogger("skywork_rl")
 
@@ -44,9 +46,7 @@ class TrainingStage(Stage):
     @classmethod
     def rehearsal_substitutions(cls, stage_id: str, config: dict[str, Any], rehearsal: Any) -> dict[str, Any]:
         """The policy, the verifier and the reward model each become a tiny stand-in of their kind
-        (`skywork_rl.rehearsal_models`); the training data must come from the pipeline."""
-        from skywork_rl.rehearsal import RehearsalError, get_dotted
-
+        (`skywork_rl.runner.rehearsal_models`); the training data must come from the pipeline."""
         data = get_dotted(config, "data.train")
         if data and not rehearsal.is_internal(data):
             raise RehearsalError(
@@ -64,14 +64,12 @@ class TrainingStage(Stage):
 
     def load_model(self) -> tuple[Any, Any]:
         """The model (with the recipe's trainable parts) and its processor."""
-        from skywork_rl.models import load_from_args
+        from skywork_rl.families.parts import load_from_args  # defers torch, transformers
 
         return load_from_args(self.config.model)
 
     def load_data(self) -> tuple[Any, Any]:
         """Train and (optional) eval datasets, checked for `required_columns`, cut to `trainer_columns`."""
-        from skywork_rl.data import load_train_eval
-
         train, evaluation = load_train_eval(self.config.data, self.required_columns)
         if self.trainer_columns is None:
             return train, evaluation
@@ -90,9 +88,9 @@ class TrainingStage(Stage):
         return places
 
     def needed_capabilities(self, train: Any, evaluation: Any) -> list[str]:
-        """What this run needs of the model's family (`skywork_rl.model_capabilities`): what its rows need
+        """What this run needs of the model's family (`skywork_rl.families.capabilities`): what its rows need
         (a chat template, prompts without an image, several images) and `training.assistant_only_loss`."""
-        from skywork_rl.model_capabilities import data_needs
+        from skywork_rl.families.capabilities import data_needs  # defers transformers
 
         needs = [*data_needs(train), *data_needs(evaluation)]
         if getattr(self.config.training, "assistant_only_loss", False):
@@ -101,7 +99,7 @@ class TrainingStage(Stage):
 
     def check_family(self, model: Any, processor: Any, train: Any, evaluation: Any) -> None:
         """Refuse, in one line and before the trainer is built, what the model's family cannot do."""
-        from skywork_rl.model_capabilities import check_family_capabilities
+        from skywork_rl.families.capabilities import check_family_capabilities  # defers transformers
 
         needs = self.needed_capabilities(train, evaluation)
         where = f"stage {self.name}"
@@ -116,7 +114,7 @@ class TrainingStage(Stage):
         return {}
 
     def run(self) -> dict[str, float]:
-        from skywork_rl.callbacks.config import attach_monitors
+        from skywork_rl.callbacks.config import attach_monitors  # defers transformers
 
         self.setup()
         heldout = getattr(self.config, "heldout", None)
@@ -147,7 +145,7 @@ class TrainingStage(Stage):
         metrics.update(count_trainable(model))
         metrics.update(self.stage_metrics(trainer))
         if heldout_rows is not None:
-            # The saved model, on problems no training split holds (`heldout:`; skywork_rl/heldout.py).
+            # The saved model, on problems no training split holds (`heldout:`; skywork_rl/miniature/heldout.py).
             metrics.update(start)
             try:
                 metrics.update(heldout.measure(trainer.model, processor, heldout_rows, "heldout/"))
@@ -158,15 +156,6 @@ class TrainingStage(Stage):
                     "only its held-out measurement failed)"
                 ) from error
         return metrics
-
-
-def resume_from_checkpoint_field() -> Any:
-    """The `training.resume_from_checkpoint` field of our TRL config subclasses: ``auto`` by default (see
-    `resolve_resume`), where TRL's default (None) would start a killed pipeline's stage over."""
-    return field(
-        default="auto",
-        metadata={"help": "auto (newest checkpoint-* in output_dir if any), a checkpoint folder, or null."},
-    )
 
 
 def resolve_resume(
@@ -310,14 +299,3 @@ def final_monitor_values(history: list[dict[str, Any]]) -> dict[str, float]:
             if key.startswith(_MONITOR_PREFIXES) and isinstance(value, (int, float)):
                 found[f"final_{key}"] = float(value)
     return found
-
-
-def numel_of(param: Any) -> int:
-    # ZeRO-3 partitions parameters at load time: the local tensor is empty, `ds_numel` is the real size.
-    return int(getattr(param, "ds_numel", param.numel()))
-
-
-def count_trainable(model: Any) -> dict[str, int]:
-    trainable = sum(numel_of(p) for p in model.parameters() if p.requires_grad)
-    total = sum(numel_of(p) for p in model.parameters())
-    return {"trainable_params": trainable, "total_params": total}

@@ -2,7 +2,7 @@
 
 R1V3 (arXiv 2507.06167) tunes only the connector (the MLP between vision encoder and LLM) after RL
 to re-balance cross-domain skills without touching the reasoning LLM. Freezing is done by
-`skywork_rl.models.set_trainable`; transformers' `Trainer.create_optimizer` already passes only
+`skywork_rl.families.parts.set_trainable`; transformers' `Trainer.create_optimizer` already passes only
 ``requires_grad`` parameters to the optimizer. This subclass adds the guarantee on top: after the
 optimizer is built it checks, by identity, that every parameter it holds is a connector parameter
 and that every connector parameter is in it, and fails loudly otherwise (a stray
@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from skywork_rl.stages.training import numel_of
+from skywork_rl.trainers.params import numel_of
 from skywork_rl.trainers.sft import SkyworkSFTTrainer
 
 logger = logging.getLogger("skywork_rl")

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from skywork_rl.model_capabilities import is_prefix_lm
+from skywork_rl.families.capabilities import is_prefix_lm
 
 
 class SuffixCompletions:

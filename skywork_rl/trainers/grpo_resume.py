@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from trl.trainer.utils import RepeatSampler
 
-from skywork_rl.atomic import save_atomic
+from skywork_rl.records.atomic import save_atomic
 from skywork_rl.trainers.resume import ExactResumeMixin, ResumeError
 
 GENERATION_FILE = "grpo_generation_rank{rank}.pt"

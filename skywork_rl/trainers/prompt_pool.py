@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from skywork_rl.atomic import atomic_folder, save_atomic
+from skywork_rl.records.atomic import atomic_folder, save_atomic
 from skywork_rl.trainers.grpo_rows import informative_samples
 from skywork_rl.trainers.init_arguments import bind_trainer_arguments
 

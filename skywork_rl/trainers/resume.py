@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import field
 from typing import Any
 
 import torch
@@ -200,3 +201,12 @@ class ExactResumeMixin:
                 "training.resume_from_checkpoint: null to start fresh"
             )
         self.load_resume_state(checkpoint)
+
+
+def resume_from_checkpoint_field() -> Any:
+    """The `training.resume_from_checkpoint` field of our TRL config subclasses: ``auto`` by default (see
+    `resolve_resume`), where TRL's default (None) would start a killed pipeline's stage over."""
+    return field(
+        default="auto",
+        metadata={"help": "auto (newest checkpoint-* in output_dir if any), a checkpoint folder, or null."},
+    )

@@ -56,8 +56,7 @@ from typing import Any
 import torch
 from trl import GRPOTrainer
 
-from skywork_rl.atomic import save_atomic
-from skywork_rl.buffer import SelectiveSampleBuffer
+from skywork_rl.records.atomic import save_atomic
 from skywork_rl.trainers.clipped_tokens import effective_token_counts
 from skywork_rl.trainers.family_inputs import FamilyGRPOMixin
 from skywork_rl.trainers.grpo_resume import GRPOResumeMixin
@@ -72,6 +71,7 @@ from skywork_rl.trainers.grpo_rows import (
 )
 from skywork_rl.trainers.prompt_pool import PromptPoolMixin
 from skywork_rl.trainers.reward_checks import RewardCheckMixin
+from skywork_rl.trainers.ssb_buffer import SelectiveSampleBuffer
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 from skywork_rl.trainers.ssb_storage import compact_rows, restore_row, stored_bytes, vision_dtype
 from skywork_rl.trainers.vision_batches import VisionBatchesInStepMixin

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from skywork_rl.stages.training import resume_from_checkpoint_field
+from skywork_rl.trainers.resume import resume_from_checkpoint_field
 
 
 @dataclass

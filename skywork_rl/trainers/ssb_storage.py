@@ -39,7 +39,7 @@ PIXEL_FIELDS = frozenset({"pixel_values", "pixel_values_videos"})
 
 def vision_dtype(model: torch.nn.Module) -> torch.dtype | None:
     """The one floating dtype of the vision tower's weights, or None (unknown tower, or mixed dtypes)."""
-    from skywork_rl.models import UnknownArchitectureError, resolve_parts
+    from skywork_rl.families.parts import UnknownArchitectureError, resolve_parts  # defers transformers
 
     try:
         names = set(resolve_parts(model)["vision"])

@@ -11,9 +11,9 @@ from PIL import Image
 
 from data_prep.adapters import adapt_dataset
 from data_prep.mappings import BUILTIN_MAPPINGS, resolve_mapping
-from skywork_rl.data import load_stage_dataset
+from skywork_rl.data.loading import load_stage_dataset
+from skywork_rl.data.schema import REQUIRED_COLUMNS, prompt_text
 from skywork_rl.errors import DataError
-from skywork_rl.schema import REQUIRED_COLUMNS, prompt_text
 
 
 def png(color: str = "red", size: int = 16) -> bytes:

@@ -11,7 +11,7 @@ from PIL import Image
 from data_prep.adapters import canonical_features
 from data_prep.cleaning import CleanOptions, clean_dataset, normalize_answer
 from data_prep.manifest import OutputExistsError
-from skywork_rl.schema import user_prompt
+from skywork_rl.data.schema import user_prompt
 from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.registry import get_stage_class
 

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from data_prep.adapters import canonical_features
 from data_prep.dedup import DedupOptions, find_duplicates, fingerprint
-from skywork_rl.schema import user_prompt
+from skywork_rl.data.schema import user_prompt
 from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.registry import get_stage_class
 

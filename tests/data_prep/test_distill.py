@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from data_prep.distill import DistillOptions, judge_candidates
-from skywork_rl.schema import SFT_COLUMNS, user_prompt
+from skywork_rl.data.schema import SFT_COLUMNS, user_prompt
 from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.registry import get_stage_class
 
@@ -168,7 +168,7 @@ class SkippingTeacher(ScriptedTeacher):
     prompt longer than its max_model_len): no candidates for it, the reason in ``skipped``."""
 
     def generate(self, rows: Sequence[dict[str, Any]], **kw: Any) -> list[list[str]]:
-        from skywork_rl.generation import Generations
+        from skywork_rl.generation.protocol import Generations
 
         out = super().generate(rows, **kw)
         skipped = {i: "prompt_too_long" for i, row in enumerate(rows) if row["id"] == "b"}

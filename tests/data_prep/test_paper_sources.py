@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from data_prep.standins import scienceqa_features
-from skywork_rl.data import load_stage_dataset
+from skywork_rl.data.loading import load_stage_dataset
+from skywork_rl.data.schema import prompt_text
 from skywork_rl.errors import DataError
-from skywork_rl.schema import prompt_text
 from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.registry import get_stage_class
 

@@ -12,8 +12,8 @@ import pytest
 
 from data_prep.chunks import ChunkStore, ChunkStoreMismatch
 from data_prep.pass_rate import PassRateOptions, compute_pass_rates, cut
-from skywork_rl.generation import GenerationBackend
-from skywork_rl.schema import user_prompt
+from skywork_rl.data.schema import user_prompt
+from skywork_rl.generation.protocol import GenerationBackend
 from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.registry import get_stage_class
 
@@ -263,7 +263,7 @@ class SkippingPolicy(ScriptedPolicy):
     prompt longer than its max_model_len): no completions for them, the reason in ``skipped``."""
 
     def generate(self, rows: Sequence[dict[str, Any]], **kw: Any) -> list[list[str]]:
-        from skywork_rl.generation import Generations
+        from skywork_rl.generation.protocol import Generations
 
         out = super().generate(rows, **kw)
         skipped = {i: "prompt_too_long" for i, row in enumerate(rows) if row["id"] in ("p1", "p4")}

@@ -12,7 +12,7 @@ from data_prep.preference_pairs import (
     build_pairs,
     build_preference_dataset,
 )
-from skywork_rl.schema import PREFERENCE_COLUMNS, assistant_message, user_prompt
+from skywork_rl.data.schema import PREFERENCE_COLUMNS, assistant_message, user_prompt
 
 
 def _row(rid: str, completions, correct=None, scores=None, question: str = "What is 2+2?", images=None):

@@ -9,7 +9,7 @@ from datasets import load_from_disk
 
 from data_prep.preference_pairs import PairRulesError
 from data_prep.preference_stage import PreferencePairsStage
-from skywork_rl.schema import PREFERENCE_COLUMNS
+from skywork_rl.data.schema import PREFERENCE_COLUMNS
 from skywork_rl.stages.base import parse_stage_config, run_stage
 
 

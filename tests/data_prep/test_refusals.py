@@ -10,8 +10,8 @@ import pytest
 
 from data_prep.adapters import canonical_features
 from data_prep.refusals import EmptyOutputError
+from skywork_rl.data.schema import user_prompt
 from skywork_rl.errors import DataError
-from skywork_rl.schema import user_prompt
 from skywork_rl.stages.base import COMPLETE_MARKER, parse_stage_config, run_stage
 from skywork_rl.stages.registry import get_stage_class
 

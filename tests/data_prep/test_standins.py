@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from data_prep.standins import MATHV360K_PICKED, MATHV360K_UNLISTED, stage_standins, standin_for
-from skywork_rl.data import load_stage_dataset
+from skywork_rl.data.loading import load_stage_dataset
+from skywork_rl.data.schema import prompt_text
 from skywork_rl.errors import DataError
-from skywork_rl.pipeline_plan import plan_pipeline, set_dotted
-from skywork_rl.schema import prompt_text
+from skywork_rl.runner.plan import plan_pipeline, set_dotted
 from skywork_rl.stages.base import parse_stage_config, run_stage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

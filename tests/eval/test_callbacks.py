@@ -17,8 +17,8 @@ def test_entropy_and_eval_callbacks_log_through_the_trainer(
 ) -> None:
     from trl import SFTConfig, SFTTrainer
 
-    from skywork_rl.data import load_stage_dataset
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.data.loading import load_stage_dataset
+    from skywork_rl.families.parts import load_model_and_processor
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     data = load_stage_dataset(str(synthetic_dataset_dir)).select(range(8))

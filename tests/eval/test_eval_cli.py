@@ -93,9 +93,9 @@ class ScriptedBackend:
 
 @pytest.fixture
 def scripted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    import skywork_rl.generation_vllm
+    import skywork_rl.generation.vllm_backend
 
-    monkeypatch.setattr(skywork_rl.generation_vllm, "VLLMBackend", ScriptedBackend)
+    monkeypatch.setattr(skywork_rl.generation.vllm_backend, "VLLMBackend", ScriptedBackend)
     data = tmp_path / "data"
     _write(
         data / "aime.jsonl", json.dumps({"id": "2024-I-1", "problem": "What is 2+2?", "answer": "4"}) + "\n"

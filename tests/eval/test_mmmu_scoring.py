@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from eval.mmmu import (
-    load_mmmu_outputs,
-    parse_item,
-    parse_without_guess,
-    score_mmmu_outputs,
-    score_mmmu_parsed,
-)
+from eval.mmmu import load_mmmu_outputs, score_mmmu_outputs, score_mmmu_parsed
 from eval.mmmu_official import eval_open, parse_multi_choice_response, parse_open_response
+from eval.mmmu_parse import parse_item, parse_without_guess
 
 
 @pytest.fixture

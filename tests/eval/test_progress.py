@@ -13,7 +13,7 @@ from PIL import Image
 
 from eval.runner import EvalSettings, run_eval
 from eval.select import CheckpointScore, plot_figure
-from skywork_rl.generation import SamplingParams
+from skywork_rl.generation.protocol import SamplingParams
 
 
 class BoxedBBackend:

@@ -22,7 +22,8 @@ from eval.runner import (
     run_eval,
     run_meta,
 )
-from skywork_rl.generation import Generations, SamplingParams, TransformersBackend
+from skywork_rl.generation.protocol import Generations, SamplingParams
+from skywork_rl.generation.transformers_backend import TransformersBackend
 
 SETTINGS = EvalSettings(sampling=SamplingParams(max_new_tokens=8, temperature=1.0, top_p=1.0), save_every=2)
 
@@ -295,9 +296,9 @@ class RecordingVLLM:
 def test_cli_builds_vllm_without_batch_size_and_with_backend_kwargs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import skywork_rl.generation_vllm
+    import skywork_rl.generation.vllm_backend
 
-    monkeypatch.setattr(skywork_rl.generation_vllm, "VLLMBackend", RecordingVLLM)
+    monkeypatch.setattr(skywork_rl.generation.vllm_backend, "VLLMBackend", RecordingVLLM)
     data = _write_benchmarks(tmp_path / "data")
     code = eval_main(
         [

@@ -34,7 +34,7 @@ def test_eval_score_with_a_lone_surrogate_in_a_response_writes_the_whole_report(
     output = tmp_path / "score.json"
     output.write_text("previous")
     argv = ["score", "--benchmark", benchmark, "--predictions", str(predictions), "--output", str(output)]
-    with caplog.at_level("WARNING", logger="skywork_rl.atomic"):
+    with caplog.at_level("WARNING", logger="skywork_rl.records.atomic"):
         assert eval_main(argv) == 0
     report = json.loads(output.read_text(encoding="utf-8"))
     assert report["total"] == 2 and len(report["per_item"]) == 2

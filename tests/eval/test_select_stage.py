@@ -51,7 +51,7 @@ def select(run: Path, probe: Path | None, out: Path, *extra: str) -> dict[str, f
 def test_select_hands_the_highest_entropy_checkpoint_on_as_a_model(
     grpo_run, synthetic_dataset_dir, tmp_path, tiny_vocab_words
 ):
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.families.parts import load_model_and_processor
 
     out = tmp_path / "select"
     # The random-weight model says R1V3's words ("wait", ...) only by accident: name its own words.
@@ -73,7 +73,7 @@ def test_select_hands_the_highest_entropy_checkpoint_on_as_a_model(
 
 
 def test_a_pipeline_feeds_the_selected_checkpoint_to_the_connector_stage(tmp_path):
-    from skywork_rl.pipeline import plan_pipeline
+    from skywork_rl.runner.pipeline import plan_pipeline
 
     pipeline = {
         "name": "chain",

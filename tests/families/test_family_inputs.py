@@ -10,10 +10,10 @@ from datasets import Dataset
 from trl import GRPOTrainer
 from trl.data_utils import prepare_multimodal_messages
 
-from skywork_rl.models import load_model_and_processor
+from skywork_rl.families.parts import load_model_and_processor
+from skywork_rl.miniature.synthetic import build_dataset
 from skywork_rl.stages.mpo import SkyworkMPOConfig
 from skywork_rl.stages.sft import SkyworkSFTConfig
-from skywork_rl.synthetic import build_dataset
 from skywork_rl.trainers.mpo import MPOTrainer
 from skywork_rl.trainers.sft import SkyworkSFTTrainer
 from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer

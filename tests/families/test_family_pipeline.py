@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skywork_rl.pipeline import run_pipeline
-from skywork_rl.tiny import TINY_ARCHS
+from skywork_rl.miniature.tiny import TINY_ARCHS
+from skywork_rl.runner.pipeline import run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "families_pipeline.py"

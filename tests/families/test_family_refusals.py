@@ -13,11 +13,11 @@ import json
 import datasets
 import pytest
 
-from skywork_rl.model_capabilities import FamilyCapabilityError, data_needs
+from skywork_rl.families.capabilities import FamilyCapabilityError, data_needs
+from skywork_rl.miniature.synthetic import build_dataset
 from skywork_rl.stages.base import STAGE_JSON, parse_stage_config, run_stage
 from skywork_rl.stages.registry import get_stage_class
 from skywork_rl.stages.sft import SFTStage
-from skywork_rl.synthetic import build_dataset
 
 TRAINING = (
     "--training.max_steps=1",

@@ -13,12 +13,12 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText
 
-from skywork_rl.models import resolve_parts
+from skywork_rl.families.parts import resolve_parts
+from skywork_rl.miniature.tiny import TINY_ARCHS
 from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.connector import ConnectorStage
 from skywork_rl.stages.grpo import GRPOStage
 from skywork_rl.stages.sft import SFTStage
-from skywork_rl.tiny import TINY_ARCHS
 
 STEPS = 2
 COMMON = (

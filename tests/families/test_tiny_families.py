@@ -9,8 +9,8 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 from trl.data_utils import prepare_multimodal_messages
 
-from skywork_rl.model_capabilities import FAMILY_LIMITS, FamilyCapabilityError, missing_capabilities
-from skywork_rl.models import (
+from skywork_rl.families.capabilities import FAMILY_LIMITS, FamilyCapabilityError, missing_capabilities
+from skywork_rl.families.parts import (
     PART_REGISTRY,
     PARTS,
     check_family_capabilities,
@@ -19,8 +19,8 @@ from skywork_rl.models import (
     resolve_parts,
     set_trainable,
 )
-from skywork_rl.synthetic import generate_rows
-from skywork_rl.tiny import TINY_ARCHS, family, main
+from skywork_rl.miniature.synthetic import generate_rows
+from skywork_rl.miniature.tiny import TINY_ARCHS, family, main
 
 ELEVEN = {
     "internvl",

@@ -20,7 +20,7 @@ from transformers import (
     InternVLForConditionalGeneration,
 )
 
-from skywork_rl.models import PART_REGISTRY, UnknownArchitectureError, resolve_parts
+from skywork_rl.families.parts import PART_REGISTRY, UnknownArchitectureError, resolve_parts
 from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.connector import ConnectorStage
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from skywork_rl.rewards.config import RewardArguments, build_reward_funcs
+from skywork_rl.rewards.config import RewardArguments
 from skywork_rl.rewards.hybrid import Calibration, HybridReward, calibrate_rm
-from skywork_rl.rewards.registry import available_rewards, get_reward
+from skywork_rl.rewards.registry import available_rewards, build_reward_funcs, get_reward
 
 
 def _fixed(name: str, values: list[float | None]):

@@ -9,7 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from skywork_rl.errors import SkyworkError  # noqa: E402
-from skywork_rl.rewards.config import RewardArguments, build_reward_funcs  # noqa: E402
+from skywork_rl.rewards.config import RewardArguments  # noqa: E402
+from skywork_rl.rewards.registry import build_reward_funcs  # noqa: E402
 from skywork_rl.rewards.reward_model import RewardModelReward, VLMRewardModel, normalize_scores  # noqa: E402
 
 

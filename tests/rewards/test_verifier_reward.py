@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from skywork_rl.errors import SkyworkError
-from skywork_rl.rewards.config import RewardArguments, build_reward_funcs
+from skywork_rl.rewards.config import RewardArguments
 from skywork_rl.rewards.judge_prompt import parse_verdict
+from skywork_rl.rewards.registry import build_reward_funcs
 from skywork_rl.rewards.verifier import VerifierReward
 
 _QUESTION = re.compile(r"Reference answer: (.*)\nStudent's final answer: (.*)\n")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText
 
-from skywork_rl.models import resolve_connector
+from skywork_rl.families.parts import resolve_connector
 from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.connector import ConnectorStage
 
@@ -78,7 +78,7 @@ def test_connector_stage_changes_only_connector_tensors(
 
 
 def test_optimizer_holds_exactly_the_connector_parameters(tiny_internvl, synthetic_dataset_dir, tmp_path):
-    from skywork_rl.models import load_from_args
+    from skywork_rl.families.parts import load_from_args
     from skywork_rl.trainers.connector import ConnectorOnlyTrainer, optimizer_parameters
 
     config = parse_stage_config(ConnectorStage, _argv(tiny_internvl, synthetic_dataset_dir, tmp_path / "o"))
@@ -100,7 +100,7 @@ def test_optimizer_holds_exactly_the_connector_parameters(tiny_internvl, synthet
 
 
 def test_stray_trainable_llm_parameter_is_refused(tiny_internvl, synthetic_dataset_dir, tmp_path):
-    from skywork_rl.models import load_from_args
+    from skywork_rl.families.parts import load_from_args
     from skywork_rl.stages.connector import load_domains
     from skywork_rl.trainers.connector import ConnectorOnlyError, ConnectorOnlyTrainer
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from datasets import Dataset, Image, List
 
-from skywork_rl.data import load_stage_dataset
-from skywork_rl.image_rows import undecodable_image_rows
+from skywork_rl.data.image_rows import undecodable_image_rows
+from skywork_rl.data.loading import load_stage_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 BAD_ROWS = (3, 9)

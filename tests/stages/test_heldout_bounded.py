@@ -24,7 +24,7 @@ UNJUDGEABLE = {
 _SCRIPT = textwrap.dedent(
     """
     import json, sys, time
-    import skywork_rl.heldout as heldout
+    import skywork_rl.miniature.heldout as heldout
 
     heldout.SCORE_TIMEOUT_S, heldout.RETRY_TIMEOUT_S = 1.0, 2.0
     cases = json.loads(sys.stdin.read())
@@ -83,8 +83,8 @@ def test_unjudgeable_model_answers_fail_the_measurement_instead_of_hanging():
 def test_stage_whose_heldout_measurement_fails_records_failed_and_keeps_its_trained_model(
     tiny_internvl, synthetic_dataset_dir, tmp_path, monkeypatch
 ):
-    import skywork_rl.heldout as heldout
-    from skywork_rl.generation import TransformersBackend
+    import skywork_rl.miniature.heldout as heldout
+    from skywork_rl.generation.transformers_backend import TransformersBackend
     from skywork_rl.stages.base import parse_stage_config, run_stage
     from skywork_rl.stages.sft import SFTStage
 
@@ -129,7 +129,7 @@ def test_heldout_command_ends_an_unjudgeable_row_with_one_error_line(
 ):
     import runpy
 
-    from skywork_rl.generation import TransformersBackend
+    from skywork_rl.generation.transformers_backend import TransformersBackend
 
     def generate(self, rows, num_generations=1, **kwargs):
         return [["<think>x</think> \\boxed{3}"] * num_generations for _ in rows]
@@ -139,7 +139,7 @@ def test_heldout_command_ends_an_unjudgeable_row_with_one_error_line(
     rows = [{"prompt": [{"role": "user", "content": "q"}], "id": "pi", "solution": UNJUDGEABLE["pi_tower"]}]
     Dataset.from_list(rows).save_to_disk(str(tmp_path / "heldout"))
     argv = [
-        "python -m skywork_rl.heldout",
+        "python -m skywork_rl.miniature.heldout",
         "--model",
         str(tiny_internvl),
         "--data",
@@ -147,7 +147,7 @@ def test_heldout_command_ends_an_unjudgeable_row_with_one_error_line(
     ]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as ended:  # the module's own deadlines: 5 s, then 30 s
-        runpy.run_module("skywork_rl.heldout", run_name="__main__")
+        runpy.run_module("skywork_rl.miniature.heldout", run_name="__main__")
     assert ended.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert (

@@ -7,8 +7,8 @@ import json
 import pytest
 from datasets import Dataset
 
-from skywork_rl.heldout import HeldoutArguments, evaluate_completions, heldout_result
-from skywork_rl.models import load_model_and_processor
+from skywork_rl.families.parts import load_model_and_processor
+from skywork_rl.miniature.heldout import HeldoutArguments, evaluate_completions, heldout_result
 from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.sft import SFTStage
 
@@ -68,7 +68,7 @@ class _FixedBackend:
 
 
 def test_sampled_protocol_scores_every_sample_and_reports_their_mean():
-    from skywork_rl.heldout import evaluate_heldout
+    from skywork_rl.miniature.heldout import evaluate_heldout
 
     right, wrong = "<think>x</think> \\boxed{red}", "<think>x</think> \\boxed{blue}"
     rows = [{"solution": "red", "source": "synthetic/a"}, {"solution": "red", "source": "synthetic/b"}]

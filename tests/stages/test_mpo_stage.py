@@ -8,7 +8,7 @@ import pytest
 from datasets import load_from_disk
 
 from data_prep.preference_pairs import PairRules, build_preference_dataset
-from skywork_rl.schema import PREFERENCE_COLUMNS
+from skywork_rl.data.schema import PREFERENCE_COLUMNS
 from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.mpo import MPO_LOSS_WEIGHTS, MPOStage
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from skywork_rl.stages.training import count_trainable, last_complete_checkpoint, numel_of, resolve_resume
+from skywork_rl.stages.training import last_complete_checkpoint, resolve_resume
+from skywork_rl.trainers.params import count_trainable, numel_of
 
 
 def _checkpoint(root, step, complete=True):

@@ -22,7 +22,7 @@ def constant_reward(completions: list, **kwargs) -> list[float]:
 
 
 def _rows(kind: str) -> object:
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.miniature.synthetic import build_dataset
 
     data = build_dataset(2, seed=0)
     if kind == "grpo":
@@ -41,7 +41,7 @@ def build_trainer(kind: str, model_dir: Path, out: Path, **overrides):
     """One of the four trainers the training stages use, on a tiny model, with the stage's freezing."""
     from trl import DPOConfig
 
-    from skywork_rl.models import load_model_and_processor, resolve_connector, set_trainable
+    from skywork_rl.families.parts import load_model_and_processor, resolve_connector, set_trainable
     from skywork_rl.stages.sft import SkyworkSFTConfig
 
     model, processor = load_model_and_processor(str(model_dir))

@@ -37,8 +37,8 @@ def finite(completions: list, **kwargs) -> list[float]:
 
 
 def _trainer(model_dir: Path, out: Path, reward_funcs: list, **overrides):
-    from skywork_rl.models import load_model_and_processor
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.families.parts import load_model_and_processor
+    from skywork_rl.miniature.synthetic import build_dataset
     from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
     from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
 

@@ -48,8 +48,8 @@ def _trainer(
     trainer_class: type | None = None,
     **overrides,
 ):
-    from skywork_rl.models import load_model_and_processor
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.families.parts import load_model_and_processor
+    from skywork_rl.miniature.synthetic import build_dataset
     from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
 
     model, processor = load_model_and_processor(str(model_dir))
@@ -130,8 +130,8 @@ def test_ssb_off_trains_exactly_like_trl_grpo(tiny_internvl, tmp_path):
     """Our trainer with the buffer off is TRL's GRPO: same weights after steps that cross an epoch."""
     from trl import GRPOConfig, GRPOTrainer
 
-    from skywork_rl.models import load_model_and_processor
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.families.parts import load_model_and_processor
+    from skywork_rl.miniature.synthetic import build_dataset
     from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
 
     dataset = build_dataset(2, seed=0).select_columns(["prompt", "images", "solution"])  # 2 steps per epoch
@@ -322,7 +322,7 @@ TWO_PROCESS_SCRIPT = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from pathlib import Path
-from skywork_rl.process_group import close_process_group
+from skywork_rl.runner.process_group import close_process_group
 from trainers.test_ssb_grpo import _trainer
 trainer = _trainer(Path({model!r}), Path({out!r}), max_steps=3, only_rank=0, save_strategy="steps", save_steps=3)
 trainer.train()

@@ -58,8 +58,8 @@ def test_a_bf16_model_sees_the_same_pixels_from_the_buffer(arch, tiny_model_dir)
     """Pixels stored in the tower's dtype and cast back give bitwise the logits of the pushed float32 ones."""
     from trl.data_utils import prepare_multimodal_messages
 
-    from skywork_rl.models import load_model_and_processor
-    from skywork_rl.synthetic import build_dataset
+    from skywork_rl.families.parts import load_model_and_processor
+    from skywork_rl.miniature.synthetic import build_dataset
 
     model, processor = load_model_and_processor(str(tiny_model_dir[arch]), dtype="bfloat16")
     row = build_dataset(1, seed=0)[0]

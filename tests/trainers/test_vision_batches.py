@@ -47,7 +47,7 @@ def test_text_only_rows_are_found_without_decoding_images():
 
 
 def test_vision_is_kept_in_step_only_when_sharded_parameters_meet_mixed_data(tiny_internvl, monkeypatch):
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.families.parts import load_model_and_processor
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     trainer = SimpleNamespace(args=None, processing_class=processor, model=model)
@@ -81,8 +81,8 @@ def _forward_and_grads(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, 
 
 @pytest.mark.parametrize("arch", ["internvl", "qwen2_5_vl", "paligemma"])
 def test_text_only_batch_runs_the_vision_tower_and_trains_exactly_as_without_it(tiny_model_dir, arch):
-    from skywork_rl.model_capabilities import is_prefix_lm
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.families.capabilities import is_prefix_lm
+    from skywork_rl.families.parts import load_model_and_processor
 
     model, processor = load_model_and_processor(str(tiny_model_dir[arch]))
     batch = _text_batch(processor)
@@ -112,7 +112,7 @@ def test_text_only_batch_runs_the_vision_tower_and_trains_exactly_as_without_it(
 def test_batches_with_images_and_generation_are_untouched(tiny_internvl):
     from PIL import Image
 
-    from skywork_rl.models import load_model_and_processor
+    from skywork_rl.families.parts import load_model_and_processor
 
     model, processor = load_model_and_processor(str(tiny_internvl))
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour?"}]}]

@@ -1,0 +1,120 @@
+"""The miniature's tasks: shapes on a 4x4 grid, graded by how much of the picture holds the answer.
+
+At the tiny models' 56 px a grid cell is exactly one 14 px patch of the vision tower, so an answer
+is always in what some patches see; the tasks differ in how many patches carry it:
+
+- ``shape_color``: one large shape covers much of the image; name its colour.
+- ``small_color``: one small shape (one or two patches wide) anywhere; name its colour.
+- ``more_color``: squares of two colours; which colour has more (compare two areas).
+
+and one compositional task (``COMPOSITIONAL_TASKS``), the learning benchmarks' miniature:
+
+- ``quadrant_color``: four squares, one per quadrant (one image token each after InternVL's pixel
+  shuffle), of random colours; what colour is the one in the named quadrant? The trace reads the
+  four in order, then selects the asked one. Its held-out split is disjoint in content, not only by
+  key: a picture showing both colours of a pair in ``HELDOUT_PAIRS`` is held-out, so no train or
+  RL picture shows those colours together.
+
+The answers are words or numbers the accuracy reward checks exactly, the traces are short (the
+miniature's rollouts are a few dozen tokens, so RL runs in minutes on 2 CPU cores), and every
+problem's key is the full list of what was drawn where, so equal keys are equal pictures.
+"""
+
+from __future__ import annotations
+
+import random
+
+from PIL import Image, ImageDraw
+
+from skywork_rl.miniature.tasks import (
+    COLORS,
+    SHAPES,
+    Problem,
+    Renderer,
+    _cells_key,
+    _draw_shape,
+    _render_grid,
+    _shuffled_cells,
+)
+
+
+def shape_color(rng: random.Random, size: int) -> Problem:
+    """One large shape of random size and place: its colour fills much of the image."""
+    color, shape = rng.choice(list(COLORS)), rng.choice(SHAPES)
+    side = rng.randint(size // 2, size - 4)
+    x0, y0 = rng.randint(0, size - side), rng.randint(0, size - side)
+    image = Image.new("RGB", (size, size), "white")
+    _draw_shape(ImageDraw.Draw(image), shape, (x0, y0, x0 + side, y0 + side), COLORS[color])
+    key = f"shape_color|{shape}:{color}|{x0},{y0},{side}|{size}"
+    return Problem(
+        "shape_color", f"What colour is the {shape}?", color, f"The {shape} is {color}.", image, key
+    )
+
+
+def small_color(rng: random.Random, size: int) -> Problem:
+    """One small shape (a patch or two wide) anywhere in the image."""
+    color, shape = rng.choice(list(COLORS)), rng.choice(SHAPES)
+    side = rng.randint(size // 8, size // 4)
+    x0, y0 = rng.randint(0, size - side), rng.randint(0, size - side)
+    image = Image.new("RGB", (size, size), "white")
+    _draw_shape(ImageDraw.Draw(image), shape, (x0, y0, x0 + side, y0 + side), COLORS[color])
+    key = f"small_color|{shape}:{color}|{x0},{y0},{side}|{size}"
+    return Problem(
+        "small_color", f"What colour is the {shape}?", color, f"The {shape} is {color}.", image, key
+    )
+
+
+def more_color(rng: random.Random, size: int) -> Problem:
+    """Squares of two colours in different numbers: which colour has more?"""
+    a, b = rng.sample(list(COLORS), 2)
+    n_a, n_b = rng.sample(range(1, 7), 2)
+    free = _shuffled_cells(rng)
+    cells = {free[k]: ("square", a if k < n_a else b) for k in range(n_a + n_b)}
+    winner = a if n_a > n_b else b
+    first, second = sorted((a, b))
+    question = f"Which colour has more squares, {first} or {second}?"
+    key = f"more_color|{_cells_key(cells)}|{size}"
+    image = _render_grid(cells, size, pad_fraction=1 / 6)
+    return Problem("more_color", question, winner, f"Most squares are {winner}.", image, key)
+
+
+MINIATURE_TASKS: dict[str, Renderer] = {
+    "shape_color": shape_color,
+    "small_color": small_color,
+    "more_color": more_color,
+}
+
+
+# Colour pairs only held-out pictures show together. Every colour still appears in training, each
+# beside the two colours of the other pair, so a model that reads each quadrant can answer them; a memory
+# of training pictures holds none of them.
+HELDOUT_PAIRS = (frozenset({"green", "red"}), frozenset({"blue", "orange"}))
+QUADRANTS = ("top left", "top right", "bottom left", "bottom right")
+
+
+def quadrant_color(rng: random.Random, size: int) -> Problem:
+    """Four squares, one per quadrant, of random colours: what colour is the one the question names?
+
+    The trace reads the four quadrants in order, then picks the one asked (two steps: read, select).
+    A picture that shows both colours of a `HELDOUT_PAIRS` pair belongs to the held-out split."""
+    colors = [rng.choice(list(COLORS)) for _ in QUADRANTS]
+    asked = rng.randrange(len(QUADRANTS))
+    answer = colors[asked]
+    half = size // 2
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    boxes = []
+    for k, color in enumerate(colors):  # each square of random size and place inside its quadrant
+        side = rng.randint(half * 5 // 8, half - 2)
+        x0 = (k % 2) * half + rng.randint(1, half - side - 1)
+        y0 = (k // 2) * half + rng.randint(1, half - side - 1)
+        draw.rectangle((x0, y0, x0 + side - 1, y0 + side - 1), fill=COLORS[color])
+        boxes.append(f"{x0},{y0},{side}")
+    question = f"What colour is the {QUADRANTS[asked]} square?"
+    reasoning = f"{', '.join(colors)}. The {QUADRANTS[asked]} is {answer}."
+    key = f"quadrant_color|{','.join(colors)}|{';'.join(boxes)}|{asked}|{size}"
+    held = any(pair <= set(colors) for pair in HELDOUT_PAIRS)
+    return Problem("quadrant_color", question, answer, reasoning, image, key, heldout=held)
+
+
+COMPOSITIONAL_TASKS: dict[str, Renderer] = {"quadrant_color": quadrant_color}
