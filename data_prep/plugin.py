@@ -8,18 +8,13 @@ from __future__ import annotations
 
 from skywork_rl.stages.registry import register_stage
 
-STAGES: dict[str, str] = {
-    "load-data": "data_prep.stages:LoadDataStage",
-    "clean": "data_prep.stages:CleanStage",
-    "dedup": "data_prep.stages:DedupStage",
-    "pass-rate-filter": "data_prep.stages:PassRateFilterStage",
-    "distill": "data_prep.stages:DistillStage",
-    "preference-pairs": "data_prep.preference_stage:PreferencePairsStage",
-    "mix-data": "data_prep.mix_stage:MixDataStage",
-}
-
 
 def register() -> None:
     """Register the curation stages (import paths only: nothing heavy is imported here)."""
-    for name, target in STAGES.items():
-        register_stage(name, target)
+    register_stage("load-data", "data_prep.stages:LoadDataStage")
+    register_stage("clean", "data_prep.stages:CleanStage")
+    register_stage("dedup", "data_prep.stages:DedupStage")
+    register_stage("pass-rate-filter", "data_prep.stages:PassRateFilterStage")
+    register_stage("distill", "data_prep.stages:DistillStage")
+    register_stage("preference-pairs", "data_prep.preference_stage:PreferencePairsStage")
+    register_stage("mix-data", "data_prep.mix_stage:MixDataStage")

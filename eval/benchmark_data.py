@@ -32,13 +32,12 @@ from data_prep.standins import stage_standins
 from eval.loading import BenchmarkDataError, hub_allowed, read_records
 from skywork_rl.errors import DataError
 from skywork_rl.records.atomic import write_atomic
+from skywork_rl.scorers import benchmark_names
 from skywork_rl.stages.base import RecipeError, Stage
 
 logger = logging.getLogger("skywork_rl")
 
 _IMAGE_TAG = re.compile(r"<image\s*\d*>", re.IGNORECASE)
-# the id field of each benchmark's records (eval/benchmarks.py reads the same ones); others: "id"
-_ID_FIELDS = {"mathvista": "pid", "mathverse": "sample_index"}
 
 
 def _default_sources() -> dict[str, str]:
@@ -100,7 +99,7 @@ def read_benchmark_records(name: str, location: str) -> list[dict[str, Any]]:
             f"benchmarks.sources.{name}: the hub is offline (HF_HUB_OFFLINE=1) and {location!r} is a hub id; "
             f"download {spec.hub_id} ({spec.split}) and set benchmarks.sources.{name} to its local folder"
         )
-    return read_hub_questions(spec.hub_id, spec.hub_configs or [None], spec.split, _ID_FIELDS.get(name, "id"))
+    return read_hub_questions(spec.hub_id, spec.hub_configs or [None], spec.split, spec.id_field)
 
 
 def read_hub_questions(
@@ -148,20 +147,21 @@ class BenchmarkDataStage(Stage):
         )
 
     def run(self) -> dict[str, float]:
-        from eval.benchmarks import BENCHMARKS  # defers sympy
+        from eval.benchmarks import get_benchmark  # defers sympy
 
         sources = self.config.benchmarks.sources or {}
-        unknown = sorted(set(sources) - set(BENCHMARKS))
+        known = benchmark_names()
+        unknown = sorted(set(sources) - set(known))
         if not sources or unknown:
             raise RecipeError(
                 f"benchmarks.sources: {'unknown benchmark(s) ' + str(unknown) if unknown else 'empty'}; "
-                f"name benchmarks of {sorted(BENCHMARKS)} with their hub id or local path"
+                f"name benchmarks of {known} with their hub id or local path"
             )
         self.output_dir.mkdir(parents=True, exist_ok=True)
         metrics: dict[str, float] = {}
         for name, location in sources.items():
             records = read_benchmark_records(name, str(location))
-            id_field = _ID_FIELDS.get(name, "id")
+            id_field = get_benchmark(name).id_field
             lines = [
                 json.dumps({"id": str(r.get(id_field, i)), "question": question_text(r)}, ensure_ascii=False)
                 for i, r in enumerate(records)

@@ -8,7 +8,7 @@ MathVista's ``query`` field, MathVerse's ``query_cot``) plus one instruction for
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,15 +17,18 @@ from eval.deadline import DEFAULT_TIMEOUT_S, score_with_deadline
 from eval.loading import BenchmarkDataError, find_local, load_hub, load_image, read_records
 from eval.math_scoring import Verdict, score_aime, score_mathverse, score_mathvista, score_olympiadbench
 from eval.mmmu import (
+    OFFICIAL_LAYOUT,
     OFFICIAL_SUBJECT_ORDER,
     SUBJECT_TO_DOMAIN,
     group_by_subject,
     score_mmmu_outputs,
+    score_official_predictions,
     subject_of,
 )
 from eval.scoring import BenchmarkResult, ItemResult, summarize
 from skywork_rl.data.schema import user_prompt
-from skywork_rl.errors import DataError
+from skywork_rl.errors import DataError, SkyworkError
+from skywork_rl.scorers import BENCHMARKS, get_benchmark_scorer
 
 REASONING_INSTRUCTION = "Think step by step inside <think> </think>, then give the final answer in \\boxed{}."
 
@@ -41,9 +44,91 @@ class EvalItem:
     category: str = ""
 
 
+@dataclass
+class ScoreOptions:
+    """How saved responses are scored: MMMU's parser mode, the per-item deadline, the workers."""
+
+    mmmu_reasoning: bool = True
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    num_workers: int | None = None
+    progress: Callable[[int], None] | None = None
+
+
+# (spec, records, each record's k responses, options) -> one ItemResult per record and sample
+ResponseScorer = Callable[
+    ["BenchmarkSpec", list[dict[str, Any]], list[list[str]], ScoreOptions], list[ItemResult]
+]
+
+
+def score_each_response(
+    spec: BenchmarkSpec, records: list[dict[str, Any]], samples: list[list[str]], options: ScoreOptions
+) -> list[ItemResult]:
+    """The default: every response by the spec's ``score_item`` in the deadline pool (all k samples
+    in one batch); sample s of every record is run s of avg@k."""
+    if spec.score_item is None:
+        raise SkyworkError(
+            f"benchmark {spec.name!r}: its BenchmarkSpec gives neither score_item nor score_responses"
+        )
+    k = len(samples[0]) if samples else 1
+    jobs = [(texts[s], r["meta"]) for s in range(k) for r, texts in zip(records, samples, strict=True)]
+    scored = score_with_deadline(
+        spec.name,
+        spec.score_item,
+        jobs,
+        timeout_s=options.timeout_s,
+        num_workers=options.num_workers,
+        progress=options.progress,
+    )
+    items = []
+    for position, result in enumerate(scored):
+        record = records[position % len(records)]
+        items.append(
+            ItemResult(
+                id=record["id"],
+                parsed_pred=result.parsed_pred,
+                gold=record["meta"].get("answer", record["meta"].get("final_answer")),
+                correct=bool(result.correct) and result.error is None,
+                subject=record.get("subject", ""),
+                category=record.get("category", ""),
+                error=result.error,
+                sample=position // len(records),
+            )
+        )
+    return items
+
+
+def score_mmmu_runs(
+    spec: BenchmarkSpec, records: list[dict[str, Any]], samples: list[list[str]], options: ScoreOptions
+) -> list[ItemResult]:
+    """MMMU: each sample s is its own seeded official run (`eval.mmmu.score_mmmu_outputs`)."""
+    k = len(samples[0]) if samples else 1
+    items: list[ItemResult] = []
+    for s in range(k):
+        outputs = [
+            {"id": r["id"], "response": texts[s], **r["meta"]}
+            for r, texts in zip(records, samples, strict=True)
+        ]
+        result = score_mmmu_outputs(
+            group_by_subject(outputs),
+            reasoning=options.mmmu_reasoning,
+            timeout_s=options.timeout_s,
+            num_workers=options.num_workers,
+            sample=s,
+            progress=options.progress,
+        )
+        items.extend(result.items)
+    return items
+
+
 @dataclass(frozen=True)
 class BenchmarkSpec:
-    """One benchmark: hub location, record -> item conversion, and scoring of saved responses."""
+    """One benchmark, all of it: where its records are (hub id, split, configs), how a record
+    becomes an item (``to_item``), how saved responses are scored (``score_item`` per response in
+    the deadline pool, or a whole ``score_responses``) and summarised (``aggregate``).
+
+    Registered by import path (`skywork_rl.scorers.register_benchmark`), it is also the core's
+    `BenchmarkScorer` (``load_items``, ``score``), so periodic eval during training scores as
+    `skywork-rl eval` does."""
 
     name: str
     hub_id: str
@@ -51,6 +136,25 @@ class BenchmarkSpec:
     to_item: Callable[[dict[str, Any], int, Path], EvalItem]
     score_item: Callable[[str, dict[str, Any]], Verdict] | None = None
     hub_configs: list[str] = field(default_factory=list)
+    score_responses: ResponseScorer = score_each_response
+    aggregate: Callable[[str, list[ItemResult]], BenchmarkResult] = summarize
+    # the id field of the benchmark's raw records (the `benchmark-data` stage reads it)
+    id_field: str = "id"
+    # its parser has an official and a reasoning mode (--mmmu-parser), recorded with its responses
+    reasoning_parser: bool = False
+    # `eval score` on the benchmark's own output files (not our responses.jsonl), and their layout
+    score_official: Callable[..., BenchmarkResult] | None = None
+    official_layout: str = ""
+
+    def load_items(self, path: str | None, *, limit: int | None = None) -> list[EvalItem]:
+        """The items from `path` (the official layout), else the hub."""
+        return load_items(self.name, path, limit=limit)
+
+    def score(self, items: Sequence[EvalItem], responses: Sequence[str]) -> dict[str, float]:
+        """Accuracy and correct count of one response per item, as `skywork-rl eval` scores them."""
+        records = [response_record(item, [text]) for item, text in zip(items, responses, strict=True)]
+        result = score_records(self.name, records)
+        return {"accuracy": result.accuracy, "correct": float(result.correct)}
 
 
 def _images(record: dict[str, Any], keys: list[str], base: Path, where: str) -> list[Any]:
@@ -169,30 +273,50 @@ def _aime_item(record: dict[str, Any], index: int, base: Path) -> EvalItem:
     )
 
 
-BENCHMARKS: dict[str, BenchmarkSpec] = {
-    "mmmu": BenchmarkSpec("mmmu", "MMMU/MMMU", "validation", _mmmu_item, None, list(OFFICIAL_SUBJECT_ORDER)),
-    "mathvista": BenchmarkSpec(
-        "mathvista", "AI4Math/MathVista", "testmini", _mathvista_item, score_mathvista
-    ),
-    "mathverse": BenchmarkSpec(
-        "mathverse", "AI4Math/MathVerse", "testmini", _mathverse_item, score_mathverse, ["testmini"]
-    ),
-    "olympiadbench": BenchmarkSpec(
-        "olympiadbench",
-        "Hothan/OlympiadBench",
-        "train",
-        _olympiad_item,
-        score_olympiadbench,
-        ["OE_MM_maths_en_COMP"],
-    ),
-    "aime": BenchmarkSpec("aime", "AI-MO/aimo-validation-aime", "train", _aime_item, score_aime),
-}
+# registered by eval's plugin (`eval.plugin.register`), one line each
+MMMU = BenchmarkSpec(
+    "mmmu",
+    "MMMU/MMMU",
+    "validation",
+    _mmmu_item,
+    hub_configs=list(OFFICIAL_SUBJECT_ORDER),
+    score_responses=score_mmmu_runs,
+    reasoning_parser=True,
+    score_official=score_official_predictions,
+    official_layout=OFFICIAL_LAYOUT,
+)
+MATHVISTA = BenchmarkSpec(
+    "mathvista", "AI4Math/MathVista", "testmini", _mathvista_item, score_mathvista, id_field="pid"
+)
+MATHVERSE = BenchmarkSpec(
+    "mathverse",
+    "AI4Math/MathVerse",
+    "testmini",
+    _mathverse_item,
+    score_mathverse,
+    ["testmini"],
+    id_field="sample_index",
+)
+OLYMPIADBENCH = BenchmarkSpec(
+    "olympiadbench",
+    "Hothan/OlympiadBench",
+    "train",
+    _olympiad_item,
+    score_olympiadbench,
+    ["OE_MM_maths_en_COMP"],
+)
+AIME = BenchmarkSpec("aime", "AI-MO/aimo-validation-aime", "train", _aime_item, score_aime)
 
 
 def get_benchmark(name: str) -> BenchmarkSpec:
-    if name not in BENCHMARKS:
-        raise KeyError(f"unknown benchmark {name!r}; available: {', '.join(BENCHMARKS)}")
-    return BENCHMARKS[name]
+    """The registered spec of benchmark `name` (an `UnknownBenchmarkError` lists the registered ones)."""
+    spec = get_benchmark_scorer(name)
+    if not isinstance(spec, BenchmarkSpec) or spec.name != name:
+        raise SkyworkError(
+            f"benchmark {name!r} is registered as {BENCHMARKS.target(name)}, which is not an "
+            f"eval.benchmarks.BenchmarkSpec named {name!r}; `skywork-rl eval` needs one"
+        )
+    return spec
 
 
 def load_items(
@@ -216,6 +340,25 @@ def load_items(
             )
         seen.add(item.id)
     return items
+
+
+def response_record(
+    item: EvalItem, responses: Sequence[str], not_generated: str | None = None, num_samples: int = 1
+) -> dict[str, Any]:
+    """The saved form of one item's responses: what `score_records` reads back (id, the response —
+    or with k > 1 samples the list ``responses`` —, subject, category and the item's scoring meta).
+
+    An item the backend could not generate for (e.g. longer than vLLM's ``max_model_len``) is saved
+    with the reason in ``not_generated`` and its ``num_samples`` instead of responses: scoring counts
+    it as a failure with that reason, and a resumed run does not retry it (``--overwrite`` does)."""
+    record: dict[str, Any] = {"id": item.id}
+    if not_generated is not None:
+        record.update(not_generated=not_generated, num_samples=num_samples)
+    elif len(responses) == 1:
+        record["response"] = responses[0]
+    else:
+        record["responses"] = list(responses)
+    return {**record, "subject": item.subject, "category": item.category, "meta": item.meta}
 
 
 def sample_responses(record: dict[str, Any]) -> list[str]:
@@ -265,46 +408,13 @@ def score_records(
             f"{name}: records carry different numbers of samples ({k} for {records[0]['id']!r}, "
             f"otherwise for {uneven[:3]}); regenerate them with one --num-samples"
         )
-    if name == "mmmu":
-        items: list[ItemResult] = []
-        for s in range(k):
-            outputs = [
-                {"id": r["id"], "response": texts[s], **r["meta"]}
-                for r, texts in zip(records, samples, strict=True)
-            ]
-            result = score_mmmu_outputs(
-                group_by_subject(outputs),
-                reasoning=mmmu_reasoning,
-                timeout_s=timeout_s,
-                num_workers=num_workers,
-                sample=s,
-                progress=progress,
-            )
-            items.extend(result.items)
-        return summarize("mmmu", items + unseen)
-    assert spec.score_item is not None
-    jobs = [(texts[s], r["meta"]) for s in range(k) for r, texts in zip(records, samples, strict=True)]
-    scored = score_with_deadline(name, jobs, timeout_s=timeout_s, num_workers=num_workers, progress=progress)
-    items = []
-    for position, result in enumerate(scored):
-        record = records[position % len(records)]
-        items.append(
-            ItemResult(
-                id=record["id"],
-                parsed_pred=result.parsed_pred,
-                gold=record["meta"].get("answer", record["meta"].get("final_answer")),
-                correct=bool(result.correct) and result.error is None,
-                subject=record.get("subject", ""),
-                category=record.get("category", ""),
-                error=result.error,
-                sample=position // len(records),
-            )
-        )
-    return summarize(name, items + unseen)
+    options = ScoreOptions(mmmu_reasoning, timeout_s, num_workers, progress)
+    items = spec.score_responses(spec, records, samples, options) if records else []
+    return spec.aggregate(name, items + unseen)
 
 
 def _not_generated(record: dict[str, Any]) -> list[ItemResult]:
-    """The failures of a record saved without responses (`eval.runner.response_record`)."""
+    """The failures of a record saved without responses (`response_record`)."""
     meta = record["meta"]
     return [
         ItemResult(

@@ -17,26 +17,25 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from eval.benchmarks import BENCHMARKS, score_records
+from eval.benchmarks import get_benchmark, score_records
 from eval.deadline import DEFAULT_TIMEOUT_S
-from eval.mmmu import load_mmmu_outputs, score_mmmu_outputs, score_mmmu_parsed
 from eval.profiles import DEFAULT_PROFILE, PROFILES, resolve_sampling
 from eval.runner import EvalSettings, ResumeMismatchError, read_responses, run_eval
 from eval.scoring import BenchmarkResult, summary_line
 from skywork_rl.errors import DataError, SkyworkError
 from skywork_rl.generation.protocol import SamplingParams
 from skywork_rl.records.atomic import write_atomic
+from skywork_rl.scorers import benchmark_names
 
 logger = logging.getLogger("skywork_rl.eval")
 
 # Literal types (not ``choices=``, which jsonargparse prints as "type: <function <lambda>>")
 MmmuParser = Literal["reasoning", "official"]
 ProfileName = Literal[tuple(PROFILES)]  # type: ignore[valid-type]
-BenchmarkName = Literal[tuple(BENCHMARKS)]  # type: ignore[valid-type]
 
 
 def add_mmmu_parser_argument(parser: ArgumentParser) -> None:
@@ -74,7 +73,10 @@ def build_run_parser() -> ArgumentParser:
     )
     parser.add_argument("--model", type=str, required=True, help="checkpoint folder or hub id")
     parser.add_argument(
-        "--benchmarks", type=str, default="mmmu", help=f"comma-separated, from: {', '.join(BENCHMARKS)}"
+        "--benchmarks",
+        type=str,
+        default="mmmu",
+        help=f"comma-separated, from: {', '.join(benchmark_names())}",
     )
     parser.add_argument(
         "--output-dir", type=str, default="eval_results", help="report, scores and responses go here"
@@ -148,7 +150,10 @@ def build_score_parser() -> ArgumentParser:
         "--answers; every benchmark accepts our <benchmark>.responses.jsonl.",
     )
     parser.add_argument(
-        "--benchmark", type=BenchmarkName, required=True, help="which benchmark's rules score them"
+        "--benchmark",
+        type=Literal[tuple(benchmark_names())],  # type: ignore[valid-type]
+        required=True,
+        help="which benchmark's rules score them",
     )
     parser.add_argument("--predictions", type=str, required=True, help="folder or file of saved responses")
     parser.add_argument(
@@ -169,19 +174,12 @@ def _parse_files(pairs: list[str]) -> dict[str, str]:
     files: dict[str, str] = {}
     for pair in pairs:
         name, sep, path = pair.partition("=")
-        if not sep or name not in BENCHMARKS:
+        if not sep or name not in benchmark_names():
             raise SkyworkError(
-                f"--benchmark-file {pair!r}: expected NAME=PATH with NAME in {', '.join(BENCHMARKS)}"
+                f"--benchmark-file {pair!r}: expected NAME=PATH with NAME in {', '.join(benchmark_names())}"
             )
         files[name] = path
     return files
-
-
-def _read_json(path: Path, flag: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{flag} {path}: not a readable JSON file ({exc})") from None
 
 
 def score_predictions(
@@ -204,25 +202,12 @@ def score_predictions(
             return score_records(benchmark, records, mmmu_reasoning=reasoning, timeout_s=timeout_s)
         except DataError as exc:
             raise DataError(f"{where}: {exc}") from None
-    if benchmark != "mmmu":
+    spec = get_benchmark(benchmark)
+    if spec.score_official is None:
         raise DataError(
             f"{where}: for {benchmark}, pass the <benchmark>.responses.jsonl written by `skywork-rl eval`"
         )
-    raw = _read_json(predictions, "--predictions") if predictions.is_file() else None
-    if isinstance(raw, dict):
-        if not answers:
-            raise DataError(f"{where}: holds {{id: parsed_pred}}; pass --answers answer_dict_val.json")
-        try:
-            return score_mmmu_parsed(raw, _read_json(Path(answers), "--answers"))
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise DataError(f"{where} with --answers {answers}: ids or fields do not match ({exc})") from None
-    try:
-        outputs = load_mmmu_outputs(predictions)
-    except FileNotFoundError as exc:
-        raise DataError(f"{where}: no responses found ({exc})") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:  # the message names the file inside
-        raise DataError(f"{where}: cannot read MMMU outputs ({exc})") from None
-    return score_mmmu_outputs(outputs, reasoning=reasoning, timeout_s=timeout_s)
+    return spec.score_official(predictions, answers=answers, reasoning=reasoning, timeout_s=timeout_s)
 
 
 def score_main(argv: list[str]) -> int:
@@ -238,7 +223,7 @@ def score_main(argv: list[str]) -> int:
     if result.total == 0:
         raise DataError(
             f"--predictions {predictions}: no responses found (expected {args.benchmark}.responses.jsonl"
-            + (", <Subject>/output.json files or a JSON list of outputs" if args.benchmark == "mmmu" else "")
+            + (f", {layout}" if (layout := get_benchmark(args.benchmark).official_layout) else "")
             + ")"
         )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -262,10 +247,10 @@ def main(argv: list[str]) -> int:
 def run_main(argv: list[str]) -> int:
     args = build_run_parser().parse_args(argv)
     names = [n.strip() for n in args.benchmarks.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BENCHMARKS]
+    unknown = [n for n in names if n not in benchmark_names()]
     if unknown:
         raise SkyworkError(
-            f"--benchmarks: unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}"
+            f"--benchmarks: unknown benchmark(s) {unknown}; choose from {', '.join(benchmark_names())}"
         )
     if args.backend not in ("transformers", "vllm"):
         raise SkyworkError(f"--backend {args.backend!r}: choose transformers or vllm")

@@ -20,11 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eval.mmmu_parse import parse_without_guess
 from skywork_rl.rewards.pool import default_num_workers, map_with_deadlines
 from skywork_rl.rewards.verify import answers_equal, init_worker
 
 DEFAULT_TIMEOUT_S = 10.0
+
+# one item: (response, meta) -> a verdict with ``parsed_pred`` and ``correct`` (`eval.math_scoring.Verdict`;
+# ``correct`` None when the parent judges, as MMMU's seeded guesses need)
+ItemScorer = Callable[[str, dict[str, Any]], Any]
 
 
 @dataclass
@@ -37,14 +40,11 @@ class Scored:
     error: str | None = None
 
 
-def score_one(benchmark: str, response: str, meta: dict[str, Any], mmmu_reasoning: bool) -> tuple[Any, Any]:
-    """Worker entry point: ``(parsed_pred, correct)`` of one response (``correct`` None for MMMU)."""
-    if benchmark == "mmmu":
-        return parse_without_guess({**meta, "response": response}, reasoning=mmmu_reasoning), None
-    from eval.math_scoring import SCORERS  # defers sympy
-
-    verdict = SCORERS[benchmark](response, meta)
-    return verdict.parsed_pred, bool(verdict.correct)
+def score_one(scorer: ItemScorer, response: str, meta: dict[str, Any]) -> tuple[Any, Any]:
+    """Worker entry point: ``(parsed_pred, correct)`` of one response, as the benchmark's `scorer`
+    (a module-level function, or a `functools.partial` of one, so it pickles by reference) reads it."""
+    verdict = scorer(response, meta)
+    return verdict.parsed_pred, None if verdict.correct is None else bool(verdict.correct)
 
 
 def init_scoring_worker() -> None:
@@ -61,14 +61,14 @@ def init_scoring_worker() -> None:
 
 def score_with_deadline(
     benchmark: str,
+    scorer: ItemScorer,
     jobs: Sequence[tuple[str, dict[str, Any]]],
     *,
-    mmmu_reasoning: bool = True,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     num_workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[Scored]:
-    """Score ``(response, meta)`` pairs of one benchmark, each under ``timeout_s`` seconds.
+    """Score ``(response, meta)`` pairs of one benchmark with its `scorer`, each under ``timeout_s`` seconds.
 
     ``num_workers``: worker processes (default: this process's share of the cores). The pool is
     shared and kept for the process's life, so repeated calls (one per sample, per benchmark) pay
@@ -77,7 +77,7 @@ def score_with_deadline(
     if not jobs:
         return []
     workers = default_num_workers() if num_workers is None else num_workers
-    items = [(benchmark, str(response), meta, mmmu_reasoning) for response, meta in jobs]
+    items = [(scorer, str(response), meta) for response, meta in jobs]
     result = map_with_deadlines(
         score_one,
         items,

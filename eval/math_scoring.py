@@ -40,7 +40,7 @@ class Verdict:
     """What the scorer read from a response and whether it is right."""
 
     parsed_pred: Any
-    correct: bool
+    correct: bool | None  # None: the caller judges (MMMU's parse, before its seeded guess)
 
 
 def _clean(text: str) -> str:
@@ -271,11 +271,3 @@ def score_aime(response: str, item: dict[str, Any]) -> Verdict:
     match = _AIME_RE.match(_clean(answer)) if answer else None
     pred = int(match.group(1)) if match else None
     return Verdict(pred, pred is not None and pred == int(str(item["answer"]).strip()))
-
-
-SCORERS = {
-    "mathvista": score_mathvista,
-    "mathverse": score_mathverse,
-    "olympiadbench": score_olympiadbench,
-    "aime": score_aime,
-}

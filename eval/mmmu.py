@@ -13,6 +13,7 @@ scored subject by subject in the official ``CAT_SHORT2LONG`` order, each subject
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import Callable, Iterable
@@ -27,8 +28,9 @@ from eval.mmmu_official import (
     eval_open,
     parse_open_response,
 )
-from eval.mmmu_parse import MULTIPLE_CHOICE
+from eval.mmmu_parse import MULTIPLE_CHOICE, parse_response
 from eval.scoring import BenchmarkResult, ItemResult, summarize
+from skywork_rl.errors import DataError
 
 OFFICIAL_SUBJECT_ORDER: tuple[str, ...] = tuple(CAT_SHORT2LONG.values())
 OFFICIAL_SEED = 42
@@ -119,8 +121,8 @@ def score_mmmu_outputs(
     ordered = [(subject, item) for subject in _ordered_subjects(outputs) for item in outputs[subject]]
     scored = score_with_deadline(
         "mmmu",
+        functools.partial(parse_response, reasoning=reasoning),
         [(str(item["response"]), item) for _, item in ordered],
-        mmmu_reasoning=reasoning,
         timeout_s=timeout_s,
         num_workers=num_workers,
         progress=progress,
@@ -144,6 +146,39 @@ def score_mmmu_outputs(
             )
         )
     return summarize("mmmu", items)
+
+
+OFFICIAL_LAYOUT = "<Subject>/output.json files or a JSON list of outputs"
+
+
+def _read_json(path: Path, flag: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{flag} {path}: not a readable JSON file ({exc})") from None
+
+
+def score_official_predictions(
+    predictions: Path, *, answers: str | None, reasoning: bool, timeout_s: float
+) -> BenchmarkResult:
+    """`skywork-rl eval score` on MMMU's own layouts: the official output folder or one JSON list
+    (parsed and scored here), or ``{id: parsed_pred}`` against ``--answers``; a DataError names the file."""
+    where = f"--predictions {predictions}"
+    raw = _read_json(predictions, "--predictions") if predictions.is_file() else None
+    if isinstance(raw, dict):
+        if not answers:
+            raise DataError(f"{where}: holds {{id: parsed_pred}}; pass --answers answer_dict_val.json")
+        try:
+            return score_mmmu_parsed(raw, _read_json(Path(answers), "--answers"))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DataError(f"{where} with --answers {answers}: ids or fields do not match ({exc})") from None
+    try:
+        outputs = load_mmmu_outputs(predictions)
+    except FileNotFoundError as exc:
+        raise DataError(f"{where}: no responses found ({exc})") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # the message names the file inside
+        raise DataError(f"{where}: cannot read MMMU outputs ({exc})") from None
+    return score_mmmu_outputs(outputs, reasoning=reasoning, timeout_s=timeout_s)
 
 
 def score_mmmu_parsed(parsed: dict[str, Any], answers: dict[str, dict[str, Any]]) -> BenchmarkResult:

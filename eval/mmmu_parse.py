@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from eval.math_scoring import Verdict
 from eval.mmmu_official import parse_multi_choice_response, parse_open_response
 from skywork_rl.rewards.extract import last_boxed, strip_think
 
@@ -70,3 +71,8 @@ def parse_without_guess(item: dict[str, Any], *, reasoning: bool = False) -> Any
     Runs in `eval.deadline` workers; the parent draws the guesses in the official order
     (`eval.mmmu.score_mmmu_outputs`)."""
     return parse_item(item, _NoGuess(), reasoning=reasoning)
+
+
+def parse_response(response: str, meta: dict[str, Any], *, reasoning: bool = False) -> Verdict:
+    """The `eval.deadline` worker's scorer: the parse without the guess, left to the parent to judge."""
+    return Verdict(parse_without_guess({**meta, "response": response}, reasoning=reasoning), None)

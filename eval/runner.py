@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from eval.benchmarks import EvalItem, get_benchmark, load_items, score_records
+from eval.benchmarks import EvalItem, get_benchmark, load_items, response_record, score_records
 from eval.deadline import DEFAULT_TIMEOUT_S
 from eval.loading import find_local
 from skywork_rl.generation.backends import make_backend
@@ -97,25 +97,6 @@ def _append(path: Path, records: Sequence[dict[str, Any]]) -> None:
         os.fsync(handle.fileno())
 
 
-def response_record(
-    item: EvalItem, responses: Sequence[str], not_generated: str | None = None, num_samples: int = 1
-) -> dict[str, Any]:
-    """The saved form of one item's responses: what `score_records` reads back (id, the response —
-    or with k > 1 samples the list ``responses`` —, subject, category and the item's scoring meta).
-
-    An item the backend could not generate for (e.g. longer than vLLM's ``max_model_len``) is saved
-    with the reason in ``not_generated`` and its ``num_samples`` instead of responses: scoring counts
-    it as a failure with that reason, and a resumed run does not retry it (``--overwrite`` does)."""
-    record: dict[str, Any] = {"id": item.id}
-    if not_generated is not None:
-        record.update(not_generated=not_generated, num_samples=num_samples)
-    elif len(responses) == 1:
-        record["response"] = responses[0]
-    else:
-        record["responses"] = list(responses)
-    return {**record, "subject": item.subject, "category": item.category, "meta": item.meta}
-
-
 class ResumeMismatchError(ValueError):
     """Saved responses were written with other settings than this run's."""
 
@@ -150,7 +131,7 @@ def run_meta(
         "save_every": settings.save_every,
         "source": source,
     }
-    if name == "mmmu":
+    if get_benchmark(name).reasoning_parser:
         meta["mmmu_parser"] = "reasoning" if settings.mmmu_reasoning else "official"
     return meta
 

@@ -14,14 +14,13 @@ command raised them; `--debug` (anywhere on the line) or `SKYWORK_RL_DEBUG=1` sh
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from skywork_rl.errors import DEBUG_ENV, SkyworkError, report_error, storage_error
-from skywork_rl.plugins import plugin_commands
+from skywork_rl.plugins import import_target, plugin_commands
 from skywork_rl.preflight.guard import CHECKED_ENV, SKIP_FLAG, guard_stage
 from skywork_rl.runner.console import hide_unused_deepspeed_notice
 from skywork_rl.runner.process_group import close_process_group
@@ -59,8 +58,7 @@ USAGE = (
 
 
 def _resolve(target: str) -> Callable[[list[str]], int]:
-    module_name, _, func = target.partition(":")
-    return getattr(importlib.import_module(module_name), func)
+    return import_target(target, what="command")  # type: ignore[no-any-return]
 
 
 def stage_main(argv: list[str]) -> int:

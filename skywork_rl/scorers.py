@@ -1,25 +1,24 @@
-"""Benchmark scorers: how the core's training callbacks evaluate a benchmark without importing `eval`.
+"""Benchmark registry: how the core's training callbacks evaluate a benchmark without importing `eval`.
 
 Periodic eval during training must score exactly as `skywork-rl eval` does, but the core does not
-know the eval package. A plugin (`skywork_rl.plugins`; eval's is ``eval.plugin``) registers a
-*provider*: a ``module:function`` returning ``{benchmark name: BenchmarkScorer}``. Providers are
-imported only when a benchmark is looked up, so registering them costs nothing.
+know the eval package. A plugin (`skywork_rl.plugins`; eval's is ``eval.plugin``) registers each
+benchmark by name and import path, ``register_benchmark("mmmu", "eval.benchmarks:MMMU")``: an
+object with the `BenchmarkScorer` methods (eval's `BenchmarkSpec`), imported when first looked up.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from skywork_rl.errors import SkyworkError
-from skywork_rl.plugins import load_plugins
-
-_PROVIDERS: list[str] = []
+from skywork_rl.plugins import Registry, RegistryError, UnknownEntryError, load_plugins
 
 
-class UnknownBenchmarkError(SkyworkError, LookupError):
-    """No registered provider knows the benchmark."""
+class UnknownBenchmarkError(UnknownEntryError):
+    """No plugin registered the benchmark."""
+
+
+BENCHMARKS = Registry("benchmark", before_lookup=load_plugins, unknown_error=UnknownBenchmarkError)
 
 
 @runtime_checkable
@@ -39,32 +38,22 @@ class BenchmarkScorer(Protocol):
         ...
 
 
-def register_benchmark_provider(target: str) -> None:
-    """Register ``module:function``, a function returning ``{name: BenchmarkScorer}``."""
-    if target not in _PROVIDERS:
-        _PROVIDERS.append(target)
+def register_benchmark(name: str, target: str) -> None:
+    """Register benchmark `name` as ``module:attr``, an object with the `BenchmarkScorer` methods."""
+    BENCHMARKS.register(name, target)
 
 
-def benchmark_scorers() -> dict[str, BenchmarkScorer]:
-    """Every registered benchmark by name (imports the providers)."""
-    load_plugins()
-    scorers: dict[str, BenchmarkScorer] = {}
-    for target in _PROVIDERS:
-        module_name, _, function = target.partition(":")
-        provider: Callable[[], Mapping[str, BenchmarkScorer]] = getattr(
-            importlib.import_module(module_name), function
-        )
-        for name, scorer in provider().items():
-            if name in scorers:
-                raise SkyworkError(f"benchmark {name!r} is provided twice (the second by {target})")
-            scorers[name] = scorer
-    return scorers
+def benchmark_names() -> list[str]:
+    """Every registered benchmark's name, sorted (imports none of them)."""
+    return BENCHMARKS.names()
 
 
 def get_benchmark_scorer(name: str) -> BenchmarkScorer:
-    """The scorer of benchmark `name`, or an error listing the known ones."""
-    scorers = benchmark_scorers()
-    if name not in scorers:
-        known = ", ".join(sorted(scorers)) or "none (is the eval package installed with skywork-rl?)"
-        raise UnknownBenchmarkError(f"unknown benchmark {name!r}; registered benchmarks: {known}")
-    return scorers[name]
+    """Benchmark `name`, imported on first use; an unknown name is an error listing the known ones."""
+    scorer = BENCHMARKS.get(name)
+    if not isinstance(scorer, BenchmarkScorer):
+        raise RegistryError(
+            f"benchmark {name!r} ({BENCHMARKS.target(name)}) has no load_items/score methods; register "
+            "an eval.benchmarks.BenchmarkSpec or another BenchmarkScorer"
+        )
+    return scorer

@@ -196,7 +196,7 @@ def test_the_check_reports_a_missing_file_module_attribute_class_decorator_and_k
         "`data_prep.stages:NoStage` `Stage.no_such_key` `NoSuchStage` `@register_stage` "
         "`training.no_such_field` `no_such_function(x)` `no_such_helper`\n```\n`skywork_rl/fenced.py`\n```\n"
         "`skywork_rl/stages/base.py` `skywork_rl.stages.base.Stage.report_keys` `data_prep.stages:CleanStage` "
-        "`TrainingStage` `@register_reward` `training.resume_from_checkpoint` `run_stage(stage, force=True)` "
+        "`TrainingStage` `@dataclass` `training.resume_from_checkpoint` `run_stage(stage, force=True)` "
         "`stage.json` `rewards/<name>/failures` `sft`"
     )
     problems = [check_span(span, _project(), REPO) for span in cited_spans(doc)]

@@ -25,6 +25,7 @@ from skywork_rl.errors import SkyworkError
 
 # Re-exported: stages check a family's capabilities where they resolve its parts.
 from skywork_rl.families.capabilities import FamilyCapabilityError, check_family_capabilities  # noqa: F401
+from skywork_rl.plugins import Registry, load_plugins
 
 PARTS = ("vision", "connector", "llm")
 
@@ -74,27 +75,42 @@ _INTERNVL_REMOTE = PartPatterns(
     llm=(r"language_model\.",),
 )
 
-PART_REGISTRY: dict[str, PartPatterns] = {
-    "internvl": _HF_LLAVA_LIKE,
-    "llava": _HF_LLAVA_LIKE,
-    "llava_next": _HF_LLAVA_LIKE,
-    "llava_onevision": _HF_LLAVA_LIKE,
-    "gemma3": _HF_LLAVA_LIKE,
-    "mistral3": _HF_LLAVA_LIKE,
-    "paligemma": _HF_LLAVA_LIKE,
-    "qwen2_vl": _QWEN_VL,
-    "qwen2_5_vl": _QWEN_VL,
-    "qwen3_vl": _QWEN_VL,
-    "idefics3": _IDEFICS3,
-    "smolvlm": _IDEFICS3,
-    "internvl_chat": _INTERNVL_REMOTE,
-    "skywork_chat": _INTERNVL_REMOTE,
-}
+# config.model_type -> its PartPatterns, by import path (a plugin registers its families the same way)
+PART_REGISTRY = Registry("model family", plural="model families", before_lookup=load_plugins)
 
 
-def register_architecture(model_type: str, patterns: PartPatterns) -> None:
-    """Teach the registry a new architecture (e.g. from a plugin module)."""
-    PART_REGISTRY[model_type] = patterns
+def register_architecture(model_type: str, target: str) -> None:
+    """Register the `PartPatterns` at ``module:attr`` for models whose ``config.model_type`` is `model_type`."""
+    PART_REGISTRY.register(model_type, target)
+
+
+register_architecture("internvl", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
+register_architecture("llava", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
+register_architecture("llava_next", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
+register_architecture("llava_onevision", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
+register_architecture("gemma3", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
+register_architecture("mistral3", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
+register_architecture("paligemma", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
+register_architecture("qwen2_vl", "skywork_rl.families.parts:_QWEN_VL")
+register_architecture("qwen2_5_vl", "skywork_rl.families.parts:_QWEN_VL")
+register_architecture("qwen3_vl", "skywork_rl.families.parts:_QWEN_VL")
+register_architecture("idefics3", "skywork_rl.families.parts:_IDEFICS3")
+register_architecture("smolvlm", "skywork_rl.families.parts:_IDEFICS3")
+register_architecture("internvl_chat", "skywork_rl.families.parts:_INTERNVL_REMOTE")
+register_architecture("skywork_chat", "skywork_rl.families.parts:_INTERNVL_REMOTE")
+
+
+def part_patterns_of(model_type: str | None) -> PartPatterns | None:
+    """The registered patterns of `model_type` (None when no family registered it)."""
+    if model_type is None or model_type not in PART_REGISTRY:
+        return None
+    patterns = PART_REGISTRY.get(model_type)
+    if not isinstance(patterns, PartPatterns):
+        raise UnknownArchitectureError(
+            f"model family {model_type!r} is registered as {PART_REGISTRY.target(model_type)}, which is a "
+            f"{type(patterns).__name__}, not a skywork_rl.families.parts.PartPatterns"
+        )
+    return patterns
 
 
 def _patterns_for(model: nn.Module, overrides: Mapping[str, str] | None) -> dict[str, tuple[str, ...]]:
@@ -105,7 +121,7 @@ def _patterns_for(model: nn.Module, overrides: Mapping[str, str] | None) -> dict
         raise ValueError(
             f"model.part_patterns: unknown part(s) {sorted(unknown_parts)}; parts are {list(PARTS)}"
         )
-    base = PART_REGISTRY.get(model_type)
+    base = part_patterns_of(model_type)
     if base is None and set(overrides) != set(PARTS):
         given = f" (the recipe names only {sorted(overrides)})" if overrides else ""
         raise UnknownArchitectureError(
@@ -113,7 +129,8 @@ def _patterns_for(model: nn.Module, overrides: Mapping[str, str] | None) -> dict
             "Fix: set model.part_patterns in the recipe, one regex over parameter names for each of "
             f"vision, connector and llm; this model's parameters start with {module_prefixes(model)}, e.g. "
             "{vision: 'model\\.vision_tower\\.', connector: 'model\\.multi_modal_projector\\.', "
-            "llm: 'model\\.language_model\\.|lm_head\\.'}; or call skywork_rl.families.parts.register_architecture()."
+            "llm: 'model\\.language_model\\.|lm_head\\.'}; or register its family with "
+            "skywork_rl.families.parts.register_architecture(model_type, 'package.module:PARTS')."
         )
     patterns = {part: base.for_part(part) for part in PARTS} if base else {}
     for part, regex in overrides.items():

@@ -20,12 +20,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skywork_rl.rewards.batch import MapResult
 from skywork_rl.rewards.completions import completion_text
 from skywork_rl.rewards.pool import default_num_workers, map_with_deadlines
 from skywork_rl.rewards.verify import init_worker, score_item
+
+if TYPE_CHECKING:
+    from skywork_rl.rewards.config import RewardArguments
 
 logger = logging.getLogger(__name__)
 
@@ -212,3 +215,15 @@ class AccuracyReward:
 
 
 accuracy_reward = AccuracyReward()
+
+
+def build_accuracy(args: RewardArguments, device: Any = None) -> AccuracyReward:
+    """The ``accuracy`` reward of a recipe's ``rewards:`` options (registered in `skywork_rl.rewards.registry`)."""
+    # Strict extraction: a training reward that also searched the reasoning, or took the last
+    # number anywhere, would pay a policy for listing candidates.
+    return AccuracyReward(
+        timeout_s=args.timeout_s,
+        num_workers=args.num_workers,
+        strict=True,
+        batch_budget_s=args.batch_budget_s,
+    )

@@ -181,6 +181,14 @@ class RewardArguments:
     correct_threshold: float = field(
         default=1.0, metadata={"help": "hybrid: a gate component value at or above this counts as correct."}
     )
+    reward_kwargs: dict[str, dict[str, Any]] | None = field(
+        default=None,
+        metadata={
+            "help": "Options of rewards in reward_funcs, by entry: keyword arguments bound to a "
+            "'package.module:function' reward (or passed to a registered reward's builder), e.g. "
+            "{'my_pkg.rewards:length_penalty': {max_len: 512}}; each must be a named parameter."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_funcs):
@@ -209,3 +217,9 @@ class RewardArguments:
         calibrated = self.rm_clip is not None or self.rm_threshold is not None or self.rm_gate != "none"
         if calibrated and self.mix != "hybrid":
             raise ValueError("rewards.rm_clip / rm_threshold / rm_gate only apply with rewards.mix: hybrid")
+        stray = sorted(set(self.reward_kwargs or {}) - set(self.reward_funcs))
+        if stray:
+            raise ValueError(
+                f"rewards.reward_kwargs names {stray}, which rewards.reward_funcs {self.reward_funcs} does "
+                "not list; key each reward's options by its reward_funcs entry"
+            )

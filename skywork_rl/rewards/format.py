@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skywork_rl.rewards.completions import completion_text
 from skywork_rl.rewards.extract import extract_final_answer, last_boxed
+
+if TYPE_CHECKING:
+    from skywork_rl.rewards.config import RewardArguments
 
 
 @dataclass(frozen=True)
@@ -102,3 +105,25 @@ class FormatReward:
 
 format_reward = FormatReward()
 soft_format_reward = FormatReward(name="format_soft", soft=True)
+
+
+def _format_spec(args: RewardArguments) -> FormatSpec:
+    answer_tags = args.format_answer_tags or [None, None]
+    return FormatSpec(
+        think_open=args.format_think_tags[0],
+        think_close=args.format_think_tags[1],
+        answer_open=answer_tags[0],
+        answer_close=answer_tags[1],
+        require_boxed=args.format_require_boxed,
+        open_in_prompt=args.format_open_in_prompt,
+    )
+
+
+def build_format(args: RewardArguments, device: Any = None) -> FormatReward:
+    """The ``format`` reward of a recipe's ``rewards.format_*`` options."""
+    return FormatReward(name="format", spec=_format_spec(args))
+
+
+def build_format_soft(args: RewardArguments, device: Any = None) -> FormatReward:
+    """The ``format_soft`` reward of a recipe's ``rewards.format_*`` options."""
+    return FormatReward(name="format_soft", spec=_format_spec(args), soft=True)

@@ -1,148 +1,111 @@
 """Reward registry: recipe names (``accuracy``, ``format``, ...) or ``module:function`` import paths.
 
-A registered entry is a builder ``(args, device) -> reward function`` because some rewards need
-recipe options (timeouts, tags, the reward-model path). A user reward is named by import path
-(``my_pkg.rewards:length_penalty``) and used as is: a plain function in TRL's convention.
+A registered entry is a builder ``(args, device, **options) -> reward function`` because some
+rewards need recipe options (timeouts, tags, the reward-model path); it is imported when a recipe
+first names it. A user reward is named by import path (``my_pkg.rewards:length_penalty``) and used
+as is: a plain function in TRL's convention. Either can take options from the recipe
+(``rewards.reward_kwargs: {"my_pkg.rewards:length_penalty": {max_len: 512}}``): keyword arguments
+bound to the function (or passed to the builder), each checked against its named parameters.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+import functools
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from skywork_rl.rewards.accuracy import AccuracyReward
+from skywork_rl.plugins import Registry, RegistryError, TargetImportError, UnknownEntryError, load_plugins
 from skywork_rl.rewards.config import RewardArguments
-from skywork_rl.rewards.format import FormatReward, FormatSpec
 from skywork_rl.rewards.hybrid import Calibration, HybridReward
-from skywork_rl.rewards.verifier import VerifierReward
 
 RewardFunc = Callable[..., list[float | None]]
-Builder = Callable[["RewardArguments", Any], RewardFunc]
+Builder = Callable[..., RewardFunc]
 
-_BUILDERS: dict[str, Builder] = {}
+# what TRL's GRPOTrainer (and the rewards' metric logging) pass to every reward function itself
+TRAINER_KWARGS = ("prompts", "completions", "completion_ids", "trainer_state", "log_metric")
 
 
-def register_reward(name: str) -> Callable[[Builder], Builder]:
-    """Decorator: register ``builder(args, device) -> reward function`` under ``name``."""
+class RewardError(RegistryError, ValueError):
+    """A reward a recipe names that cannot be built as asked (import, options)."""
 
-    def decorator(builder: Builder) -> Builder:
-        if name in _BUILDERS:
-            raise ValueError(f"reward {name!r} is already registered")
-        _BUILDERS[name] = builder
-        return builder
 
-    return decorator
+class UnknownRewardError(UnknownEntryError, ValueError):
+    """A reward name nobody registered."""
+
+
+REWARDS = Registry("reward", before_lookup=load_plugins, import_paths=True, unknown_error=UnknownRewardError)
+
+
+def register_reward(name: str, target: str) -> None:
+    """Register ``module:builder`` under `name`; ``builder(args, device, **options)`` returns the
+    reward function (`args`: the recipe's `RewardArguments`)."""
+    REWARDS.register(name, target)
+
+
+register_reward("accuracy", "skywork_rl.rewards.accuracy:build_accuracy")
+register_reward("format", "skywork_rl.rewards.format:build_format")
+register_reward("format_soft", "skywork_rl.rewards.format:build_format_soft")
+register_reward("reward_model", "skywork_rl.rewards.reward_model:build_reward_model")
+register_reward("verifier", "skywork_rl.rewards.verifier:build_verifier")
 
 
 def available_rewards() -> list[str]:
-    return sorted(_BUILDERS)
+    return REWARDS.names()
 
 
-def _import_path(path: str) -> RewardFunc:
-    module_name, _, attribute = path.partition(":")
+def _check_options(
+    where: str, func: Callable[..., Any], options: Mapping[str, Any], reserved: tuple[str, ...]
+) -> None:
+    """Every option must be a named keyword parameter of `func` that the caller does not pass itself
+    (one swallowed by ``**kwargs`` would be silently ignored, or collide with a dataset column)."""
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ValueError(f"reward {path!r}: cannot import module {module_name!r} ({error})") from error
-    func = getattr(module, attribute, None)
-    if func is None or not callable(func):
-        raise ValueError(f"reward {path!r}: module {module_name!r} has no callable {attribute!r}")
-    return func
+        parameters = inspect.signature(func).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to check against
+        return
+    named = [
+        name
+        for name, p in parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in reserved
+    ]
+    for key in options:
+        if key in reserved:
+            raise RewardError(
+                f"{where}: option {key!r} is passed by the trainer itself; rename that parameter"
+            )
+        if key not in named:
+            raise RewardError(
+                f"{where}: no parameter {key!r} to take this option; its options are {named or 'none'}"
+            )
 
 
-def get_reward(name_or_path: str, args: RewardArguments | None = None, *, device: Any = None) -> RewardFunc:
-    """The reward function for a registry name or a ``module:function`` path."""
-    if ":" in name_or_path:
-        return _import_path(name_or_path)
-    builder = _BUILDERS.get(name_or_path)
-    if builder is None:
-        raise ValueError(
-            f"rewards.reward_funcs: unknown reward {name_or_path!r}; choose from {available_rewards()} "
-            "or give an import path 'package.module:function'"
-        )
+def get_reward(
+    name_or_path: str,
+    args: RewardArguments | None = None,
+    *,
+    device: Any = None,
+    kwargs: Mapping[str, Any] | None = None,
+) -> RewardFunc:
+    """The reward function for a registry name or a ``module:function`` path; `kwargs`: the
+    recipe's options for it (``rewards.reward_kwargs[name_or_path]``)."""
+    options = dict(kwargs or {})
+    where = f"rewards.reward_kwargs[{name_or_path!r}]"
+    try:
+        registered = name_or_path in REWARDS.targets()
+        target = REWARDS.get(name_or_path)
+    except TargetImportError as error:
+        raise RewardError(f"rewards.reward_funcs: {error}") from error
+    if not callable(target):
+        raise RewardError(f"rewards.reward_funcs: reward {name_or_path!r} is not callable ({target!r})")
+    if not registered:
+        if not options:
+            return target
+        _check_options(where, target, options, TRAINER_KWARGS)
+        return functools.update_wrapper(functools.partial(target, **options), target)
+    _check_options(where, target, options, ("args", "device"))
     if args is None:
         args = RewardArguments()
-    return builder(args, device)
-
-
-@register_reward("accuracy")
-def _accuracy(args: RewardArguments, device: Any) -> RewardFunc:
-    # Strict extraction: a training reward that also searched the reasoning, or took the last
-    # number anywhere, would pay a policy for listing candidates.
-    return AccuracyReward(
-        timeout_s=args.timeout_s,
-        num_workers=args.num_workers,
-        strict=True,
-        batch_budget_s=args.batch_budget_s,
-    )
-
-
-def _format_spec(args: RewardArguments) -> Any:
-    answer_tags = args.format_answer_tags or [None, None]
-    return FormatSpec(
-        think_open=args.format_think_tags[0],
-        think_close=args.format_think_tags[1],
-        answer_open=answer_tags[0],
-        answer_close=answer_tags[1],
-        require_boxed=args.format_require_boxed,
-        open_in_prompt=args.format_open_in_prompt,
-    )
-
-
-@register_reward("format")
-def _format(args: RewardArguments, device: Any) -> RewardFunc:
-    return FormatReward(name="format", spec=_format_spec(args))
-
-
-@register_reward("format_soft")
-def _format_soft(args: RewardArguments, device: Any) -> RewardFunc:
-    return FormatReward(name="format_soft", spec=_format_spec(args), soft=True)
-
-
-@register_reward("reward_model")
-def _reward_model(args: RewardArguments, device: Any) -> RewardFunc:
-    from skywork_rl.rewards.reward_model import RewardModelReward  # defers torch
-
-    if not args.reward_model:
-        raise ValueError(
-            "rewards.reward_funcs names 'reward_model' but rewards.reward_model is not set; give the "
-            "reward model's name or path"
-        )
-    return RewardModelReward(
-        args.reward_model,
-        kind=args.reward_model_kind,
-        device=device,
-        batch_size=args.reward_model_batch_size,
-        max_length=args.reward_model_max_length,
-        normalize=args.reward_model_normalize,
-        dtype=args.reward_model_dtype,
-        trust_remote_code=args.reward_model_trust_remote_code,
-        allow_random_head=args.reward_model_allow_random_head,
-    )
-
-
-@register_reward("verifier")
-def _verifier(args: RewardArguments, device: Any) -> RewardFunc:
-    if not args.verifier_model:
-        raise ValueError(
-            "rewards.reward_funcs names 'verifier' but rewards.verifier_model is not set; give the judge "
-            "model's name or path (any causal LM or VLM)"
-        )
-    # The rule side is the accuracy reward's, with the same strict extraction and limits.
-    return VerifierReward(
-        args.verifier_model,
-        backend=args.verifier_backend,
-        backend_kwargs=args.verifier_backend_kwargs,
-        trust_remote_code=args.verifier_trust_remote_code,
-        prompt=args.verifier_prompt,
-        max_new_tokens=args.verifier_max_new_tokens,
-        budget_s=args.verifier_budget_s,
-        cache_size=args.verifier_cache_size,
-        timeout_s=args.timeout_s,
-        batch_budget_s=args.batch_budget_s,
-        num_workers=args.num_workers,
-    )
+    return target(args, device, **options)
 
 
 def build_reward_funcs(
@@ -155,7 +118,8 @@ def build_reward_funcs(
     ``device`` places the reward model (default: the accelerate process's device, at first use).
     """
     weights = list(args.reward_weights) if args.reward_weights is not None else [1.0] * len(args.reward_funcs)
-    funcs = [get_reward(name, args, device=device) for name in args.reward_funcs]
+    options = args.reward_kwargs or {}
+    funcs = [get_reward(name, args, device=device, kwargs=options.get(name)) for name in args.reward_funcs]
     if args.mix == "weighted":
         return funcs, (list(args.reward_weights) if args.reward_weights is not None else None)
 

@@ -26,7 +26,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
@@ -39,6 +39,9 @@ from skywork_rl.rewards.rm_inputs import (
     truncate_left,
 )
 from skywork_rl.rewards.vlm_reward_model import HEAD_FILE, VLMRewardModel, is_vlm_checkpoint
+
+if TYPE_CHECKING:
+    from skywork_rl.rewards.config import RewardArguments
 
 logger = logging.getLogger(__name__)
 
@@ -295,3 +298,23 @@ class RewardModelReward:
             log_metric(f"rewards/{self.__name__}/truncated", float(result.truncated))
             log_metric(f"rewards/{self.__name__}/raw_mean", sum(scored) / len(scored))
         return normalize_scores(result.scores, self.normalize)
+
+
+def build_reward_model(args: RewardArguments, device: Any = None) -> RewardModelReward:
+    """The ``reward_model`` reward of a recipe's ``rewards.reward_model*`` options."""
+    if not args.reward_model:
+        raise ValueError(
+            "rewards.reward_funcs names 'reward_model' but rewards.reward_model is not set; give the "
+            "reward model's name or path"
+        )
+    return RewardModelReward(
+        args.reward_model,
+        kind=args.reward_model_kind,
+        device=device,
+        batch_size=args.reward_model_batch_size,
+        max_length=args.reward_model_max_length,
+        normalize=args.reward_model_normalize,
+        dtype=args.reward_model_dtype,
+        trust_remote_code=args.reward_model_trust_remote_code,
+        allow_random_head=args.reward_model_allow_random_head,
+    )

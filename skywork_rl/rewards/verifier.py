@@ -22,7 +22,7 @@ Metrics, counts per batch, through TRL's ``log_metric`` (``<name>`` is ``verifie
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skywork_rl.generation.backends import make_backend
 from skywork_rl.rewards.accuracy import (
@@ -35,6 +35,9 @@ from skywork_rl.rewards.completions import completion_text
 from skywork_rl.rewards.judge import DEFAULT_JUDGE_BUDGET_S, OUT_OF_BUDGET, UNPARSABLE, Judge
 from skywork_rl.rewards.judge_prompt import DEFAULT_JUDGE_PROMPT, JudgeQuery, check_template, judge_query
 from skywork_rl.rewards.loading import outside_zero3_init, resolve_checkpoint
+
+if TYPE_CHECKING:
+    from skywork_rl.rewards.config import RewardArguments
 
 
 def build_judge_backend(
@@ -178,3 +181,26 @@ class VerifierReward:
             log_metric(f"rewards/{self.__name__}/judge_out_of_budget", float(reasons.count(OUT_OF_BUDGET)))
             log_metric(f"rewards/{self.__name__}/judge_cached", float(judged.cached))
         return scores
+
+
+def build_verifier(args: RewardArguments, device: Any = None) -> VerifierReward:
+    """The ``verifier`` reward of a recipe's ``rewards.verifier_*`` options."""
+    if not args.verifier_model:
+        raise ValueError(
+            "rewards.reward_funcs names 'verifier' but rewards.verifier_model is not set; give the judge "
+            "model's name or path (any causal LM or VLM)"
+        )
+    # The rule side is the accuracy reward's, with the same strict extraction and limits.
+    return VerifierReward(
+        args.verifier_model,
+        backend=args.verifier_backend,
+        backend_kwargs=args.verifier_backend_kwargs,
+        trust_remote_code=args.verifier_trust_remote_code,
+        prompt=args.verifier_prompt,
+        max_new_tokens=args.verifier_max_new_tokens,
+        budget_s=args.verifier_budget_s,
+        cache_size=args.verifier_cache_size,
+        timeout_s=args.timeout_s,
+        batch_budget_s=args.batch_budget_s,
+        num_workers=args.num_workers,
+    )

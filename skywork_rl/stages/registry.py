@@ -8,22 +8,14 @@ plugin (`skywork_rl.plugins`), as a user's package can. A recipe may also name `
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
-from skywork_rl.plugins import PluginError, load_plugins
+from skywork_rl.plugins import Registry, load_plugins
 
 if TYPE_CHECKING:
     from skywork_rl.stages.base import Stage
 
-_STAGES: dict[str, str] = {
-    "tiny-model": "skywork_rl.stages.tiny_model:TinyModelStage",
-    "demo-data": "skywork_rl.stages.demo_data:DemoDataStage",
-    "sft": "skywork_rl.stages.sft:SFTStage",
-    "grpo": "skywork_rl.stages.grpo:GRPOStage",
-    "mpo": "skywork_rl.stages.mpo:MPOStage",
-    "connector": "skywork_rl.stages.connector:ConnectorStage",
-}
+STAGES = Registry("stage", before_lookup=load_plugins, import_paths=True)
 
 
 def register_stage(name: str, target: str | type[Stage]) -> None:
@@ -33,32 +25,23 @@ def register_stage(name: str, target: str | type[Stage]) -> None:
     (two packages claiming one stage name would otherwise depend on load order)."""
     if not isinstance(target, str):
         target = f"{target.__module__}:{target.__qualname__}"
-    existing = _STAGES.get(name)
-    if existing is not None and existing != target:
-        raise PluginError(f"stage {name!r} is registered twice: {existing} and {target}")
-    _STAGES[name] = target
+    STAGES.register(name, target)
+
+
+register_stage("tiny-model", "skywork_rl.stages.tiny_model:TinyModelStage")
+register_stage("demo-data", "skywork_rl.stages.demo_data:DemoDataStage")
+register_stage("sft", "skywork_rl.stages.sft:SFTStage")
+register_stage("grpo", "skywork_rl.stages.grpo:GRPOStage")
+register_stage("mpo", "skywork_rl.stages.mpo:MPOStage")
+register_stage("connector", "skywork_rl.stages.connector:ConnectorStage")
 
 
 def registered_stages() -> dict[str, str]:
     """Every stage name and its ``module:Class``: the core's and the plugins'."""
-    load_plugins()
-    return dict(_STAGES)
+    return STAGES.targets()
 
 
 def get_stage_class(name: str) -> type[Stage]:
-    """The class of stage `name` (a registered name or a ``module:Class`` import path)."""
-    stages = registered_stages()
-    target = stages.get(name, name if ":" in name else None)
-    if target is None:
-        raise KeyError(
-            f"unknown stage {name!r}; registered stages: {sorted(stages)} (or give 'module:Class')"
-        )
-    module_name, _, class_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ImportError(f"stage {name!r}: cannot import {module_name!r} ({exc})") from exc
-    try:
-        return getattr(module, class_name)
-    except AttributeError as exc:
-        raise ImportError(f"stage {name!r}: module {module_name!r} has no class {class_name!r}") from exc
+    """The class of stage `name` (a registered name or a ``module:Class`` import path); an unknown
+    name is an `UnknownEntryError` (a `KeyError`), an unimportable one a `TargetImportError`."""
+    return STAGES.get(name)  # type: ignore[no-any-return]

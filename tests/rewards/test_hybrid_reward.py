@@ -6,6 +6,7 @@ import math
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,7 +111,7 @@ def test_user_reward_by_import_path(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     [
         ("nope", "unknown reward 'nope'"),
         ("no_such_module_xyz:f", "cannot import module"),
-        ("math:no_such_function", "has no callable"),
+        ("math:no_such_function", "has no attribute .no_such_function."),
     ],
 )
 def test_unknown_rewards_are_clear_errors(name: str, message: str) -> None:
@@ -155,3 +156,62 @@ def test_hybrid_gives_no_rm_term_to_an_item_the_rm_could_not_score() -> None:
     )
     assert hybrid(completions=["a", "b"], log_metric=metrics.__setitem__) == [2.0, 1.0]
     assert metrics["rewards/hybrid/reward_model/mean"] == 0.5  # over the scored items only
+
+
+_OPTIONED = """
+def longer_than(completions, min_len=3, bonus=1.0, **kwargs):
+    return [bonus if len(c) > min_len else 0.0 for c in completions]
+"""
+
+
+def test_a_user_reward_is_called_with_its_recipe_kwargs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "optioned_rewards.py").write_text(_OPTIONED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    funcs, _ = build_reward_funcs(
+        RewardArguments(
+            reward_funcs=["format", "optioned_rewards:longer_than"],
+            reward_kwargs={"optioned_rewards:longer_than": {"min_len": 5, "bonus": 2.0}},
+        )
+    )
+    assert funcs[1].__name__ == "longer_than"  # TRL logs rewards/<__name__>/mean
+    assert funcs[1](prompts=["p", "p"], completions=["abcd", "abcdef"]) == [0.0, 2.0]
+    plain, _ = build_reward_funcs(RewardArguments(reward_funcs=["optioned_rewards:longer_than"]))
+    assert plain[0](completions=["abcd"]) == [1.0]  # without options: the function's defaults
+    sys.modules.pop("optioned_rewards", None)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"min_length": 5},
+            r"reward_kwargs\['optioned_rewards:longer_than'\]: no parameter 'min_length'.*min_len",
+        ),
+        (
+            {"completions": []},
+            r"reward_kwargs\['optioned_rewards:longer_than'\]: option 'completions' is passed",
+        ),
+    ],
+)
+def test_a_bad_reward_option_names_the_reward_and_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, Any], message: str
+) -> None:
+    (tmp_path / "optioned_rewards.py").write_text(_OPTIONED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    args = RewardArguments(
+        reward_funcs=["optioned_rewards:longer_than"], reward_kwargs={"optioned_rewards:longer_than": options}
+    )
+    with pytest.raises(ValueError, match=message):
+        build_reward_funcs(args)
+    with pytest.raises(ValueError, match=r"reward_kwargs\['accuracy'\]: no parameter 'strictness'"):
+        build_reward_funcs(
+            RewardArguments(reward_funcs=["accuracy"], reward_kwargs={"accuracy": {"strictness": 1}})
+        )
+    sys.modules.pop("optioned_rewards", None)
+
+
+def test_reward_kwargs_for_a_reward_not_in_reward_funcs_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"reward_kwargs names \['mine:f'\], which rewards.reward_funcs"):
+        RewardArguments(reward_funcs=["accuracy"], reward_kwargs={"mine:f": {"x": 1}})

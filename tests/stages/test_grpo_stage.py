@@ -131,3 +131,19 @@ def test_prompt_pool_holds_the_informative_prompts_with_their_counts_across_a_re
     ]
     metrics2 = run_stage(stage_class(parse_stage_config(stage_class, argv2, source="test")))
     assert metrics2["global_step"] == 1 and (second / COMPLETE_MARKER).exists()
+
+
+def test_a_recipe_gives_reward_options_by_reward_funcs_entry(tmp_path):
+    stage_class = get_stage_class("grpo")
+    config = parse_stage_config(
+        stage_class,
+        _argv(
+            Path("m"),
+            Path("d"),
+            tmp_path,
+            '--rewards.reward_funcs=["accuracy", "my_pkg.rewards:length_penalty"]',
+            '--rewards.reward_kwargs={"my_pkg.rewards:length_penalty": {"max_len": 512, "scale": 0.5}}',
+        ),
+        source=str(TINY_RECIPE),
+    )
+    assert config.rewards.reward_kwargs == {"my_pkg.rewards:length_penalty": {"max_len": 512, "scale": 0.5}}
