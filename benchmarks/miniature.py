@@ -131,7 +131,7 @@ def train_data(args: argparse.Namespace) -> Path:
 def _pixels(rows: list[dict[str, Any]]) -> Any:
     import numpy as np
 
-    from skywork_rl.families import IMAGE_SIZE
+    from skywork_rl.families.base import IMAGE_SIZE
 
     return np.stack(
         [

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from eval.benchmarks import EvalItem, get_benchmark, load_items, response_record, score_records
 from eval.deadline import DEFAULT_TIMEOUT_S
 from eval.loading import find_local
+from skywork_rl.families.capabilities import check_checkpoint_family
 from skywork_rl.generation.backends import make_backend
 from skywork_rl.generation.protocol import GenerationBackend, SamplingParams, not_generated
 from skywork_rl.records.atomic import write_atomic
@@ -266,7 +267,6 @@ def run_eval(
                 raise ValueError(
                     "run_eval: responses are missing and neither a backend nor a model was given"
                 )
-            from skywork_rl.families.capabilities import check_checkpoint_family  # defers transformers
 
             # before a model loads or a row generates: rows its family cannot take (PaliGemma, text only)
             check_checkpoint_family(model, [item.row for item in items], where=f"eval {name} (model {model})")

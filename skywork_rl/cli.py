@@ -25,8 +25,9 @@ from skywork_rl.preflight.guard import CHECKED_ENV, SKIP_FLAG, guard_stage
 from skywork_rl.runner.console import hide_unused_deepspeed_notice
 from skywork_rl.runner.process_group import close_process_group
 from skywork_rl.runner.stage_process import DIE_WITH_PARENT_ENV, die_with_parent, interrupt_once_on_stop
-from skywork_rl.stages.base import RecipeError, refuse_if_finished, run_stage
-from skywork_rl.stages.launch import already_launched, launch_stage, split_run_options
+from skywork_rl.stages import base, launch  # run_stage, launch_stage: looked up when called (tests stand in)
+from skywork_rl.stages.base import RecipeError, refuse_if_finished
+from skywork_rl.stages.launch import already_launched, split_run_options
 from skywork_rl.stages.parsing import (
     build_parser,
     parse_namespace,
@@ -93,10 +94,10 @@ def stage_main(argv: list[str]) -> int:
     if launch_args:
         os.environ[CHECKED_ENV] = "1"  # the processes launched next: checked (or skipped) here
         try:
-            return launch_stage(name, launch_args, [*rest, *(["--force"] if force else [])])
+            return launch.launch_stage(name, launch_args, [*rest, *(["--force"] if force else [])])
         finally:
             os.environ.pop(CHECKED_ENV, None)
-    run_stage(stage_from_namespace(stage_class, parser, namespace, source, force), force=force)
+    base.run_stage(stage_from_namespace(stage_class, parser, namespace, source, force), force=force)
     # Last, with the trainer gone: join the process group's threads before Python exits (a gloo
     # worker still freeing tensors at interpreter shutdown aborts the process; see process_group.py).
 

@@ -1,46 +1,7 @@
-"""The tiny checkpoint recipe of every family the part registry names, keyed by `config.model_type`."""
+"""Model families: what the project knows of each VLM family, in one package.
 
-from __future__ import annotations
-
-from skywork_rl.families.base import (
-    IMAGE_SIZE,
-    PATCH_SIZE,
-    REASONING_TOKENS,
-    VOCAB_SIZE,
-    ChatFormat,
-    TinyFamily,
-    Tokens,
-)
-from skywork_rl.families.gemma import GEMMA3, PALIGEMMA_FAMILY
-from skywork_rl.families.idefics import IDEFICS3_FAMILY, SMOLVLM_FAMILY
-from skywork_rl.families.llava import INTERNVL, LLAVA, LLAVA_ONEVISION
-from skywork_rl.families.mistral import MISTRAL3
-from skywork_rl.families.qwen_vl import QWEN2_5_VL, QWEN2_VL, QWEN3_VL
-
-FAMILIES: dict[str, TinyFamily] = {
-    family.arch: family
-    for family in (
-        INTERNVL,
-        LLAVA,
-        LLAVA_ONEVISION,
-        QWEN2_VL,
-        QWEN2_5_VL,
-        QWEN3_VL,
-        IDEFICS3_FAMILY,
-        SMOLVLM_FAMILY,
-        GEMMA3,
-        MISTRAL3,
-        PALIGEMMA_FAMILY,
-    )
-}
-
-__all__ = [
-    "FAMILIES",
-    "IMAGE_SIZE",
-    "PATCH_SIZE",
-    "REASONING_TOKENS",
-    "VOCAB_SIZE",
-    "ChatFormat",
-    "TinyFamily",
-    "Tokens",
-]
+`parts` names each architecture's vision / connector / LLM parameters (`PART_REGISTRY`),
+`capabilities` what a family's processor cannot do, and one file per family (`gemma`, `idefics`,
+`llava`, `mistral`, `qwen_vl`) its tiny checkpoint recipe, registered in `registry.FAMILIES`.
+This file imports nothing, so `skywork_rl.families.capabilities` stays light (no transformers).
+"""

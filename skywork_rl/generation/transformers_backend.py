@@ -108,7 +108,7 @@ class TransformersBackend:
         device: str | None = None,
     ) -> None:
         if isinstance(model, str):
-            from skywork_rl.families.parts import load_model_and_processor  # defers torch, transformers
+            from skywork_rl.families.parts import load_model_and_processor  # defers torch
 
             model, loaded_processor = load_model_and_processor(model, trust_remote_code=trust_remote_code)
             processor = processor or loaded_processor

@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="write the result (without completions) as JSON here")
     args = parser.parse_args(argv)
 
-    from skywork_rl.families.parts import load_model_and_processor  # defers torch, transformers
+    from skywork_rl.families.parts import load_model_and_processor  # defers torch
 
     dataset = load_stage_dataset(args.data, key="--data")
     if args.limit is not None:

@@ -22,7 +22,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PretrainedConfig, PreTrainedTokenizerFast
 
-from skywork_rl.families import (
+from skywork_rl.families.registry import (
     FAMILIES,
     IMAGE_SIZE,
     PATCH_SIZE,

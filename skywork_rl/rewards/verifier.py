@@ -65,7 +65,7 @@ def build_judge_backend(
     from accelerate import PartialState
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from skywork_rl.families.parts import load_model_and_processor  # defers torch, transformers
+    from skywork_rl.families.parts import load_model_and_processor  # defers torch
     from skywork_rl.rewards.vlm_reward_model import is_vlm_checkpoint  # defers torch
 
     device = PartialState().device

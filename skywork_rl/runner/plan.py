@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from skywork_rl.families.capabilities import check_family_capabilities
 from skywork_rl.stages.base import RecipeError, Stage
 from skywork_rl.stages.parsing import parse_namespace, resolved_dict
 from skywork_rl.stages.registry import get_stage_class
@@ -304,8 +305,7 @@ def check_models(stages: list[PlannedStage]) -> None:
     `training.assistant_only_loss`). A model's type comes from the tiny-model stage that makes it in
     this pipeline, or from its folder's config.json; a hub id or a folder made by another kind of
     stage is checked when its stage loads it."""
-    from skywork_rl.families.capabilities import check_family_capabilities  # defers transformers
-    from skywork_rl.families.parts import PART_REGISTRY  # defers torch, transformers
+    from skywork_rl.families.parts import PART_REGISTRY  # defers torch
     from skywork_rl.miniature.tiny import TINY_ARCHS  # defers torch, transformers
 
     made: dict[str, str] = {}  # output folder -> model type of the tiny-model stage that makes it

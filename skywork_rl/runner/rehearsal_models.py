@@ -114,7 +114,7 @@ def _text_model(out: Path, seed: int, scripted: bool) -> None:
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from skywork_rl.families import Tokens  # defers transformers
+    from skywork_rl.families.base import Tokens  # defers transformers
     from skywork_rl.miniature.tiny import tiny_processor  # defers torch, transformers
 
     torch.manual_seed(seed)
@@ -134,7 +134,7 @@ def _scripted_vlm(arch: str, out: Path, seed: int) -> None:
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from skywork_rl.families import Tokens  # defers transformers
+    from skywork_rl.families.base import Tokens  # defers transformers
     from skywork_rl.miniature.tiny import family, tiny_processor  # defers torch, transformers
 
     torch.manual_seed(seed)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from skywork_rl.data.image_rows import raise_for_undecodable_images
 from skywork_rl.data.loading import load_train_eval
+from skywork_rl.families.capabilities import check_family_capabilities, data_needs
 from skywork_rl.miniature.heldout import HeldoutScoringError
 from skywork_rl.stages.base import Stage
 from skywork_rl.stages.rehearsal import RehearsalError, get_dotted
@@ -64,7 +65,7 @@ class TrainingStage(Stage):
 
     def load_model(self) -> tuple[Any, Any]:
         """The model (with the recipe's trainable parts) and its processor."""
-        from skywork_rl.families.parts import load_from_args  # defers torch, transformers
+        from skywork_rl.families.parts import load_from_args  # defers torch
 
         return load_from_args(self.config.model)
 
@@ -90,8 +91,6 @@ class TrainingStage(Stage):
     def needed_capabilities(self, train: Any, evaluation: Any) -> list[str]:
         """What this run needs of the model's family (`skywork_rl.families.capabilities`): what its rows need
         (a chat template, prompts without an image, several images) and `training.assistant_only_loss`."""
-        from skywork_rl.families.capabilities import data_needs  # defers transformers
-
         needs = [*data_needs(train), *data_needs(evaluation)]
         if getattr(self.config.training, "assistant_only_loss", False):
             needs.append("assistant_only_loss")
@@ -99,8 +98,6 @@ class TrainingStage(Stage):
 
     def check_family(self, model: Any, processor: Any, train: Any, evaluation: Any) -> None:
         """Refuse, in one line and before the trainer is built, what the model's family cannot do."""
-        from skywork_rl.families.capabilities import check_family_capabilities  # defers transformers
-
         needs = self.needed_capabilities(train, evaluation)
         where = f"stage {self.name}"
         check_family_capabilities(model.config.model_type, needs, where=where, processor=processor)

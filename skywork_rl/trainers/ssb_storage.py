@@ -33,14 +33,14 @@ from typing import Any
 
 import torch
 
+from skywork_rl.families.parts import UnknownArchitectureError, resolve_parts
+
 # Fields holding pixel values: the only floating tensors narrowed (the model casts them itself).
 PIXEL_FIELDS = frozenset({"pixel_values", "pixel_values_videos"})
 
 
 def vision_dtype(model: torch.nn.Module) -> torch.dtype | None:
     """The one floating dtype of the vision tower's weights, or None (unknown tower, or mixed dtypes)."""
-    from skywork_rl.families.parts import UnknownArchitectureError, resolve_parts  # defers transformers
-
     try:
         names = set(resolve_parts(model)["vision"])
     except UnknownArchitectureError:

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from skywork_rl.errors import SkyworkError
+from skywork_rl.families.capabilities import is_prefix_lm
 from skywork_rl.trainers.init_arguments import bind_trainer_arguments
 
 logger = logging.getLogger(__name__)
@@ -237,7 +238,6 @@ def keep_vision_in_step(trainer: Any, datasets: dict[str, Any]) -> VisionInStep 
         or not mixes_image_and_text_rows(datasets)
     ):
         return None
-    from skywork_rl.families.capabilities import is_prefix_lm  # defers transformers
 
     dummy = dummy_image(processor)
     hooks = VisionInStep(dummy, text_token_type=int(is_prefix_lm(trainer.model)))
