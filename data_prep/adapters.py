@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from data_prep.cleaning import DROP
 from data_prep.images import MissingImageError, UnreadableImageError, to_image_bytes
 from data_prep.mappings import ColumnMapping, with_image_column
 from skywork_rl.data.schema import user_prompt
 from skywork_rl.errors import DataError
 from skywork_rl.rewards import parse_gold
 
-DROP = "_drop_reason"
 DROP_DETAIL = "_drop_detail"  # what made the row go, e.g. the image file that is not there
 
 

@@ -24,6 +24,7 @@ from data_prep.stage_config import DataInput, GeneratorModel
 from data_prep.standins import stage_standins
 from skywork_rl.data.loading import load_stage_dataset
 from skywork_rl.errors import DataError
+from skywork_rl.generation.protocol import SamplingParams
 from skywork_rl.stages.base import Stage
 from skywork_rl.stages.rehearsal import RehearsalError, get_dotted
 
@@ -69,10 +70,12 @@ class LazyBackend:
         self.model = model
         self._backend: Any = None
 
-    def generate(self, rows: Any, **kwargs: Any) -> list[list[str]]:
+    def generate(
+        self, rows: Any, *, sampling: SamplingParams | None = None, num_generations: int = 1
+    ) -> list[list[str]]:
         if self._backend is None:
             self._backend = self.model.build()
-        return self._backend.generate(rows, **kwargs)
+        return self._backend.generate(rows, sampling=sampling, num_generations=num_generations)
 
 
 class DataStage(Stage):

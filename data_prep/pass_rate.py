@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from data_prep.chunks import ChunkStore, run_chunked
-from skywork_rl.generation.protocol import not_generated
+from skywork_rl.generation.protocol import SamplingParams, not_generated
 from skywork_rl.rewards import score_accuracy
 
 ScoreFn = Callable[..., list[float]]
@@ -36,6 +36,16 @@ class SamplingOptions:
     chunk_size: int = field(
         default=64, metadata={"help": "Prompts per persisted chunk (a kill loses at most one chunk)."}
     )
+
+    def sampling(self, chunk: int) -> SamplingParams:
+        """What the backend samples chunk `chunk` with: seeded `seed + chunk`, so a resumed chunk
+        samples what the interrupted run would have."""
+        return SamplingParams(
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed + chunk,
+        )
 
 
 @dataclass
@@ -92,12 +102,7 @@ def sample_and_score(
 ) -> tuple[list[list[str]], list[list[float]]]:
     """k completions per row from `backend` (seeded per chunk, so a resumed chunk samples the same), scored."""
     completions = backend.generate(
-        rows,
-        num_generations=options.num_generations,
-        max_new_tokens=options.max_new_tokens,
-        temperature=options.temperature,
-        top_p=options.top_p,
-        seed=options.seed + chunk,
+        rows, sampling=options.sampling(chunk), num_generations=options.num_generations
     )
     if len(completions) != len(rows):
         raise RuntimeError(f"generation backend returned {len(completions)} lists for {len(rows)} prompts")

@@ -222,12 +222,7 @@ class PreferencePairsStage(DataStage):
         def process(indices: list[int], chunk: int) -> list[dict[str, Any]]:
             rows = [dataset[i] for i in indices]
             sampled = backend.generate(
-                rows,
-                num_generations=opts.num_generations,
-                max_new_tokens=opts.max_new_tokens,
-                temperature=opts.temperature,
-                top_p=opts.top_p,
-                seed=opts.seed + chunk,
+                rows, sampling=opts.sampling(chunk), num_generations=opts.num_generations
             )
             texts = [list(s) for s in sampled]
             if opts.include_reference:

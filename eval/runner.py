@@ -15,7 +15,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -200,12 +200,8 @@ def generate_missing(
             continue
         texts = backend.generate(
             [item.row for item in chunk],
+            sampling=replace(sampling, seed=sampling.seed + start),
             num_generations=settings.num_samples,
-            max_new_tokens=sampling.max_new_tokens,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            repetition_penalty=sampling.repetition_penalty,
-            seed=sampling.seed + start,
         )
         # one sample keeps the single-response shape; k samples go to "responses" (avg@k)
         skipped = not_generated(texts)

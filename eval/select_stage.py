@@ -36,12 +36,12 @@ from eval.select import (
 )
 from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS
 from skywork_rl.data.loading import load_stage_dataset
+from skywork_rl.records import TRAINER_STATE_FILE
 from skywork_rl.stages.base import Stage
 
 logger = logging.getLogger("skywork_rl")
 
 SELECTION_FILE = "selection.json"
-_STEP_FILE = "trainer_state.json"
 
 
 @dataclass
@@ -119,7 +119,7 @@ class SelectConfig:
 
 
 def _step_of(folder: Path, fallback: int) -> int:
-    state = folder / _STEP_FILE
+    state = folder / TRAINER_STATE_FILE
     if state.is_file():
         return int(json.loads(state.read_text()).get("global_step", fallback))
 

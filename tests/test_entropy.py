@@ -121,6 +121,7 @@ def test_step_entropies_come_from_raw_logits_before_the_configs_repetition_penal
     tiny_internvl: Path,
 ) -> None:
     from skywork_rl.families.parts import load_model_and_processor
+    from skywork_rl.generation.protocol import SamplingParams
     from skywork_rl.generation.transformers_backend import TransformersBackend
     from skywork_rl.miniature.synthetic import build_dataset
 
@@ -129,8 +130,9 @@ def test_step_entropies_come_from_raw_logits_before_the_configs_repetition_penal
     model.generation_config.repetition_penalty = 3.0
     row = build_dataset(1, seed=3)[0]
     backend = TransformersBackend(model, processor, batch_size=1, device="cpu")
-    sampling = {"max_new_tokens": 12, "temperature": 0.5, "top_p": 0.8}
-    [[completion]] = backend.generate_completions([row], seed=0, step_statistic=token_entropies, **sampling)
+    settings = {"max_new_tokens": 12, "temperature": 0.5, "top_p": 0.8}
+    sampling = SamplingParams(**settings, seed=0)
+    [[completion]] = backend.generate_completions([row], sampling=sampling, step_statistic=token_entropies)
 
     # the same rollout, every step's raw logits kept by transformers itself
     prompt = processor.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=False)
@@ -144,7 +146,7 @@ def test_step_entropies_come_from_raw_logits_before_the_configs_repetition_penal
             output_logits=True,  # before every processor
             output_scores=True,  # after all of them
             return_dict_in_generate=True,
-            **sampling,
+            **settings,
         )
     n = len(completion.token_ids)
     assert n > 1 and out.sequences[0, inputs["input_ids"].shape[1] :].tolist()[:n] == completion.token_ids

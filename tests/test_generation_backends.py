@@ -8,7 +8,10 @@ import pytest
 from PIL import Image
 
 from skywork_rl.generation.backends import make_backend
-from skywork_rl.generation.protocol import GenerationBackend
+from skywork_rl.generation.protocol import (
+    GenerationBackend,
+    SamplingParams,
+)
 from skywork_rl.generation.transformers_backend import TransformersBackend
 from skywork_rl.generation.vllm_backend import VLLMBackend
 from skywork_rl.generation.vllm_requests import chat_renderer, flatten_image_parts, vllm_requests
@@ -56,21 +59,24 @@ def test_transformers_backend_returns_n_texts_per_row_in_order(backend):
     )
     questions = ["How many squares", "Name a prime above ninety", "Which colour is this"]
     rows = [{"prompt": [{"role": "user", "content": [{"type": "text", "text": q}]}]} for q in questions]
-    alone = [plain.generate([r], max_new_tokens=8, temperature=0.0)[0][0] for r in rows]
+    greedy = SamplingParams(max_new_tokens=8, temperature=0.0)
+    alone = [plain.generate([r], sampling=greedy)[0][0] for r in rows]
     assert len(set(alone)) == 3  # distinct answers, or a swap would go unseen
     # three rows, batch_size 2: the order must hold within a batch and across batches
-    out = plain.generate(rows, num_generations=2, max_new_tokens=8, temperature=0.0)
+    out = plain.generate(rows, sampling=greedy, num_generations=2)
     assert out == [[text, text] for text in alone]
-    sampled = backend.generate(_rows(), num_generations=3, max_new_tokens=6, temperature=1.0, seed=0)
+    sampled = backend.generate(
+        _rows(), sampling=SamplingParams(max_new_tokens=6, temperature=1.0, seed=0), num_generations=3
+    )
     assert [len(texts) for texts in sampled] == [3, 3, 3]
 
 
 def test_transformers_backend_is_reproducible_for_a_seed(backend):
-    kwargs = {"num_generations": 2, "max_new_tokens": 6, "temperature": 1.0}
-    first = backend.generate(_rows(), seed=7, **kwargs)
-    assert backend.generate(_rows(), seed=7, **kwargs) == first
+    sampling = SamplingParams(max_new_tokens=6, temperature=1.0, seed=7)
+    first = backend.generate(_rows(), sampling=sampling, num_generations=2)
+    assert backend.generate(_rows(), sampling=sampling, num_generations=2) == first
     # rows 0 and 2 are identical prompts, so greedy decoding must give them the same text
-    greedy = backend.generate(_rows(), max_new_tokens=6, temperature=0.0)
+    greedy = backend.generate(_rows(), sampling=SamplingParams(max_new_tokens=6, temperature=0.0))
     assert greedy[0] == greedy[2]
 
 
@@ -130,7 +136,7 @@ def test_seeded_generation_leaves_the_callers_rng_state_untouched(backend):
 
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    kwargs = {"num_generations": 2, "max_new_tokens": 6, "temperature": 1.0, "seed": 5}
+    kwargs = {"sampling": SamplingParams(max_new_tokens=6, temperature=1.0, seed=5), "num_generations": 2}
     first = backend.generate(_rows(), **kwargs)
     assert torch.equal(torch.get_rng_state(), before)
     torch.manual_seed(999)  # a different caller state must not change the seeded result
@@ -138,8 +144,9 @@ def test_seeded_generation_leaves_the_callers_rng_state_untouched(backend):
 
 
 def test_a_named_progress_bar_counts_the_prompts_and_none_is_shown_unasked(backend, capsys):
-    backend.generate(_rows(), max_new_tokens=2, temperature=0.0, progress="probes")
+    short = SamplingParams(max_new_tokens=2, temperature=0.0)
+    backend.generate(_rows(), sampling=short, progress="probes")
     shown = capsys.readouterr().err
     assert "probes:" in shown and "/3 [" in shown
-    backend.generate(_rows(), max_new_tokens=2, temperature=0.0)
+    backend.generate(_rows(), sampling=short)
     assert "%|" not in capsys.readouterr().err

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import sys
 import zlib
+from dataclasses import replace
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from skywork_rl.generation.protocol import Generations, not_generated
+from skywork_rl.generation.protocol import Generations, SamplingParams, not_generated
 from skywork_rl.generation.vllm_backend import VLLMBackend
 from skywork_rl.generation.vllm_requests import (
     generate_or_skip,
@@ -28,7 +29,7 @@ from skywork_rl.generation.vllm_requests import (
     sampling_kwargs,
 )
 
-SAMPLED = {"num_generations": 3, "max_new_tokens": 16, "temperature": 1.0, "top_p": 0.9}
+SAMPLED = SamplingParams(max_new_tokens=16, temperature=1.0, top_p=0.9)  # with num_generations=3
 
 
 class VLLMValidationError(Exception):
@@ -121,20 +122,20 @@ def _backend(processor: Any, **kwargs: Any) -> VLLMBackend:
 
 
 def test_each_request_gets_its_own_reproducible_seed():
-    kwargs = {**SAMPLED, "repetition_penalty": 1.0}
-    chunk0, chunk1 = sampling_kwargs(4, seed=0, **kwargs), sampling_kwargs(4, seed=1, **kwargs)
+    chunk0 = sampling_kwargs(4, replace(SAMPLED, seed=0), 3)
+    chunk1 = sampling_kwargs(4, replace(SAMPLED, seed=1), 3)
     assert [p["seed"] for p in chunk0] == [request_seed(0, i) for i in range(4)]
-    assert sampling_kwargs(4, seed=0, **kwargs) == chunk0  # reproducible
+    assert sampling_kwargs(4, replace(SAMPLED, seed=0), 3) == chunk0  # reproducible
     # callers seed chunk c with seed + c: row 1 of chunk 0 and row 0 of chunk 1 must not share a stream,
     # nor may vLLM's seed + k of sample k reach the next row's seeds
-    seeds = [p["seed"] + k for p in chunk0 + chunk1 for k in range(kwargs["num_generations"])]
+    seeds = [p["seed"] + k for p in chunk0 + chunk1 for k in range(3)]
     assert len(set(seeds)) == len(seeds)
     assert all(0 <= request_seed(s, i) < 2**62 for s in range(3) for i in range(100))
     assert all(p["n"] == 3 and p["temperature"] == 1.0 and p["top_p"] == 0.9 for p in chunk0)
 
 
 def test_greedy_asks_for_one_unseeded_completion_and_repetition_penalty_passes_through():
-    greedy = sampling_kwargs(2, **{**SAMPLED, "temperature": 0.0}, seed=5, repetition_penalty=1.05)
+    greedy = sampling_kwargs(2, replace(SAMPLED, temperature=0.0, seed=5, repetition_penalty=1.05), 3)
     assert (
         greedy
         == [
@@ -149,7 +150,7 @@ def test_greedy_asks_for_one_unseeded_completion_and_repetition_penalty_passes_t
         ]
         * 2
     )
-    sampled = sampling_kwargs(1, **SAMPLED, seed=5, repetition_penalty=1.05)
+    sampled = sampling_kwargs(1, replace(SAMPLED, seed=5, repetition_penalty=1.05), 3)
     assert sampled[0]["repetition_penalty"] == 1.05
 
 
@@ -208,7 +209,7 @@ def test_vllm_backend_skips_and_counts_the_rows_vllm_refuses_and_generates_the_r
         _row("text", "2+2?"),
     ]
     with caplog.at_level("WARNING", logger="skywork_rl"):
-        out = backend.generate(rows, **SAMPLED, seed=3)
+        out = backend.generate(rows, sampling=replace(SAMPLED, seed=3), num_generations=3)
     assert isinstance(out, Generations) and len(out) == 5
     assert out.skipped == {1: "too_many_images", 2: "prompt_too_long", 3: "prompt_too_long"}
     assert not_generated(out) == out.skipped
@@ -227,8 +228,9 @@ def test_a_rows_samples_do_not_depend_on_the_rows_refused_beside_it(fake_vllm):
     seed and its position, whether or not rows before it were refused."""
     backend = _backend(fake_vllm)
     last = _row("last", "Name a prime.", images=1)
-    with_refusal = backend.generate([_row("tall", "Compare both.", images=2), last], **SAMPLED, seed=9)
-    without = backend.generate([_row("short", "Hi."), last], **SAMPLED, seed=9)
+    seeded = {"sampling": replace(SAMPLED, seed=9), "num_generations": 3}
+    with_refusal = backend.generate([_row("tall", "Compare both.", images=2), last], **seeded)
+    without = backend.generate([_row("short", "Hi."), last], **seeded)
     assert with_refusal.skipped == {0: "prompt_too_long"} and without.skipped == {}
     assert with_refusal[1] == without[1] == [f"seed:{request_seed(9, 1) + k}" for k in range(3)]
 
@@ -236,7 +238,9 @@ def test_a_rows_samples_do_not_depend_on_the_rows_refused_beside_it(fake_vllm):
 def test_vllm_greedy_with_n_samples_repeats_the_one_answer(fake_vllm):
     backend = _backend(fake_vllm)
     rows = [_row("a", "How many squares?", images=1), _row("b", "2+2?")]
-    out = backend.generate(rows, **{**SAMPLED, "temperature": 0.0}, repetition_penalty=1.05)
+    out = backend.generate(
+        rows, sampling=replace(SAMPLED, temperature=0.0, repetition_penalty=1.05), num_generations=3
+    )
     assert [len(set(texts)) for texts in out] == [1, 1] and [len(texts) for texts in out] == [3, 3]
     assert out[0][0] != out[1][0]
     assert all(p.n == 1 and p.seed is None and p.repetition_penalty == 1.05 for p in FakeLLM.last.params)
@@ -248,4 +252,4 @@ def test_vllm_engine_gets_the_image_limit_and_context_length(fake_vllm):
     assert kwargs["limit_mm_per_prompt"] == {"image": 2} and kwargs["max_model_len"] == 160
     assert kwargs["tensor_parallel_size"] == 2 and kwargs["enforce_eager"] is True
     assert (backend.max_model_len, backend.image_limit) == (160, 2)
-    assert backend.generate([], **SAMPLED) == []
+    assert backend.generate([], sampling=SAMPLED, num_generations=3) == []

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from skywork_rl.generation.protocol import SamplingParams
 from skywork_rl.generation.transformers_backend import TransformersBackend
 
 DEFAULT_CRITICAL_WORDS: tuple[str, ...] = ("wait", "alternatively", "but", "however", "hmm", "actually")
@@ -175,11 +176,10 @@ def rollout_critical_entropy(
         )
         completions = backend.generate_completions(
             rows,
+            sampling=SamplingParams(
+                max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+            ),
             num_generations=num_generations,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
             step_statistic=token_entropies,
             progress=progress,
         )

@@ -8,6 +8,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from skywork_rl.callbacks.logging import log_through_trainer, parameter_sharding, unwrapped_model
+from skywork_rl.generation.protocol import SamplingParams
 from skywork_rl.generation.transformers_backend import TransformersBackend
 from skywork_rl.scorers import get_benchmark_scorer
 
@@ -43,10 +44,10 @@ class PeriodicEvalCallback(TrainerCallback):
         *,
         every_n_steps: int = 100,
         max_new_tokens: int = 1024,
-        temperature: float = 0.6,
-        top_p: float = 0.95,
+        temperature: float = SamplingParams.temperature,
+        top_p: float = SamplingParams.top_p,
         batch_size: int = 8,
-        seed: int = 0,
+        seed: int = SamplingParams.seed,
     ) -> None:
         if every_n_steps < 1:
             raise ValueError(f"PeriodicEvalCallback: every_n_steps must be >= 1, got {every_n_steps}")
@@ -55,12 +56,9 @@ class PeriodicEvalCallback(TrainerCallback):
         self.ensure_supported(trainer)
         self.scorer = get_benchmark_scorer(benchmark)
         self.trainer, self.benchmark, self.items, self.every = trainer, benchmark, list(items), every_n_steps
-        self.sampling = {
-            "max_new_tokens": max_new_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
-            "seed": seed,
-        }
+        self.sampling = SamplingParams(
+            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        )
         self.batch_size = batch_size
         self._last_step = -1
 
@@ -81,9 +79,9 @@ class PeriodicEvalCallback(TrainerCallback):
                 )
                 texts = backend.generate(
                     [item.row for item in self.items],
+                    sampling=self.sampling,
                     num_generations=1,
                     progress=f"eval {self.benchmark}",
-                    **self.sampling,
                 )
             finally:
                 model.train(was_training)

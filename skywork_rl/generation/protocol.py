@@ -19,7 +19,11 @@ logger = logging.getLogger("skywork_rl")
 
 @dataclass
 class SamplingParams:
-    """Sampling settings shared by every backend (the papers' evaluation settings: `eval.profiles`)."""
+    """Sampling settings shared by every backend (the papers' evaluation settings: `eval.profiles`).
+
+    The one home of their defaults: every caller passes one of these to a backend's `generate`, and
+    no backend, protocol or request builder restates a default.
+    """
 
     max_new_tokens: int = 512
     temperature: float = 0.6
@@ -27,6 +31,12 @@ class SamplingParams:
     seed: int = 0
     # 1.0 = off; Skywork's released inference uses 1.05 (eval profile "skywork-release")
     repetition_penalty: float = 1.0
+
+    @property
+    def greedy(self) -> bool:
+        """Temperature 0: one greedy answer per prompt, repeated when several are asked for (neither
+        transformers nor vLLM samples n > 1 without sampling); top-p and seed do not apply."""
+        return self.temperature <= 0
 
 
 class Generations(list):
@@ -59,13 +69,11 @@ class GenerationBackend(Protocol):
         self,
         rows: Sequence[dict[str, Any]],
         *,
+        sampling: SamplingParams | None = None,
         num_generations: int = 1,
-        max_new_tokens: int = 512,
-        temperature: float = 0.6,
-        top_p: float = 0.95,
-        seed: int = 0,
-        repetition_penalty: float = 1.0,
-    ) -> list[list[str]]: ...
+    ) -> list[list[str]]:
+        """`num_generations` completions per row sampled with `sampling` (None: `SamplingParams()`)."""
+        ...
 
 
 def images_of(row: dict[str, Any]) -> list[Any]:

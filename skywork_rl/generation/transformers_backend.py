@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from skywork_rl.generation.protocol import images_of
+from skywork_rl.generation.protocol import SamplingParams, images_of
 
 logger = logging.getLogger("skywork_rl")
 
@@ -126,22 +126,18 @@ class TransformersBackend:
         self.batch_size = batch_size
         self.tokenizer = getattr(processor, "tokenizer", processor)
 
-    def generate(self, rows: Sequence[dict[str, Any]], **sampling: Any) -> list[list[str]]:
-        """Completions for each row, in row order; seeded by `seed`, the caller's RNG state untouched.
-
-        Keyword arguments as `generate_completions`: the protocol's sampling ones, and `progress`."""
-        return [[c.text for c in row] for row in self.generate_completions(rows, **sampling)]
+    def generate(self, rows: Sequence[dict[str, Any]], **options: Any) -> list[list[str]]:
+        """Completions for each row, in row order; seeded by `sampling.seed`, the caller's RNG state
+        untouched. Keyword arguments as `generate_completions`: the protocol's (`sampling`,
+        `num_generations`) and `progress`."""
+        return [[c.text for c in row] for row in self.generate_completions(rows, **options)]
 
     def generate_completions(
         self,
         rows: Sequence[dict[str, Any]],
         *,
+        sampling: SamplingParams | None = None,
         num_generations: int = 1,
-        max_new_tokens: int = 512,
-        temperature: float = 0.6,
-        top_p: float = 0.95,
-        seed: int = 0,
-        repetition_penalty: float = 1.0,
         step_statistic: StepStatistic | None = None,
         progress: str | None = None,
     ) -> list[list[Completion]]:
@@ -149,36 +145,26 @@ class TransformersBackend:
         every generated token (`StepRecorder`); `progress` names a progress bar over the rows."""
         from tqdm.auto import tqdm
 
+        sampling = sampling or SamplingParams()
         bar = tqdm(total=len(rows), desc=progress, unit="prompt", leave=False, disable=progress is None)
-        with bar, seeded_rng(seed, self.device):
-            sampling = (
-                num_generations,
-                max_new_tokens,
-                temperature,
-                top_p,
-                repetition_penalty,
-                step_statistic,
-            )
+        with bar, seeded_rng(sampling.seed, self.device):
             outputs: list[list[Completion]] = []
             for start in range(0, len(rows), self.batch_size):
                 batch = rows[start : start + self.batch_size]
-                outputs += self._generate_batch(batch, *sampling)
+                outputs += self._generate_batch(batch, sampling, num_generations, step_statistic)
                 bar.update(len(batch))
         return outputs
 
     def _generate_batch(
         self,
         batch: Sequence[dict[str, Any]],
+        sampling: SamplingParams,
         num_generations: int,
-        max_new_tokens: int,
-        temperature: float,
-        top_p: float,
-        repetition_penalty: float,
         step_statistic: StepStatistic | None,
     ) -> list[list[Completion]]:
         import torch
 
-        do_sample = temperature > 0
+        do_sample, max_new_tokens = not sampling.greedy, sampling.max_new_tokens
         texts = [
             self.processor.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
             for r in batch
@@ -198,9 +184,9 @@ class TransformersBackend:
             "pad_token_id": self.tokenizer.pad_token_id,
         }
         if do_sample:
-            gen_kwargs.update(temperature=temperature, top_p=top_p)
-        if repetition_penalty != 1.0:  # applies to greedy decoding too
-            gen_kwargs["repetition_penalty"] = repetition_penalty
+            gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
+        if sampling.repetition_penalty != 1.0:  # applies to greedy decoding too
+            gen_kwargs["repetition_penalty"] = sampling.repetition_penalty
         recorder, hook = None, None
         if step_statistic is not None:
             from transformers import LogitsProcessorList

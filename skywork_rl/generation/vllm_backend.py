@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from skywork_rl.generation.protocol import Generations
+from skywork_rl.generation.protocol import Generations, SamplingParams
 from skywork_rl.generation.vllm_requests import (
     chat_renderer,
     generate_or_skip,
@@ -117,25 +117,14 @@ class VLLMBackend:
         self,
         rows: Sequence[dict[str, Any]],
         *,
+        sampling: SamplingParams | None = None,
         num_generations: int = 1,
-        max_new_tokens: int = 512,
-        temperature: float = 0.6,
-        top_p: float = 0.95,
-        seed: int = 0,
-        repetition_penalty: float = 1.0,
     ) -> Generations:
         """`num_generations` texts per row, in row order (vLLM batches and schedules internally); a
         row vLLM would refuse gets none, its reason in the result's ``skipped``."""
         requests = vllm_requests(rows, self.render)
-        params = sampling_kwargs(
-            len(requests),
-            num_generations=num_generations,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            repetition_penalty=repetition_penalty,
-        )
+        sampling = sampling or SamplingParams()
+        params = sampling_kwargs(len(requests), sampling, num_generations)
         skipped = {
             i: reason for i, request in enumerate(requests) if (reason := self._precheck(request)) is not None
         }
@@ -152,7 +141,7 @@ class VLLMBackend:
         for i, out in zip(to_run, outputs, strict=True):
             if out is not None:
                 choices = [choice.text for choice in out.outputs]
-                texts[i] = choices if temperature > 0 else choices[:1] * num_generations
+                texts[i] = choices[:1] * num_generations if sampling.greedy else choices
         self._report(rows, skipped)
         return Generations(texts, skipped)
 

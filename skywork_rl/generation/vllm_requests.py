@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from skywork_rl.generation.protocol import images_of
+from skywork_rl.generation.protocol import SamplingParams, images_of
 
 
 def chat_renderer(processor: Any) -> Callable[[list[dict[str, Any]]], str]:
@@ -101,30 +101,21 @@ def request_seed(seed: int, position: int) -> int:
     return int.from_bytes(digest, "little") >> 2
 
 
-def sampling_kwargs(
-    count: int,
-    *,
-    num_generations: int,
-    max_new_tokens: int,
-    temperature: float,
-    top_p: float,
-    seed: int,
-    repetition_penalty: float,
-) -> list[dict[str, Any]]:
+def sampling_kwargs(count: int, sampling: SamplingParams, num_generations: int) -> list[dict[str, Any]]:
     """`vllm.SamplingParams` keyword arguments for each of `count` requests, in order.
 
     Greedy decoding (temperature 0) asks for one completion (vLLM refuses n > 1 without sampling)
     that the backend repeats n times, as `TransformersBackend` does; it needs no seed.
     """
-    greedy = temperature <= 0
+    greedy = sampling.greedy
     common = {
         "n": 1 if greedy else num_generations,
-        "max_tokens": max_new_tokens,
-        "temperature": 0.0 if greedy else temperature,
-        "top_p": 1.0 if greedy else top_p,
-        "repetition_penalty": repetition_penalty,  # applies to greedy decoding too
+        "max_tokens": sampling.max_new_tokens,
+        "temperature": 0.0 if greedy else sampling.temperature,
+        "top_p": 1.0 if greedy else sampling.top_p,
+        "repetition_penalty": sampling.repetition_penalty,  # applies to greedy decoding too
     }
-    return [{**common, "seed": None if greedy else request_seed(seed, i)} for i in range(count)]
+    return [{**common, "seed": None if greedy else request_seed(sampling.seed, i)} for i in range(count)]
 
 
 def precheck_reason(

@@ -28,7 +28,7 @@ from typing import Any
 
 from skywork_rl.data.loading import load_stage_dataset
 from skywork_rl.errors import SkyworkError, report_error
-from skywork_rl.generation.protocol import GenerationBackend
+from skywork_rl.generation.protocol import GenerationBackend, SamplingParams
 from skywork_rl.generation.transformers_backend import TransformersBackend
 from skywork_rl.records.atomic import write_atomic
 from skywork_rl.rewards.accuracy import score_accuracy_detailed
@@ -243,13 +243,8 @@ def evaluate_heldout(
     score them; the accuracy is the mean over all of them (avg@k)."""
     if num_samples > 1 and temperature == 0:
         raise ValueError("held-out accuracy: several samples per row need temperature > 0")
-    outputs = backend.generate(
-        list(rows),
-        num_generations=num_samples,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        seed=seed,
-    )
+    sampling = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    outputs = backend.generate(list(rows), sampling=sampling, num_generations=num_samples)
     if any(len(texts) != num_samples for texts in outputs):
         raise ValueError(f"held-out accuracy: the backend did not return {num_samples} completions per row")
     repeated = [row for row in rows for _ in range(num_samples)]
@@ -264,27 +259,18 @@ def heldout_result(
     processor: Any,
     rows: Sequence[dict[str, Any]],
     *,
-    max_new_tokens: int = 64,
     batch_size: int = 32,
-    temperature: float = 0.0,
-    seed: int = 0,
-    num_samples: int = 1,
+    **protocol: Any,
 ) -> HeldoutResult:
-    """`evaluate_heldout` on `model` where it is; the model is left in the train/eval mode it was in,
-    and the caller's RNG state is untouched (the backend seeds a forked generator)."""
+    """`evaluate_heldout` on `model` where it is (`protocol`: its keyword arguments, max_new_tokens,
+    temperature, seed, num_samples); the model is left in the train/eval mode it was in, and the
+    caller's RNG state is untouched (the backend seeds a forked generator)."""
     was_training = model.training
     try:
         backend = TransformersBackend(
             model, processor, batch_size=batch_size, device=str(next(model.parameters()).device)
         )
-        return evaluate_heldout(
-            backend,
-            rows,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            seed=seed,
-            num_samples=num_samples,
-        )
+        return evaluate_heldout(backend, rows, **protocol)
     finally:
         model.train(was_training)
 

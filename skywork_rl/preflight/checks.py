@@ -177,11 +177,19 @@ def _sequence(ctx: StageContext) -> int:
     return int(ctx.training.get("max_length") or 1024)
 
 
+def steps_per_generation(training: dict[str, Any]) -> int:
+    """GRPO's `steps_per_generation` as TRL resolves it (`GRPOConfig.__post_init__`: unset means
+    `gradient_accumulation_steps`). Read from the parsed values, not an instantiated GRPOConfig:
+    transformers refuses to build one with `bf16: true` on a machine without a GPU, where preflight
+    judges other hardware."""
+    return int(training.get("steps_per_generation") or training["gradient_accumulation_steps"])
+
+
 def _generation_batch(ctx: StageContext) -> int:
     """Samples one process generates at a time (GRPO: per_device x steps_per_generation)."""
     t = ctx.training
     per_device = int(t["per_device_train_batch_size"])
-    return per_device * int(t.get("steps_per_generation") or t["gradient_accumulation_steps"])
+    return per_device * steps_per_generation(t)
 
 
 def _pixel_row(ctx: StageContext, samples: int) -> tuple[str, int]:
@@ -210,7 +218,7 @@ def _colocated_vllm_rows(ctx: StageContext, states: me.ModelStates, copies: list
         )
     max_len = int(t.get("vllm_max_model_length") or ctx.shape.text.max_positions)
     check_max_len(ctx, int(t["max_completion_length"]), max_len, "training.vllm_max_model_length")
-    utilization = float(t.get("vllm_gpu_memory_utilization", 0.3))
+    utilization = float(t["vllm_gpu_memory_utilization"])
     check_vllm_engine(ctx, tp, utilization, max_len, "training.vllm_")
     if gpu is None:
         return 0
@@ -367,7 +375,7 @@ def _host_rows(ctx: StageContext, offload: int, frozen: int) -> None:
     if ssb:
         completion = int(t["max_completion_length"])
         floats = 1  # old log-probs
-        if t.get("use_vllm") and t.get("vllm_importance_sampling_correction", True):
+        if t.get("use_vllm") and t["vllm_importance_sampling_correction"]:
             floats += 2  # vLLM's sampling log-probs and the importance ratio
         floats += 1 if float(t.get("beta") or 0) > 0 else 0  # reference log-probs
         sample = me.ssb_sample_bytes(
@@ -379,7 +387,7 @@ def _host_rows(ctx: StageContext, offload: int, frozen: int) -> None:
             t.get("ssb_max_age"),
             int(t["per_device_train_batch_size"]),
             grad_accum,
-            int(t.get("steps_per_generation") or grad_accum),
+            steps_per_generation(t),
         )
         ctx.ssb_bytes_per_proc = held * sample
         ctx.add(
@@ -410,7 +418,7 @@ def _disk_rows(ctx: StageContext, trainable: int) -> None:
         per_ckpt = me.checkpoint_bytes(total, trainable, ctx.sharding, extra=ssb)
     final = me.BF16 * total
     limit = t.get("save_total_limit")
-    if str(t.get("save_strategy", "steps")).lower() == "no":
+    if str(t["save_strategy"]).lower() == "no":
         limit = 0
     if limit is None:
         ctx.add(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -33,6 +32,7 @@ from skywork_rl.preflight.checks import (
     StageContext,
     generation_stage_rows,
     scoring_beside_engine_rows,
+    steps_per_generation,
     training_stage_rows,
 )
 from skywork_rl.preflight.layout import Hardware, hardware_from_flags, read_layout
@@ -47,6 +47,7 @@ from skywork_rl.preflight.report import (
 )
 from skywork_rl.preflight.shapes import ShapeCache
 from skywork_rl.runner.plan import plan_pipeline
+from skywork_rl.stages.parsing import parse_namespace, resolved_dict
 from skywork_rl.stages.registry import get_stage_class
 
 UNJUDGED_EXIT = 3  # asked to judge hardware (--gpus, or this machine's GPUs) it could not judge
@@ -65,19 +66,6 @@ def _group_type(stage_class: Any, group: str) -> Any:
     return get_type_hints(stage_class.config_class).get(group)
 
 
-def _with_defaults(stage_class: Any, group: str, values: dict[str, Any] | None) -> dict[str, Any]:
-    """A recipe group with the stage's dataclass defaults for the keys it leaves out."""
-    cls = _group_type(stage_class, group)
-    out: dict[str, Any] = {}
-    if cls is not None and hasattr(cls, "__dataclass_fields__"):
-        for f in fields(cls):
-            if f.default is not MISSING:
-                out[f.name] = f.default
-            elif f.default_factory is not MISSING:
-                out[f.name] = f.default_factory()
-    return {**out, **(values or {})}
-
-
 def _training_kind(stage_class: Any) -> str | None:
     cls = _group_type(stage_class, "training")
     if cls is None:
@@ -90,7 +78,7 @@ def _training_kind(stage_class: Any) -> str | None:
 def check_stage(
     sid: str,
     stage_class: Any,
-    config: dict[str, Any],
+    resolved: dict[str, Any],
     *,
     hardware: Hardware,
     shapes: ShapeCache,
@@ -104,15 +92,19 @@ def check_stage(
 ) -> tuple[list[Row], str | None, int]:
     """One stage's rows, its header line (None: nothing to check) and its disk bytes.
 
+    `resolved`: the stage's config as its parser resolved it (`PlannedStage.resolved`, or a recipe's
+    `resolved_dict`): every group complete, each default from the stage's dataclasses (TRL's own for
+    `training:`), so nothing here restates a default.
     `paper`: the paper's episode sizes for this recipe (`paper_sizes`); `launched`: the layout of the
     `accelerate launch` this process runs in (`layout.launched_layout`).
     """
     kind = _training_kind(stage_class)
-    model = _with_defaults(stage_class, "model", config.get("model"))
+    config = resolved
+    model = config.get("model") or {}
     if kind is None and model.get("backend") != "vllm":
         return [], None, 0  # a CPU data step, or generation with transformers on one device
     name = model_name or model.get("name_or_path") or ""
-    training = _with_defaults(stage_class, "training", config.get("training")) if kind else {}
+    training = config["training"] if kind else {}
     launch_rows: list[Row] = []
     if kind:
         sharding, per_node, use_cpu = read_layout(accelerate_config, hardware, num_processes, launched)
@@ -179,7 +171,7 @@ def check_stage(
         return ctx.rows, header, 0
     ctx.training = training
     if kind == "grpo":
-        _add_judges(ctx, _with_defaults(stage_class, "rewards", config.get("rewards")), shapes)
+        _add_judges(ctx, config["rewards"], shapes)
     training_stage_rows(ctx)
     return ctx.rows, header, ctx.disk_bytes
 
@@ -243,7 +235,7 @@ def episode_rows(
         return []
     per_device = int(training["per_device_train_batch_size"])
     accum = int(training["gradient_accumulation_steps"])
-    per_gen = int(training.get("steps_per_generation") or accum) if kind == "grpo" else accum
+    per_gen = steps_per_generation(training) if kind == "grpo" else accum
     rows = []
     for name, steps, keys in (
         ("rollouts_per_episode", per_gen, "steps_per_generation"),
@@ -371,7 +363,7 @@ def preflight_pipeline(
     origins: dict[str, str] = {}
     results = []
     for st in stages:
-        name = st.input_model or (st.config.get("model") or {}).get("name_or_path")
+        name = st.input_model or (st.resolved.get("model") or {}).get("name_or_path")
         while name and str(Path(name)) in origins:
             name = origins[str(Path(name))]
         if st.stage_class.produces == "model" and name:
@@ -382,7 +374,7 @@ def preflight_pipeline(
             check_stage(
                 st.id,
                 st.stage_class,
-                st.config,
+                st.resolved,
                 hardware=hw,
                 shapes=shapes,
                 model_name=name,
@@ -412,15 +404,16 @@ def preflight_recipe(
 ) -> PreflightReport:
     """Check one stage recipe; `model` sizes it when its model.name_or_path does not exist yet.
 
-    `config`: the recipe as the stage resolved it (its file plus command-line overrides; default: the
-    file); `num_processes` / `launched`: the launch it runs under (`skywork-rl stage`'s guard).
+    `config`: the recipe as the stage resolved it (`resolved_dict` of its file plus command-line
+    overrides; default: the file, parsed by the stage's parser); `num_processes` / `launched`: the
+    launch it runs under (`skywork-rl stage`'s guard).
     """
     try:
         stage_class = get_stage_class(stage)
     except (KeyError, ImportError) as exc:
         raise PreflightRefused(f"{recipe}: {exc.args[0] if exc.args else exc}; pass --stage NAME") from exc
     if config is None:
-        config = yaml.safe_load(Path(recipe).read_text()) or {}
+        config = resolved_dict(parse_namespace(stage_class, ["--config", str(recipe)], str(recipe))[1])
     hw = _hardware(hardware)
     result = check_stage(
         stage,

@@ -26,7 +26,10 @@ class RewardArguments:
     )
     reward_weights: list[float] | None = field(
         default=None,
-        metadata={"help": "One weight per entry of reward_funcs (default: all 1.0)."},
+        metadata={
+            "help": "One weight per entry of reward_funcs (default: all 1.0). Their only home: the GRPO "
+            "stage passes them to TRL (GRPOConfig.reward_weights) and refuses training.reward_weights."
+        },
     )
     mix: Literal["weighted", "hybrid"] = field(
         default="weighted",

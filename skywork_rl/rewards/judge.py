@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skywork_rl.errors import SkyworkError
+from skywork_rl.generation.protocol import SamplingParams
 from skywork_rl.rewards.judge_prompt import JudgeQuery, parse_verdict, render_judge_prompt
 
 logger = logging.getLogger(__name__)
@@ -139,9 +140,8 @@ class Judge:
             for i, p in enumerate(prompts)
         ]
         assert self._backend is not None
-        replies = self._backend.generate(
-            rows, num_generations=1, max_new_tokens=self.max_new_tokens, temperature=0.0, top_p=1.0, seed=0
-        )
+        greedy = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=0.0)
+        replies = self._backend.generate(rows, sampling=greedy, num_generations=1)
         if len(replies) != len(prompts):
             raise RuntimeError(
                 f"the judge backend returned {len(replies)} replies for {len(prompts)} questions"

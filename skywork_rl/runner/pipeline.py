@@ -72,14 +72,12 @@ def run_pipeline(
     if rehearse:
         output_root = output_root or str(default_root(path))
         skip_preflight = True
-    spec, stages = plan_pipeline(path, output_root)
-    for stage in stages:
-        validate(stage)
+    spec, stages = plan_pipeline(path, output_root)  # each stage's config parsed once, in memory
     check_made_inputs(stages)
     if rehearse:
         rehearse_plan(stages, stages[0].output_dir.parent)
         for stage in stages:
-            validate(stage)
+            validate(stage)  # the stand-ins changed the configs
     check_models(stages)
     decisions = decide(stages, select(stages, start, only), force=force)
     if dry_run:

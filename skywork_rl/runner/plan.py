@@ -20,7 +20,6 @@ import copy
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ import yaml
 
 from skywork_rl.families.capabilities import check_family_capabilities
 from skywork_rl.stages.base import RecipeError, Stage
-from skywork_rl.stages.parsing import parse_namespace, resolved_dict
+from skywork_rl.stages.parsing import parse_config, resolved_dict
 from skywork_rl.stages.registry import get_stage_class
 
 _INTERP = re.compile(r"\$\{([^}]+)\}")
@@ -61,7 +60,8 @@ class PlannedStage:
     num_processes: int | None
     launcher: str
     recipe_file: Path = field(init=False)
-    # The config as the stage's parser resolves it (defaults < recipe), set by `validate`.
+    # The config as the stage's parser resolves it (defaults < recipe), set by `validate` when the
+    # pipeline is planned: what the checks, preflight and the fingerprint read.
     resolved: dict[str, Any] = field(default_factory=dict)
     # `accelerate launch` options beyond the config file and process count (a rehearsal's fp32).
     launch_args: list[str] = field(default_factory=list)
@@ -155,7 +155,8 @@ def _load_yaml(path: Path, what: str) -> dict[str, Any]:
 def plan_pipeline(
     path: str | Path, output_root: str | None = None
 ) -> tuple[dict[str, Any], list[PlannedStage]]:
-    """Resolve a pipeline file into stages with their final configs (nothing runs)."""
+    """Resolve a pipeline file into stages with their final configs, each parsed by its stage's parser
+    (`PlannedStage.resolved`; nothing runs)."""
     path = Path(path)
     spec = _load_yaml(path, "pipeline")
     unknown = sorted(set(spec) - set(TOP_LEVEL_KEYS))
@@ -173,6 +174,7 @@ def plan_pipeline(
     planned: list[PlannedStage] = []
     for i, entry in enumerate(entries):
         stage = _plan_entry(entry, f"pipeline {path}: stages[{i}]", base, root, spec, context, last)
+        validate(stage)
         planned.append(stage)
         context["stages"][stage.id] = {"output_dir": str(stage.output_dir)}
         last[stage.stage_class.produces] = str(stage.output_dir)
@@ -242,17 +244,11 @@ def _chain_input(
 
 
 def validate(stage: PlannedStage) -> None:
-    """Parse a planned stage's config with its parser (types, unknown keys) and keep the resolved
-    values (`stage.resolved`): the stage's own process resolves the same recipe file the same way."""
-    fd, tmp = tempfile.mkstemp(suffix=".yaml")
-    try:
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(stage.config, f, sort_keys=False)
-        _, namespace = parse_namespace(
-            stage.stage_class, ["--config", tmp], source=f"{stage.id} ({stage.stage})"
-        )
-    finally:
-        os.unlink(tmp)
+    """Parse a planned stage's config in memory with its parser (types, unknown keys, every default
+    from the stage's dataclasses, TRL's included) and keep the resolved values (`stage.resolved`):
+    `plan_pipeline` does it once per stage, and the checks, preflight and the fingerprint read them.
+    The stage's own process resolves the same values from its ``recipe.yaml``."""
+    _, namespace = parse_config(stage.stage_class, stage.config, source=f"{stage.id} ({stage.stage})")
     stage.resolved = resolved_dict(namespace)
 
 

@@ -69,6 +69,10 @@ class Stage(ABC):
     # path or a list of paths), each with what makes such a file. A pipeline refuses, before anything
     # runs, a path that neither exists nor lies in an earlier stage's output (`check_made_inputs`).
     input_file_keys: ClassVar[dict[str, str]] = {}
+    # Config keys (dotted) a recipe may not set for this stage, each with where its value goes instead:
+    # one home per value (e.g. GRPO's `training.reward_weights`, which the stage fills from `rewards:`).
+    # Parsing refuses a recipe or command line that sets one (`parsing.parse_namespace`).
+    moved_keys: ClassVar[dict[str, str]] = {}
     # The parsed recipe values (defaults < recipe < command line) when the stage was built by
     # `load_stage`; `run_stage` fingerprints them (else the config dataclass itself).
     resolved_config: dict[str, Any] | None = None

@@ -59,6 +59,12 @@ class GRPOStage(TrainingStage):
         *MONITOR_REPORT_KEYS,
     )
     required_columns = REQUIRED_COLUMNS
+    # One home for the reward weights: `rewards:` pairs them with its functions (and `mix: hybrid`
+    # weights its parts itself, when TRL gets one function), and the stage hands them to TRL.
+    moved_keys = {
+        "training.reward_weights": "set the weights under rewards.reward_weights (one per "
+        "rewards.reward_funcs entry); the stage passes them to TRL's GRPOConfig.reward_weights"
+    }
     logged_keys = (
         "reward",
         "frac_reward_zero_std",
@@ -73,8 +79,7 @@ class GRPOStage(TrainingStage):
 
     def setup(self) -> None:
         # Rewards first: a reward recipe error (unknown name, bad weights) fails before the model loads.
-        self.reward_funcs, weights = build_reward_funcs(self.config.rewards)
-        _set_reward_weights(self.config.training, weights, len(self.reward_funcs))
+        self.reward_funcs, self.config.training.reward_weights = build_reward_funcs(self.config.rewards)
 
     def load_data(self) -> tuple[Any, Any]:
         train, evaluation = super().load_data()
@@ -104,15 +109,3 @@ class GRPOStage(TrainingStage):
                 logger.warning("prompt pool: no group carried a non-zero advantage; %s holds no rows", folder)
         trainer.accelerator.wait_for_everyone()
         return {"prompt_pool/rows": len(counts), "prompt_pool/informative_groups": sum(counts.values())}
-
-
-def _set_reward_weights(training: SkyworkGRPOConfig, weights: list[float] | None, count: int) -> None:
-    """Weights come from `rewards:`; `training.reward_weights`, when set, must agree with them in length."""
-    if training.reward_weights is None:
-        training.reward_weights = list(weights) if weights is not None else None
-        return
-    if len(training.reward_weights) != count:
-        raise ValueError(
-            f"training.reward_weights has {len(training.reward_weights)} weights but rewards: builds {count} "
-            "reward functions; set the weights under rewards: and drop training.reward_weights"
-        )

@@ -116,9 +116,33 @@ def parse_namespace(
 
     parser = build_parser(stage_class)
     try:
-        return parser, parser.parse_args(config_first(argv))
+        namespace = parser.parse_args(config_first(argv))
     except (ArgumentError, ValueError, TypeError) as exc:
         raise RecipeError(f"recipe {source}: stage {stage_class.name!r}: {_clean(exc)}") from exc
+    refuse_moved_keys(stage_class, namespace, source)
+    return parser, namespace
+
+
+def parse_config(stage_class: type[Stage], config: dict[str, Any], source: str) -> tuple[Any, Any]:
+    """`parse_namespace` of a recipe given as data, not as a file: a pipeline's stage, resolved in
+    memory. It gives the values the stage's own process gets from the same data written to its
+    ``recipe.yaml`` (`--config`), which `tests/test_one_home.py` checks for every shipped recipe."""
+    from jsonargparse import ArgumentError
+
+    parser = build_parser(stage_class)
+    try:
+        namespace = parser.parse_object(config)
+    except (ArgumentError, ValueError, TypeError) as exc:
+        raise RecipeError(f"recipe {source}: stage {stage_class.name!r}: {_clean(exc)}") from exc
+    refuse_moved_keys(stage_class, namespace, source)
+    return parser, namespace
+
+
+def refuse_moved_keys(stage_class: type[Stage], namespace: Any, source: str) -> None:
+    """Refuse a recipe that sets one of the stage's `moved_keys`, naming the key that holds it now."""
+    for key, home in stage_class.moved_keys.items():
+        if namespace.get(key) is not None:
+            raise RecipeError(f"recipe {source}: stage {stage_class.name!r}: {key} is not read; {home}")
 
 
 def resolved_dict(namespace: Any) -> dict[str, Any]:

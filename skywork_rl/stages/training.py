@@ -18,13 +18,13 @@ from skywork_rl.data.image_rows import raise_for_undecodable_images
 from skywork_rl.data.loading import load_train_eval
 from skywork_rl.families.capabilities import check_family_capabilities, data_needs
 from skywork_rl.miniature.heldout import HeldoutScoringError
+from skywork_rl.records import TRAINER_STATE_FILE
 from skywork_rl.stages.base import Stage
 from skywork_rl.stages.rehearsal import RehearsalError, get_dotted
 from skywork_rl.trainers.params import count_trainable
 
 logger = logging.getLogger("skywork_rl")
 
-TRAINER_STATE_FILE = "trainer_state.json"
 # Metrics the `monitor:` callbacks log; their last values go into stage.json for checkpoint choice.
 _MONITOR_PREFIXES = ("critical_entropy/", "eval/")
 # What the closing report shows of the monitors, for every training stage that runs them.

@@ -32,8 +32,8 @@ from typing import Any
 import torch
 
 from skywork_rl.errors import SkyworkError
+from skywork_rl.records import TRAINER_STATE_FILE
 
-TRAINER_STATE_FILE = "trainer_state.json"
 _SAFE_WEIGHTS, _SAFE_INDEX = "model.safetensors", "model.safetensors.index.json"
 _TORCH_WEIGHTS, _TORCH_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
 

@@ -34,11 +34,8 @@ class ScriptedPolicy:
         self,
         rows: Sequence[dict[str, Any]],
         *,
+        sampling: Any = None,
         num_generations: int = 1,
-        max_new_tokens: int = 512,
-        temperature: float = 0.6,
-        top_p: float = 0.95,
-        seed: int = 0,
     ) -> list[list[str]]:
         if self.fail_after_calls is not None and self.calls >= self.fail_after_calls:
             raise KeyboardInterrupt("simulated kill")

@@ -86,7 +86,9 @@ class ScriptedBackend:
         ScriptedBackend.calls = []
 
     def generate(self, rows: Sequence[dict[str, Any]], **kwargs: Any) -> list[list[str]]:
-        ScriptedBackend.calls.append(kwargs)
+        ScriptedBackend.calls.append(
+            {**vars(kwargs["sampling"]), "num_generations": kwargs["num_generations"]}
+        )
         n = kwargs["num_generations"]
         return [[f"\\boxed{{{4 if s % 2 == 0 else 5}}}" for s in range(n)] for _ in rows]
 

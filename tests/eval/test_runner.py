@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -417,7 +418,7 @@ class SeedRecordingBackend:
         self.seeds: list[int] = []
 
     def generate(self, rows: Sequence[dict[str, Any]], **kwargs: Any) -> list[list[str]]:
-        self.seeds.append(kwargs["seed"])
+        self.seeds.append(kwargs["sampling"].seed)
         return [["\\boxed{B}"] for _ in rows]
 
 
@@ -441,10 +442,10 @@ def test_repetition_penalty_reaches_transformers_generation(tmp_path: Path, back
     """The skywork-release profile's repetition penalty changes greedy decoding on the tiny model,
     whose random weights otherwise repeat tokens."""
     items = load_items("aime", data_dir=_write_benchmarks(tmp_path / "data"))
-    greedy = {"num_generations": 1, "max_new_tokens": 24, "temperature": 0.0, "seed": 0}
-    plain = backend.inner.generate([items[0].row], **greedy)
-    again = backend.inner.generate([items[0].row], **greedy, repetition_penalty=1.0)
-    penalised = backend.inner.generate([items[0].row], **greedy, repetition_penalty=1e4)
+    greedy = SamplingParams(max_new_tokens=24, temperature=0.0, seed=0)
+    plain = backend.inner.generate([items[0].row], sampling=greedy)
+    again = backend.inner.generate([items[0].row], sampling=replace(greedy, repetition_penalty=1.0))
+    penalised = backend.inner.generate([items[0].row], sampling=replace(greedy, repetition_penalty=1e4))
     assert plain == again and penalised != plain
 
 

@@ -62,8 +62,8 @@ class _FixedBackend:
     def __init__(self, completions: list[list[str]]) -> None:
         self.completions, self.calls = completions, []
 
-    def generate(self, rows, num_generations=1, max_new_tokens=64, temperature=0.0, seed=0, **kwargs):
-        self.calls.append((len(rows), num_generations, temperature, seed))
+    def generate(self, rows, *, sampling, num_generations=1):
+        self.calls.append((len(rows), num_generations, sampling.temperature, sampling.seed))
         return [texts[:num_generations] for texts in self.completions]
 
 
