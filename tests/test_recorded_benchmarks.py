@@ -117,3 +117,12 @@ def test_the_recorded_diagnosis_is_selection_not_learned_rather_than_perception_
         assert after["rl"]["list_read_right"] < start["rl"]["list_read_right"], name  # reading decays
         best = max(accuracy for _, accuracy in run["heldout_curve_T1_avg5"])
         assert best < recorded["memorization_baseline"] + 0.15, name
+    # The restated trace (E4) starts selection, and GRPO from it keeps none of the held-out gain.
+    restated = recorded["starts_more"]["E4_sft300_restated_trace"]
+    assert restated["greedy"]["rl"]["asked_quadrant_named"] > start["rl"]["asked_quadrant_named"]
+    assert restated["heldout_T1_avg5"] > recorded["memorization_baseline"]
+    (run,) = recorded["grpo_from_E4"].values()
+    assert run["heldout_curve_T1_avg5"][-1][1] < restated["heldout_T1_avg5"]
+    assert (
+        run["greedy_after"]["heldout"]["list_read_right"] < restated["greedy"]["heldout"]["list_read_right"]
+    )
