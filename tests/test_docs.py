@@ -29,8 +29,7 @@ MAX_README_LINES = 250
 FIRST_PARTY = ("skywork_rl", "data_prep", "eval", "benchmarks")
 # Pages other sessions of issue 24 write; the README links them already. A link to one resolves once
 # the page exists: then this entry must go (the test below says so), so no missing page hides here.
-PENDING_PAGES = {
-}
+PENDING_PAGES = {}
 # Names a page cites that live outside this repository and outside what the checks below can read.
 EXTERNAL = {
     "AutoModel": "transformers' class that remote-code checkpoints map",
