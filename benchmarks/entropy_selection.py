@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -213,15 +212,9 @@ def summarize(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from miniature import add_arguments, smoke
+    from miniature import benchmark_parser, parse
 
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument(
-        "--start", type=Path, default=None, help="start model (default: the miniature's weak start)"
-    )
+    parser = benchmark_parser(__doc__)
     parser.add_argument(
         "--rollouts", type=int, default=3840, help="generated rollouts (ssb_learning's budget)"
     )
@@ -231,25 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seeds", type=int, default=5, help="GRPO runs, seeds first-seed, first-seed + 1, ..."
     )
-    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one torch thread each)")
-    parser.add_argument(
-        "--smoke", action="store_true", help="tiny budget (checks the outputs, not the result)"
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse(parser, argv, jobs=2)
     if args.smoke:
-        smoke(args)
         args.rollouts, args.eval_every, args.seeds = 16, 1, 1
     from concurrent.futures import ProcessPoolExecutor
 
-    import torch
-    from miniature import baselines, build_start, save_splits, seeds
+    from miniature import baselines, begin, provenance, seeds
 
-    torch.set_num_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    wall = time.time()
-    save_splits(args)
-    start = args.start or build_start(args)
+    wall, _, start = begin(args)
     run_seeds = seeds(args, args.seeds)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         runs = list(pool.map(run_seed, [(args, start, seed) for seed in run_seeds]))
@@ -259,8 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         **summarize(runs),
         "words": args.words,
         **baselines(args),
-        "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "wall_s": round(time.time() - wall, 1),
+        **provenance(args, wall),
     }
     write_atomic(args.out / "entropy_selection.json", json.dumps(result, indent=2))
     plot(result, args.out / "entropy_selection.png")

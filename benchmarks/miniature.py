@@ -25,6 +25,7 @@ signal", benchmarks/RESULTS.md, with the settings tried).
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,58 @@ def smoke(args: argparse.Namespace) -> None:
     """Shrink the miniature so a run checks the outputs in seconds (not the result)."""
     args.sft_steps, args.prompts_per_step, args.warmup_steps = 2, 2, 0
     args.train_rows, args.rl_rows, args.heldout_rows, args.heldout_samples = 8, 8, 4, 1
+
+
+def benchmark_parser(doc: str, *, start: bool = True) -> argparse.ArgumentParser:
+    """A learning benchmark's command line up to its own options: the first paragraph of its
+    docstring as description, ``--out`` and (``start``) ``--start``. `parse` adds the shared tail."""
+    parser = argparse.ArgumentParser(
+        description=doc.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    if start:
+        parser.add_argument(
+            "--start", type=Path, default=None, help="start model (default: the miniature's weak start)"
+        )
+    return parser
+
+
+def parse(
+    parser: argparse.ArgumentParser, argv: list[str] | None, *, jobs: int | None = None
+) -> argparse.Namespace:
+    """The shared tail of a learning benchmark's command line (``--jobs`` when ``jobs`` gives its
+    default, ``--smoke``, the miniature's knobs), parsed; ``--smoke`` shrinks the miniature."""
+    if jobs is not None:
+        parser.add_argument("--jobs", type=int, default=jobs, help="runs in parallel (one torch thread each)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny budget (checks the outputs, not the result)"
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        smoke(args)
+    return args
+
+
+def begin(args: argparse.Namespace) -> tuple[float, dict[str, Path], Path]:
+    """What every learning benchmark does first: one torch thread per process (on 2 shared cores more
+    threads only contend), ``--out`` made, the splits saved, the start model (``--start`` or the
+    weak start built). Returns the wall-clock start, the splits and the start model."""
+    import torch
+
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    wall = time.time()
+    splits = save_splits(args)
+    return wall, splits, getattr(args, "start", None) or build_start(args)
+
+
+def provenance(args: argparse.Namespace, wall: float) -> dict[str, Any]:
+    """The ``setup`` (every argument, paths as text) and ``wall_s`` a benchmark's JSON ends with."""
+    return {
+        "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "wall_s": round(time.time() - wall, 1),
+    }
 
 
 SPLIT_SEEDS = {"train": TRAIN_SEED, "rl": RL_SEED, "heldout": HELDOUT_SEED}

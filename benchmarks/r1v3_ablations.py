@@ -23,7 +23,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -115,15 +114,9 @@ def sampled_traces(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from miniature import add_arguments, smoke
+    from miniature import benchmark_parser, parse
 
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument(
-        "--start", type=Path, default=None, help="start model (default: the miniature's weak start)"
-    )
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
         "--steps",
@@ -145,24 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="SFT on the generator's gold traces instead of the start's verified samples",
     )
-    parser.add_argument(
-        "--smoke", action="store_true", help="tiny budget (checks the outputs, not the result)"
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.smoke:
-        smoke(args)
         args.seeds, args.steps = 1, 2
         args.gold_traces = True  # a 2-step start answers nothing right: no sampled trace to keep
-    import torch
-    from miniature import baselines, build_start, mean_interval, save_splits, seeds
+    from miniature import baselines, begin, mean_interval, provenance, seeds
     from ssb_learning import make_job, run_one
 
-    torch.set_num_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    wall = time.time()
-    splits = save_splits(args)
-    start = args.start or build_start(args)
+    wall, splits, start = begin(args)
     heldout, rl_traces = splits["heldout"], splits["rl"]
     train = splits["train"]  # the train split's traces, for the connector arms
     # The GRPO arm's budget: the same updates of the same number of prompts as the SFT arm.
@@ -224,8 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         **baselines(args),
         "sampled_traces": trace_counts,
         "arms": {arm: {"heldout_accuracy": v, **mean_interval(v)} for arm, v in arms.items()},
-        "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "wall_s": round(time.time() - wall, 1),
+        **provenance(args, wall),
     }
     write_atomic(args.out / "r1v3_ablations.json", json.dumps(result, indent=2))
     plot(result, args.out / "r1v3_ablations.png")

@@ -305,12 +305,9 @@ def sweep_summary(runs: list[dict[str, Any]], target: float) -> list[dict[str, A
 
 
 def main(argv: list[str] | None = None) -> int:
-    from miniature import add_arguments, baselines, build_start, save_splits, seeds, smoke
+    from miniature import baselines, begin, benchmark_parser, parse, provenance, seeds
 
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    parser.add_argument("--out", type=Path, required=True)
+    parser = benchmark_parser(__doc__, start=False)
     parser.add_argument(
         "--seeds", type=int, default=5, help="runs per variant: first-seed, first-seed + 1, ..."
     )
@@ -335,22 +332,10 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="instead of the variants: SSB at each of these fill ratios (max age --ssb-max-age)",
     )
-    parser.add_argument("--jobs", type=int, default=3, help="runs in parallel (one torch thread each)")
-    parser.add_argument(
-        "--smoke", action="store_true", help="tiny budget (checks the outputs, not the result)"
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse(parser, argv, jobs=3)
     if args.smoke:
-        smoke(args)
         args.seeds, args.rollouts, args.eval_every = 1, 16, 1
-    import torch
-
-    torch.set_num_threads(1)  # one thread per process: on 2 shared cores more threads only contend
-    args.out.mkdir(parents=True, exist_ok=True)
-    wall = time.time()
-    save_splits(args)
-    start = build_start(args)
+    wall, _, start = begin(args)
     sweep = args.sweep_max_age is not None or args.sweep_fill_ratio is not None
     budget = {"rollouts": args.rollouts, "eval_every": args.eval_every}
     if sweep:
@@ -381,7 +366,6 @@ def main(argv: list[str] | None = None) -> int:
         runs = list(pool.map(run_one, jobs))
     start_accuracy = runs[0]["curve"][0][1]
     target = round(start_accuracy + args.target_gain, 4)
-    setup = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     if sweep:
         rows = sweep_summary(runs, target)
         result = {
@@ -389,8 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             "heldout_accuracy_start": start_accuracy,
             **baselines(args),
             "target_accuracy": target,
-            "setup": setup,
-            "wall_s": round(time.time() - wall, 1),
+            **provenance(args, wall),
         }
         write_atomic(args.out / "ssb_sweep.json", json.dumps(result, indent=2))
         for row in rows:
@@ -401,8 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         "variants": summarize(runs, target, args.rollouts),
         "target_accuracy": target,
         **baselines(args),
-        "setup": setup,
-        "wall_s": round(time.time() - wall, 1),
+        **provenance(args, wall),
     }
     result["versus_plain"] = versus_plain(result["variants"], args.rollouts)
     write_atomic(args.out / "ssb_learning.json", json.dumps(result, indent=2))

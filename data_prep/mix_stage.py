@@ -19,7 +19,7 @@ from typing import Any
 
 from data_prep.data_stage import DataStage, load_input
 from data_prep.refusals import check_not_empty, require_canonical_columns
-from data_prep.stage_config import DataInput, DataOutput
+from data_prep.stage_config import DataInput, DataOutput, ReadsInput, output_group
 from skywork_rl.data.mixing import MixingError, MixOptions, mix_domains
 from skywork_rl.errors import DataError
 
@@ -49,11 +49,10 @@ class StackOptions:
 
 
 @dataclass
-class MixDataConfig:
-    input: DataInput = field(default_factory=DataInput)
+class MixDataConfig(ReadsInput):
     stack: StackOptions = field(default_factory=StackOptions)
     mix: MixOptions = field(default_factory=MixOptions)
-    output: DataOutput = field(default_factory=lambda: DataOutput(output_dir="outputs/data/mix"))
+    output: DataOutput = output_group("outputs/data/mix")
 
 
 def stack_datasets(parts: list[tuple[str, Any]]) -> Any:

@@ -28,7 +28,7 @@ from data_prep.preference_pairs import (
     check_scores_available,
     response_text,
 )
-from data_prep.stage_config import DataInput, DataOutput, GeneratorModel
+from data_prep.stage_config import DataOutput, GeneratesWithModel, output_group
 from skywork_rl.data.schema import REQUIRED_COLUMNS
 from skywork_rl.families.capabilities import check_generator_family
 
@@ -84,13 +84,11 @@ class PairRewardModel:
 
 
 @dataclass
-class PreferencePairsConfig:
-    input: DataInput = field(default_factory=DataInput)
-    model: GeneratorModel = field(default_factory=GeneratorModel)
+class PreferencePairsConfig(GeneratesWithModel):
     rollouts: RolloutOptions = field(default_factory=RolloutOptions)
     reward_model: PairRewardModel = field(default_factory=PairRewardModel)
     pairs: PairRules = field(default_factory=PairRules)
-    output: DataOutput = field(default_factory=lambda: DataOutput(output_dir="outputs/data/pairs"))
+    output: DataOutput = output_group("outputs/data/pairs")
 
 
 def _reference_text(completion: Any) -> str | None:

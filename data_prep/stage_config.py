@@ -111,39 +111,51 @@ class GeneratorModel:
         return make_backend(self.backend, self.name_or_path, **kwargs)
 
 
+def output_group(output_dir: str) -> Any:
+    """A data stage config's ``output:`` field (its last), defaulting to ``output_dir``."""
+    return field(default_factory=lambda: DataOutput(output_dir=output_dir))
+
+
 @dataclass
-class LoadDataConfig:
+class ReadsInput:
+    """A data stage config's first group, ``input:``; a subclass adds its own groups, then ``output:``."""
+
     input: DataInput = field(default_factory=DataInput)
+
+
+@dataclass
+class GeneratesWithModel(ReadsInput):
+    """``input:`` then ``model:``, the backend a generating data stage (pass-rate, distill, pairs) uses."""
+
+    model: GeneratorModel = field(default_factory=GeneratorModel)
+
+
+@dataclass
+class LoadDataConfig(ReadsInput):
     source: SourceOptions = field(default_factory=SourceOptions)
-    output: DataOutput = field(default_factory=lambda: DataOutput(output_dir="outputs/data/loaded"))
+    output: DataOutput = output_group("outputs/data/loaded")
 
 
 @dataclass
-class CleanConfig:
-    input: DataInput = field(default_factory=DataInput)
+class CleanConfig(ReadsInput):
     clean: CleanOptions = field(default_factory=CleanOptions)
-    output: DataOutput = field(default_factory=lambda: DataOutput(output_dir="outputs/data/clean"))
+    output: DataOutput = output_group("outputs/data/clean")
 
 
 @dataclass
-class DedupConfig:
-    input: DataInput = field(default_factory=DataInput)
+class DedupConfig(ReadsInput):
     dedup: DedupOptions = field(default_factory=DedupOptions)
     decontaminate: DecontaminateOptions = field(default_factory=DecontaminateOptions)
-    output: DataOutput = field(default_factory=lambda: DataOutput(output_dir="outputs/data/dedup"))
+    output: DataOutput = output_group("outputs/data/dedup")
 
 
 @dataclass
-class PassRateFilterConfig:
-    input: DataInput = field(default_factory=DataInput)
-    model: GeneratorModel = field(default_factory=GeneratorModel)
+class PassRateFilterConfig(GeneratesWithModel):
     filter: PassRateOptions = field(default_factory=PassRateOptions)
-    output: DataOutput = field(default_factory=lambda: DataOutput(output_dir="outputs/data/pass-rate"))
+    output: DataOutput = output_group("outputs/data/pass-rate")
 
 
 @dataclass
-class DistillConfig:
-    input: DataInput = field(default_factory=DataInput)
-    model: GeneratorModel = field(default_factory=GeneratorModel)
+class DistillConfig(GeneratesWithModel):
     distill: DistillOptions = field(default_factory=DistillOptions)
-    output: DataOutput = field(default_factory=lambda: DataOutput(output_dir="outputs/data/distill"))
+    output: DataOutput = output_group("outputs/data/distill")

@@ -169,3 +169,26 @@ def tiny_vocab_words(tiny_internvl: Path) -> list[str]:
             words.add(text.lower())
     assert len(words) >= 20, f"the tiny tokenizer has only {len(words)} whole-word tokens"
     return sorted(words)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The fast lane (``pytest -m "not slow"`` over the whole of tests/, run to the end) must import every
+    first-party module in this process; one no fast test imports fails the run, naming it. Only this
+    exact lane is checked: a selection of tests or the full suite is not."""
+    config = session.config
+    whole_tree = config.args_source == pytest.Config.ArgsSource.TESTPATHS and not config.option.keyword
+    lane = config.option.markexpr == "not slow" and whole_tree and not config.option.collectonly
+    if not lane or exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return
+    import sys
+
+    from helpers import fast_lane_gaps
+
+    missing = fast_lane_gaps(sys.modules)
+    if missing:
+        session.config.get_terminal_writer().line(
+            f"fast lane: no test marked fast imports {', '.join(missing)}: add a fast test that exercises "
+            "each (or unmark one of its slow tests)",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

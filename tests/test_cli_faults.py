@@ -7,40 +7,15 @@ import errno
 import os
 import resource
 import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import TINY_RECIPES, cli_env, cli_error
 
 from skywork_rl.errors import StorageError, storage_error
 
-REPO = Path(__file__).resolve().parents[1]
-SFT_RECIPE = REPO / "recipes" / "tiny" / "sft.yaml"
-
-
-def _cli(args: list[str], cwd: Path, preexec_fn=None, extra_path: Path | None = None) -> tuple[int, str]:
-    path = [str(REPO), *([str(extra_path)] if extra_path else [])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
-    env.pop("SKYWORK_RL_DEBUG", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "skywork_rl.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=600,
-        preexec_fn=preexec_fn,
-    )
-    return result.returncode, result.stderr
-
-
-def _one_error(stderr: str) -> str:
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, stderr[-3000:]
-    assert "Traceback" not in stderr, stderr[-3000:]
-    return errors[0]
+SFT_RECIPE = TINY_RECIPES / "sft.yaml"
 
 
 def _sft(model: str, tmp_path: Path) -> list[str]:
@@ -62,19 +37,19 @@ def data_dir(tmp_path, synthetic_dataset_dir):
     return tmp_path / "data"
 
 
+@pytest.mark.slow
 def test_model_path_that_is_a_file_fails_in_one_line(tmp_path, data_dir):
     (tmp_path / "weights.bin").write_bytes(b"\0" * 16)
-    code, stderr = _cli(_sft("weights.bin", tmp_path), tmp_path)
-    line = _one_error(stderr)
+    code, line = cli_error(_sft("weights.bin", tmp_path), tmp_path)
     assert code == 1
     assert "model.name_or_path: weights.bin is a file, not a checkpoint folder" in line
     assert "config.json" in line
 
 
+@pytest.mark.slow
 def test_model_path_that_is_an_empty_folder_fails_in_one_line(tmp_path, data_dir):
     (tmp_path / "ckpt").mkdir()
-    code, stderr = _cli(_sft("ckpt", tmp_path), tmp_path)
-    line = _one_error(stderr)
+    code, line = cli_error(_sft("ckpt", tmp_path), tmp_path)
     assert code == 1
     assert "model.name_or_path: ckpt has no config.json" in line and "(it is empty)" in line
     assert ".stage_complete" in line  # the hint: the stage that makes it did not finish
@@ -86,11 +61,11 @@ def _file_size_limit() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
 
 
+@pytest.mark.slow
 def test_write_that_the_os_refuses_fails_in_one_line_and_is_recorded(tmp_path):
-    code, stderr = _cli(
+    code, line = cli_error(
         ["stage", "tiny-model", "--tiny.output_dir=out"], tmp_path, preexec_fn=_file_size_limit
     )
-    line = _one_error(stderr)
     assert code == 1
     assert line.startswith("error: writing into out (tiny.output_dir): File too large (errno 27)")
     assert "ulimit -f" in line
@@ -126,6 +101,7 @@ os.mkdir = _wrap(os.mkdir, lambda a, k: True)
 """
 
 
+@pytest.mark.slow
 def test_read_only_output_folder_fails_in_one_line(tmp_path):
     ro = tmp_path / "shared"
     ro.mkdir()
@@ -137,12 +113,11 @@ def test_read_only_output_folder_fails_in_one_line(tmp_path):
         shim.mkdir()
         (shim / "sitecustomize.py").write_text(textwrap.dedent(_READ_ONLY_SHIM.format(ro=str(ro))))
     try:
-        code, stderr = _cli(
-            ["stage", "tiny-model", f"--tiny.output_dir={ro / 'out'}"], tmp_path, extra_path=shim
+        code, line = cli_error(
+            ["stage", "tiny-model", f"--tiny.output_dir={ro / 'out'}"], tmp_path, env=cli_env(shim)
         )
     finally:
         ro.chmod(0o755)
-    line = _one_error(stderr)
     assert code == 1
     assert f"{ro / 'out'}" in line and "Permission denied (errno 13)" in line
     assert "make the folder writable" in line

@@ -102,6 +102,7 @@ def _tiny_model_output(tmp_path: Path, **env: str) -> str:
     return result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_deepspeed_cpu_notice_is_hidden_where_deepspeed_is_not_used(tmp_path):
     pytest.importorskip("deepspeed")  # the dev extra installs it; without it there is no notice
     assert "Setting accelerator" not in _tiny_model_output(tmp_path, ACCELERATE_USE_DEEPSPEED="false")

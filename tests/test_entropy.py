@@ -100,6 +100,7 @@ def test_rollout_entropy_equals_a_hand_computation_on_a_tiny_model(tiny_internvl
     assert word.lower() in texts[0].lower()
 
 
+@pytest.mark.slow
 def test_seeded_rollout_leaves_the_callers_rng_state_untouched(tiny_internvl: Path) -> None:
     from skywork_rl.families.parts import load_model_and_processor
     from skywork_rl.miniature.synthetic import build_dataset

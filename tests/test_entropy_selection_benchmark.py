@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "entropy_selection.py"
+from helpers import benchmark_module, run_benchmark
 
 
 @pytest.mark.slow
 def test_entropy_selection_smoke_run_writes_checkpoints_and_the_plot(tmp_path):
     out = tmp_path / "bench"
-    run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(out), "--smoke"], capture_output=True, text=True
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    run_benchmark("entropy_selection", "--out", str(out), "--smoke")
     result = json.loads((out / "entropy_selection.json").read_text())
     assert [p["step"] for p in result["checkpoints"][0]][:2] == [0, 1]
     for point in result["checkpoints"][0]:
@@ -28,15 +21,8 @@ def test_entropy_selection_smoke_run_writes_checkpoints_and_the_plot(tmp_path):
     assert (out / "entropy_selection.png").stat().st_size > 0
 
 
-def _module():
-    sys.path.insert(0, str(SCRIPT.parent))
-    import entropy_selection
-
-    return entropy_selection
-
-
 def test_partial_spearman_removes_what_training_time_explains():
-    entropy_selection = _module()
+    entropy_selection = benchmark_module("entropy_selection")
     steps = [1, 2, 3, 4, 5, 6]
     accuracy = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # rises with time
     entropy = [1.0, 1.5, 1.2, 1.8, 1.6, 2.0]  # rises with time too, with wiggles accuracy lacks
@@ -48,7 +34,7 @@ def test_partial_spearman_removes_what_training_time_explains():
 
 
 def test_picks_compare_the_entropy_last_and_reward_choices():
-    entropy_selection = _module()
+    entropy_selection = benchmark_module("entropy_selection")
 
     def point(step, accuracy, entropy, reward):
         return {

@@ -71,6 +71,7 @@ def test_transformers_backend_returns_n_texts_per_row_in_order(backend):
     assert [len(texts) for texts in sampled] == [3, 3, 3]
 
 
+@pytest.mark.slow
 def test_transformers_backend_is_reproducible_for_a_seed(backend):
     sampling = SamplingParams(max_new_tokens=6, temperature=1.0, seed=7)
     first = backend.generate(_rows(), sampling=sampling, num_generations=2)

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_step.py"
+from helpers import benchmark_module
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("gpu_step", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_step"] = module
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("gpu_step")
 
 
 def test_throughput_counts_only_the_timed_steps():

@@ -6,13 +6,12 @@ config files the GPU recipes use (recipes/accelerate/zero2.yaml, zero3.yaml, zer
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers import accelerate_command, cli_stage, launch_env
 
 REPO = Path(__file__).resolve().parents[1]
 ACCELERATE = REPO / "recipes" / "accelerate"
@@ -103,19 +102,9 @@ def _launch_deepspeed_sft(config: str, model: Path, data: Path, out: Path) -> No
         for group, vals in overrides.items()
         for key, v in vals.items()
     ]
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE / config)]
     # The GPU recipe unchanged except: 2 processes instead of 8, and fp32 (bf16 is a GPU setting).
-    command += ["--num_processes", "2", "--mixed_precision", "no"]
-    command += [
-        "-m",
-        "skywork_rl.cli",
-        "stage",
-        "sft",
-        "--config",
-        str(REPO / "recipes" / "tiny" / "sft.yaml"),
-    ]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    result = subprocess.run(command + args, env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
+    command = accelerate_command(config, *cli_stage("sft", "sft.yaml", *args))
+    result = subprocess.run(command, env=launch_env(), capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 

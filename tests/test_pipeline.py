@@ -86,6 +86,7 @@ def test_unchanged_rerun_skips_every_stage(finished_run, tmp_path):
     assert (out / "a" / "stage.json").stat().st_mtime_ns == mtime
 
 
+@pytest.mark.slow
 def test_changed_override_reruns_its_stage_and_every_stage_reading_it(finished_run, tmp_path):
     _copy_finished(finished_run, tmp_path)
     first = {sid: _ended(tmp_path, sid) for sid in "abc"}
@@ -125,6 +126,7 @@ def test_dry_run_says_skip_run_or_resume_and_why(finished_run, tmp_path, capsys)
     assert "[3/3] c (demo-data): run, processes changed (2 -> 1)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_from_and_only_select_stages_and_read_earlier_outputs_from_disk(finished_run, tmp_path):
     pipe = _data_pipeline(tmp_path)
     with pytest.raises(RecipeError, match="reads its data from stage a .* not selected and not finished"):
@@ -142,6 +144,7 @@ def test_from_and_only_select_stages_and_read_earlier_outputs_from_disk(finished
         run_pipeline(pipe, dry_run=True, start="zz")
 
 
+@pytest.mark.slow
 def test_failed_stage_stops_the_chain_and_shows_the_end_of_its_log(tmp_path, capsys):
     pipe = _write(
         tmp_path / "pipe.yaml",

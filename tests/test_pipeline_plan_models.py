@@ -73,6 +73,7 @@ def test_family_that_cannot_do_what_the_recipe_asks_is_refused_before_any_stage_
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_unknown_arch_in_a_pipeline_is_one_error_line(tmp_path):
     path = _pipeline(tmp_path, [{"id": "model", "stage": "tiny-model", "config": {"tiny": {"arch": "nope"}}}])
     env = {**os.environ, "PYTHONPATH": str(REPO)}

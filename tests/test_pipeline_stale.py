@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from skywork_rl.runner.pipeline import run_pipeline
@@ -26,6 +27,7 @@ def _pipeline(tmp_path: Path, a_rows: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_stages_whose_input_was_remade_by_an_only_run_are_reported_stale_without_old_metrics(
     tmp_path, capsys
 ):

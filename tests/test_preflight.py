@@ -68,6 +68,7 @@ def test_paper_pipelines_fit_their_documented_hardware(capsys, monkeypatch, pipe
     assert readme_table(pipeline) == out.rstrip("\n"), f"recipes/README.md's {pipeline} table is not current"
 
 
+@pytest.mark.slow
 def test_the_38b_pipeline_command_prints_a_table_from_the_hub_cache(hub_cache):
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "skywork_rl.cli", "preflight", "recipes/skywork-r1v3/pipeline.yaml"]

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "r1v3_ablations.py"
+from helpers import run_benchmark
 
 
 @pytest.mark.slow
 def test_r1v3_ablations_smoke_run_writes_every_arm_and_the_plot(tmp_path):
     out = tmp_path / "bench"
-    run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(out), "--smoke"], capture_output=True, text=True
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    run_benchmark("r1v3_ablations", "--out", str(out), "--smoke")
     result = json.loads((out / "r1v3_ablations.json").read_text())
     assert list(result["arms"]) == [
         "start",

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "ssb_learning.py"
+from helpers import benchmark_module, run_benchmark
 
 
 @pytest.mark.slow
 def test_ssb_learning_smoke_run_writes_every_variant_and_the_plot(tmp_path):
     out = tmp_path / "bench"
-    run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(out), "--smoke", "--jobs", "1"],
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    run_benchmark("ssb_learning", "--out", str(out), "--smoke", "--jobs", "1")
     result = json.loads((out / "ssb_learning.json").read_text())
     assert set(result["variants"]) == {"plain", "ssb", "dynamic_sampling"}
     assert 0.0 <= result["target_accuracy"] <= 1.15
@@ -37,25 +28,8 @@ def test_ssb_learning_smoke_run_writes_every_variant_and_the_plot(tmp_path):
 @pytest.mark.slow
 def test_ssb_sweep_smoke_run_writes_one_row_per_setting_with_the_buffer_metrics(tmp_path):
     out = tmp_path / "sweep"
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--out",
-            str(out),
-            "--smoke",
-            "--jobs",
-            "1",
-            "--sweep-max-age",
-            "1",
-            "4",
-            "--sweep-fill-ratio",
-            "1.0",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    sweep = ("--sweep-max-age", "1", "4", "--sweep-fill-ratio", "1.0")
+    run_benchmark("ssb_learning", "--out", str(out), "--smoke", "--jobs", "1", *sweep)
     result = json.loads((out / "ssb_sweep.json").read_text())
     settings = [(row["ssb_max_age"], row["ssb_max_fill_ratio"]) for row in result["sweep"]]
     assert settings == [(1, 0.5), (4, 0.5), (8, 1.0)]  # each sweep varies one knob, the other at default
@@ -68,8 +42,7 @@ def test_ssb_sweep_smoke_run_writes_one_row_per_setting_with_the_buffer_metrics(
 
 
 def test_sweep_summary_groups_runs_by_setting_and_averages_the_logged_metrics():
-    sys.path.insert(0, str(SCRIPT.parent))
-    from ssb_learning import sweep_summary
+    sweep_summary = benchmark_module("ssb_learning").sweep_summary
 
     def run(age, fill, seed, final, ratios):
         return {
@@ -92,8 +65,7 @@ def test_sweep_summary_groups_runs_by_setting_and_averages_the_logged_metrics():
 
 
 def test_versus_plain_pairs_each_variant_with_plain_by_seed_and_counts_never_as_the_budget():
-    sys.path.insert(0, str(SCRIPT.parent))
-    from ssb_learning import versus_plain
+    versus_plain = benchmark_module("ssb_learning").versus_plain
 
     variants = {
         "plain": {"seeds": [0, 1], "heldout_accuracy_final": [0.5, 0.6], "rollouts_to_target": [640, None]},

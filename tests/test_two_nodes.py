@@ -26,6 +26,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from helpers import accelerate_command, launch_env
 from safetensors.torch import load_file
 
 from skywork_rl.data.loading import DATASETS_CACHE
@@ -174,19 +175,8 @@ def _run_two_nodes(tmp_path: Path, out: Path, stage_command: list[str], tag: str
 
 def _run_one_node(tmp_path: Path, out: Path, stage_command: list[str]) -> None:
     """The reference: one node, 2 processes, the single-node ZeRO-3 config (zero3.yaml)."""
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(ACCELERATE / "zero3.yaml"),
-    ]
-    command += ["--num_processes", "2", "--mixed_precision", "no", *stage_command]
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests" / "stages")]),
-    )
+    command = accelerate_command("zero3.yaml", *stage_command)
+    env = launch_env(REPO / "tests" / "stages")
     tmp_path.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT

@@ -32,6 +32,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_second_model_loaded_under_zero3_runs_its_forward(tiny_internvl, tmp_path):
     pytest.importorskip("deepspeed", reason="DeepSpeed not installed (pip install 'skywork-rl[deepspeed]')")
     script = tmp_path / "reload.py"

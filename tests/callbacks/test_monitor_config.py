@@ -27,6 +27,7 @@ def _argv(model, data, out, *extra):
     ]
 
 
+@pytest.mark.slow
 def test_sft_stage_logs_critical_entropy_and_eval_accuracy_when_configured(
     tiny_internvl, synthetic_dataset_dir, tmp_path, tiny_vocab_words
 ):

@@ -93,18 +93,19 @@ def test_load_data_with_images_null_says_in_one_line_that_it_ignored_them(tmp_pa
     assert json.loads((out / "manifest.json").read_text())["ignored_image_columns"] == ["image"]
 
 
+def _load_raw(tmp_path: Path) -> dict:
+    """`load-data` of tmp_path/raw.jsonl into tmp_path/out."""
+    return run(
+        "load-data", "--input.path", str(tmp_path / "raw.jsonl"), "--output.output_dir", str(tmp_path / "out")
+    )
+
+
 def test_a_source_with_both_image_and_images_columns_must_say_which(tmp_path):
     (tmp_path / "raw.jsonl").write_text(
         json.dumps({"question": "q", "answer": "1", "image": "a", "images": ["b"]}) + "\n"
     )
     with pytest.raises(DataError, match=r"both 'images' and 'image' columns; set source.columns.images"):
-        run(
-            "load-data",
-            "--input.path",
-            str(tmp_path / "raw.jsonl"),
-            "--output.output_dir",
-            str(tmp_path / "out"),
-        )
+        _load_raw(tmp_path)
 
 
 def test_a_corrupt_image_is_passed_by_load_data_and_counted_and_dropped_by_clean(tmp_path):
@@ -138,10 +139,4 @@ def test_an_image_column_holding_no_kind_of_image_is_an_error_naming_the_row(tmp
     with pytest.raises(
         DataError, match=r"row 0, column 'image' \(source.columns.images\): cannot read an image from a int"
     ):
-        run(
-            "load-data",
-            "--input.path",
-            str(tmp_path / "raw.jsonl"),
-            "--output.output_dir",
-            str(tmp_path / "out"),
-        )
+        _load_raw(tmp_path)

@@ -167,6 +167,7 @@ def test_stage_scores_rollouts_with_the_reward_model_and_keeps_pairs_whose_margi
     assert manifest["rm_failures"] == 0 and (out / "score_chunks").is_dir()
 
 
+@pytest.mark.slow
 def test_stage_samples_verifies_and_scores_each_chunk_with_the_reward_model(
     tiny_internvl, tiny_text_rm, synthetic_dataset_dir, tmp_path
 ):

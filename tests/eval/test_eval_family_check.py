@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
+import pytest
 from datasets import Dataset
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _cli(args: list[str], cwd: Path) -> tuple[int, str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SKYWORK_RL_DEBUG", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "skywork_rl.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=600,
-    )
-    return result.returncode, result.stderr
+from helpers import cli_error
 
 
-def _one_error(stderr: str) -> str:
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in stderr, stderr[-3000:]
-    return errors[0]
-
-
+@pytest.mark.slow
 def test_eval_of_paligemma_on_a_text_only_benchmark_is_refused_before_generating(tmp_path, tiny_model_dir):
     model = tiny_model_dir["paligemma"]
     data = tmp_path / "data"
@@ -41,7 +18,7 @@ def test_eval_of_paligemma_on_a_text_only_benchmark_is_refused_before_generating
         json.dumps({"id": "2024-I-1", "problem": "What is 2+2?", "answer": "4"}) + "\n"
     )
     out = tmp_path / "eval"
-    code, stderr = _cli(
+    code, line = cli_error(
         [
             "eval",
             "--model",
@@ -55,20 +32,20 @@ def test_eval_of_paligemma_on_a_text_only_benchmark_is_refused_before_generating
         ],
         tmp_path,
     )
-    line = _one_error(stderr)
     assert code == 2  # eval's exit code for a refused run
     assert f"eval aime (model {model}): paligemma models cannot take a prompt without an image" in line
     assert "Fix: give every row an image" in line
     assert not (out / "aime.responses.jsonl").exists()  # nothing was generated
 
 
+@pytest.mark.slow
 def test_select_with_a_paligemma_checkpoint_and_text_only_probes_is_refused(tmp_path, tiny_model_dir):
     model = tiny_model_dir["paligemma"]
     probes = tmp_path / "probes"
     Dataset.from_list(
         [{"prompt": [{"role": "user", "content": "What is 2+2?"}], "images": [], "solution": "4"}]
     ).save_to_disk(str(probes))
-    code, stderr = _cli(
+    code, line = cli_error(
         [
             "select",
             "--checkpoints",
@@ -80,6 +57,5 @@ def test_select_with_a_paligemma_checkpoint_and_text_only_probes_is_refused(tmp_
         ],
         tmp_path,
     )
-    line = _one_error(stderr)
     assert code != 0
     assert f"select {model}: paligemma models cannot take a prompt without an image" in line

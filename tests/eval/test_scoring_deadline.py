@@ -70,6 +70,7 @@ def test_mathverse_free_form_power_tower_is_scored_wrong_and_counted() -> None:
     assert result.failures == 1 and result.items[0].error is not None
 
 
+@pytest.mark.slow
 def test_scoring_from_a_stdin_script_scores_in_workers_with_the_right_verdicts() -> None:
     """A ``python -`` script has no importable main; the workers import only the scorer, so it scores."""
     script = (

@@ -61,6 +61,7 @@ def test_selection_files_are_written(tmp_path: Path) -> None:
     assert checkpoint_step("runs/checkpoint-1500", 0) == 1500 and checkpoint_step("final", 7) == 7
 
 
+@pytest.mark.slow
 def test_select_command_on_two_tiny_checkpoints(
     tiny_internvl: Path,
     synthetic_dataset_dir: Path,

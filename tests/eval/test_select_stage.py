@@ -115,6 +115,7 @@ def test_words_the_model_never_says_fail_in_one_line_with_the_fixes(
     assert not (tmp_path / "select" / "selection.json").exists()
 
 
+@pytest.mark.slow
 def test_accuracy_rule_ranks_by_eval_reports_without_generating(grpo_run, tmp_path):
     reports = {}
     for name, accuracy in (("checkpoint-2", 0.7), ("checkpoint-4", 0.4)):
@@ -136,6 +137,7 @@ def test_accuracy_rule_ranks_by_eval_reports_without_generating(grpo_run, tmp_pa
         )
 
 
+@pytest.mark.slow
 def test_a_new_selection_removes_the_files_of_the_previous_one(grpo_run, tmp_path):
     out = tmp_path / "select"
     out.mkdir()
@@ -151,6 +153,7 @@ def test_a_new_selection_removes_the_files_of_the_previous_one(grpo_run, tmp_pat
     )  # tie: later step
 
 
+@pytest.mark.slow
 def test_a_checkpoint_cut_off_while_saving_is_not_a_candidate(grpo_run, tmp_path):
     from eval.select_stage import SelectOptions, candidates
 

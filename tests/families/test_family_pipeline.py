@@ -5,28 +5,22 @@ counts), and it resolves and validates as a pipeline from any folder."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers import benchmark_module
 
 from skywork_rl.miniature.tiny import TINY_ARCHS
 from skywork_rl.runner.pipeline import run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "benchmarks" / "families_pipeline.py"
 TINY = REPO / "recipes" / "tiny" / "pipeline.yaml"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("families_pipeline", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["families_pipeline"] = module
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("families_pipeline")
 
 
 @pytest.mark.parametrize("short", [False, True], ids=["recipe-steps", "short"])

@@ -13,6 +13,7 @@ import shutil
 
 import pytest
 import torch
+from helpers import CPU_TRAINING, stage_argv
 from transformers import (
     AutoConfig,
     AutoModelForImageTextToText,
@@ -54,23 +55,12 @@ def unseen_model(tiny_internvl, tmp_path_factory):
 
 
 def _connector_argv(model, data, out, extra=()):
-    return [
-        f"--model.name_or_path={model}",
-        f"--data.train={data}",
-        f"--training.output_dir={out}",
-        "--training.max_steps=2",
-        "--training.per_device_train_batch_size=2",
-        "--training.learning_rate=1e-2",
-        "--training.save_strategy=no",
-        "--training.use_cpu=true",
-        "--training.bf16=false",
-        "--training.report_to=[]",
-        "--training.max_length=512",
-        "--mix.caps={synthetic/count_shapes: 2, synthetic/digit_arithmetic: 2}",
-        *extra,
-    ]
+    caps = "--mix.caps={synthetic/count_shapes: 2, synthetic/digit_arithmetic: 2}"
+    training = dict(max_steps=2, per_device_train_batch_size=2, learning_rate="1e-2", save_strategy="no")
+    return stage_argv(model, data, out, caps, *extra, **training, **CPU_TRAINING, max_length=512)
 
 
+@pytest.mark.slow
 def test_unknown_model_trains_only_its_connector_with_recipe_part_patterns(
     unseen_model, synthetic_dataset_dir, tmp_path
 ):

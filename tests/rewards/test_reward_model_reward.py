@@ -348,19 +348,16 @@ def test_text_rm_under_zero3_is_partitioned_by_a_deepspeed_engine_and_scores_as_
     """Two CPU processes under recipes/accelerate/zero3.yaml: the RM loads (outside zero.Init) and is
     placed by TRL's prepare_deepspeed, each rank holding part of its weights, with the same scores."""
     import json
-    import os
     import subprocess
-    import sys
+
+    from helpers import accelerate_command, launch_env
 
     pytest.importorskip("deepspeed")
     repo = Path(__file__).resolve().parents[2]
     script = tmp_path / "zero3_rm.py"
     script.write_text(_ZERO3_SCRIPT)
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
-    command += [str(repo / "recipes" / "accelerate" / "zero3.yaml"), "--num_processes", "2"]
-    command += ["--mixed_precision", "no", str(script), str(text_rm_dir), str(tmp_path)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(repo))
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=repo)
+    command = accelerate_command("zero3.yaml", str(script), str(text_rm_dir), str(tmp_path))
+    result = subprocess.run(command, env=launch_env(), capture_output=True, text=True, timeout=600, cwd=repo)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for rank in (0, 1):
         record = json.loads((tmp_path / f"rank{rank}.json").read_text())

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from helpers import CPU_TRAINING, stage_argv
 from transformers import AutoModelForImageTextToText
 
 from skywork_rl.families.parts import resolve_connector
@@ -14,22 +15,9 @@ from skywork_rl.stages.connector import ConnectorStage
 
 
 def _argv(model, data, out, steps=2, extra=()):
-    return [
-        f"--model.name_or_path={model}",
-        f"--data.train={data}",
-        f"--training.output_dir={out}",
-        f"--training.max_steps={steps}",
-        "--training.per_device_train_batch_size=2",
-        "--training.learning_rate=1e-2",
-        "--training.lr_scheduler_type=constant",
-        "--training.logging_steps=1",
-        "--training.save_strategy=no",
-        "--training.bf16=false",
-        "--training.use_cpu=true",
-        "--training.report_to=[]",
-        "--training.max_length=512",
-        *extra,
-    ]
+    training = dict(max_steps=steps, per_device_train_batch_size=2, learning_rate="1e-2")
+    training.update(lr_scheduler_type="constant", logging_steps=1, save_strategy="no")
+    return stage_argv(model, data, out, *extra, **training, **CPU_TRAINING, max_length=512)
 
 
 def _params(path):
@@ -37,7 +25,15 @@ def _params(path):
     return model, dict(model.named_parameters())
 
 
-@pytest.mark.parametrize("arch", ["internvl", "llava", "qwen2_5_vl"])
+# internvl (the papers' family) in the fast lane; the other two families' connectors under `slow`
+@pytest.mark.parametrize(
+    "arch",
+    [
+        "internvl",
+        pytest.param("llava", marks=pytest.mark.slow),
+        pytest.param("qwen2_5_vl", marks=pytest.mark.slow),
+    ],
+)
 def test_connector_stage_changes_only_connector_tensors(
     arch, tiny_model_dir, synthetic_dataset_dir, tmp_path
 ):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from datasets import Dataset, Image, List
+from helpers import cli_error, tiny_stage
 
 from skywork_rl.data.image_rows import undecodable_image_rows
 from skywork_rl.data.loading import load_stage_dataset
@@ -48,32 +46,18 @@ def test_scan_names_the_rows_clean_drops_and_writes_nothing_beside_the_data(corr
 @pytest.mark.slow
 def test_sft_on_a_corrupt_image_fails_in_one_line_naming_the_row(tmp_path, tiny_internvl, corrupt_data):
     path, bad_ids = corrupt_data
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("SKYWORK_RL_DEBUG", None)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "skywork_rl.cli",
-            "stage",
+    code, line = cli_error(
+        tiny_stage(
             "sft",
-            "--config",
-            str(REPO / "recipes" / "tiny" / "sft.yaml"),
+            "sft.yaml",
             f"--model.name_or_path={tiny_internvl}",
             f"--data.train={path}",
             f"--training.output_dir={tmp_path / 'out'}",
             "--training.max_steps=4",
             "--training.per_device_train_batch_size=4",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
+        ),
     )
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert result.returncode == 1 and len(errors) == 1, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    line = errors[0]
+    assert code == 1
     assert f"data.train ({path}): 2 row(s) with an image that does not decode" in line
     assert (
         f"row 3 (id {bad_ids[0]!r}): UnidentifiedImageError" in line and f"row 9 (id {bad_ids[1]!r})" in line

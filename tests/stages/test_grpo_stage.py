@@ -50,6 +50,7 @@ def test_unknown_ssb_key_names_the_recipe(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_grpo_stage_trains_and_reports_ssb_metrics(tiny_internvl, synthetic_dataset_dir, tmp_path):
     stage_class = get_stage_class("grpo")
     out = tmp_path / "grpo"

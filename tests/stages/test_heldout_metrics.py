@@ -13,6 +13,7 @@ from skywork_rl.stages.base import parse_stage_config, run_stage
 from skywork_rl.stages.sft import SFTStage
 
 
+@pytest.mark.slow
 def test_sft_stage_records_heldout_accuracy_of_its_input_and_its_saved_model(
     tiny_internvl, synthetic_dataset_dir, tmp_path
 ):

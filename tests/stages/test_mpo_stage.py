@@ -6,6 +6,7 @@ import json
 
 import pytest
 from datasets import load_from_disk
+from helpers import CPU_TRAINING, stage_argv
 
 from data_prep.preference_pairs import PairRules, build_preference_dataset
 from skywork_rl.data.schema import PREFERENCE_COLUMNS
@@ -30,23 +31,9 @@ def pairs_dir(synthetic_dataset_dir, tmp_path_factory):
 
 
 def _argv(model, data, out, extra=()):
-    return [
-        f"--model.name_or_path={model}",
-        f"--data.train={data}",
-        f"--training.output_dir={out}",
-        "--training.max_steps=2",
-        "--training.per_device_train_batch_size=2",
-        "--training.learning_rate=1e-3",
-        "--training.logging_steps=1",
-        "--training.save_strategy=steps",
-        "--training.save_steps=2",
-        "--training.gradient_checkpointing=false",
-        "--training.bf16=false",
-        "--training.use_cpu=true",
-        "--training.report_to=[]",
-        "--training.max_length=512",
-        *extra,
-    ]
+    training = dict(max_steps=2, per_device_train_batch_size=2, learning_rate="1e-3", logging_steps=1)
+    training.update(save_strategy="steps", save_steps=2, gradient_checkpointing=False)
+    return stage_argv(model, data, out, *extra, **training, **CPU_TRAINING, max_length=512)
 
 
 def test_mpo_runs_two_steps_with_images_and_logs_each_loss_term(tiny_internvl, pairs_dir, tmp_path):

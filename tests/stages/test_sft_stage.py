@@ -6,7 +6,9 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
+from helpers import CPU_TRAINING, stage_argv
 from safetensors.torch import load_file
 
 from skywork_rl.cli import main
@@ -15,23 +17,12 @@ from skywork_rl.stages.sft import SFTStage
 
 
 def _argv(model, data, out, steps=24, extra=()):
-    return [
-        f"--model.name_or_path={model}",
-        f"--data.train={data}",
-        f"--training.output_dir={out}",
-        f"--training.max_steps={steps}",
-        "--training.per_device_train_batch_size=4",
-        "--training.learning_rate=3e-3",
-        "--training.lr_scheduler_type=constant",
-        "--training.logging_steps=4",
-        "--training.save_strategy=no",
-        "--training.bf16=false",
-        "--training.use_cpu=true",
-        "--training.report_to=[]",
-        *extra,
-    ]
+    training = dict(max_steps=steps, per_device_train_batch_size=4, learning_rate="3e-3")
+    training.update(lr_scheduler_type="constant", logging_steps=4, save_strategy="no")
+    return stage_argv(model, data, out, *extra, **training, **CPU_TRAINING)
 
 
+@pytest.mark.slow
 def test_sft_loss_decreases_and_vision_stays_frozen(tiny_internvl, synthetic_dataset_dir, tmp_path):
     out = tmp_path / "sft"
     config = parse_stage_config(SFTStage, _argv(tiny_internvl, synthetic_dataset_dir, out))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import cli_env, one_error, run_cli, tiny_grpo_trainer, tiny_stage
 
 from skywork_rl.trainers.reward_checks import RewardNaNError
 
@@ -37,35 +35,8 @@ def finite(completions: list, **kwargs) -> list[float]:
 
 
 def _trainer(model_dir: Path, out: Path, reward_funcs: list, **overrides):
-    from skywork_rl.families.parts import load_model_and_processor
-    from skywork_rl.miniature.synthetic import build_dataset
-    from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
-    from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
-
-    model, processor = load_model_and_processor(str(model_dir))
-    options = dict(
-        output_dir=str(out),
-        max_steps=2,
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=4,
-        beta=0.0,
-        bf16=False,
-        use_cpu=True,
-        report_to=[],
-        logging_steps=1,
-        save_strategy="no",
-        seed=0,
-        dataloader_num_workers=0,
-    )
-    options.update(overrides)
-    dataset = build_dataset(8, seed=0).select_columns(["prompt", "images", "solution"])
-    return SSBGRPOTrainer(
-        model=model,
-        reward_funcs=reward_funcs,
-        args=SkyworkGRPOConfig(**options),
-        train_dataset=dataset,
-        processing_class=processor,
+    return tiny_grpo_trainer(
+        model_dir, out, reward_funcs, rows=8, **{"max_completion_length": 4, **overrides}
     )
 
 
@@ -80,6 +51,7 @@ def test_half_nan_reward_logs_its_nan_fraction_under_a_raised_limit(tiny_internv
     assert _logged(trainer, "rewards/half_none/nan_fraction") == [0.0, 0.0]  # None is not NaN
 
 
+@pytest.mark.slow
 def test_half_nan_reward_over_the_default_limit_fails_naming_the_function(tiny_internvl, tmp_path):
     trainer = _trainer(tiny_internvl, tmp_path, [finite, half_nan])
     with pytest.raises(RewardNaNError, match=r"reward 'half_nan' returned NaN or inf for 2 of 4 completions"):
@@ -87,6 +59,7 @@ def test_half_nan_reward_over_the_default_limit_fails_naming_the_function(tiny_i
     assert trainer.state.global_step == 1  # at the first logging step, not at the end of training
 
 
+@pytest.mark.slow
 def test_inf_counts_like_nan(tiny_internvl, tmp_path):
     trainer = _trainer(tiny_internvl, tmp_path, [some_inf])
     with pytest.raises(RewardNaNError, match=r"reward 'some_inf' .* 1 of 4 completions \(25%\)"):
@@ -104,6 +77,7 @@ def all_none(completions: list, **kwargs) -> list[None]:
     return [None] * len(completions)
 
 
+@pytest.mark.slow
 def test_batch_no_function_scores_fails_naming_them(tiny_internvl, tmp_path):
     trainer = _trainer(tiny_internvl, tmp_path, [all_none])
     with pytest.raises(
@@ -112,6 +86,7 @@ def test_batch_no_function_scores_fails_naming_them(tiny_internvl, tmp_path):
         trainer.train()
 
 
+@pytest.mark.slow
 def test_nan_as_zero_trains_and_still_logs_the_fraction(tiny_internvl, tmp_path):
     trainer = _trainer(tiny_internvl, tmp_path, [all_nan, half_nan], reward_nan_as_zero=True)
     trainer.train()
@@ -141,17 +116,10 @@ def test_grpo_stage_with_a_nan_reward_fails_with_one_error_line(
         )
     )
     out = tmp_path / "grpo"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}
-    env.pop("SKYWORK_RL_DEBUG", None)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "skywork_rl.cli",
-            "stage",
+    result = run_cli(
+        tiny_stage(
             "grpo",
-            "--config",
-            str(REPO_ROOT / "recipes" / "tiny" / "grpo.yaml"),
+            "grpo.yaml",
             f"--model.name_or_path={tiny_internvl}",
             f"--data.train={synthetic_dataset_dir}",
             f"--training.output_dir={out}",
@@ -161,16 +129,10 @@ def test_grpo_stage_with_a_nan_reward_fails_with_one_error_line(
             "--training.per_device_train_batch_size=8",
             "--rewards.reward_funcs=[nan_rewards:always_nan]",
             "--rewards.reward_weights=[1.0]",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        cwd=tmp_path,
+        ),
+        tmp_path,
+        env=cli_env(tmp_path),
     )
     assert result.returncode == 1, result.stderr[-3000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "reward 'always_nan' returned NaN or inf for all" in errors[0], result.stderr[
-        -3000:
-    ]
-    assert "Traceback" not in result.stderr and "TypeError" not in result.stderr
+    assert "reward 'always_nan' returned NaN or inf for all" in one_error(result.stderr)
+    assert "TypeError" not in result.stderr

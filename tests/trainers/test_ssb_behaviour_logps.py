@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from trainers.test_ssb_grpo import _trainer
 from trl import GRPOTrainer
@@ -72,6 +73,7 @@ class CountingForwards(SSBGRPOTrainer):
         return loss
 
 
+@pytest.mark.slow
 def test_buffered_log_probs_equal_the_extra_forward_and_cost_no_forward(tiny_internvl, tmp_path):
     # Aligned steps (TRL computes no old log-probs): one generation of 8 per process, 2 micro-batches.
     options = dict(gradient_accumulation_steps=2, steps_per_generation=2, learning_rate=1e-2, max_steps=2)

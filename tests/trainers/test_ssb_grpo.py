@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_grpo_trainer
 
 from skywork_rl.trainers.grpo_rows import collate_rows, informative_samples, split_rows
 from skywork_rl.trainers.ssb_grpo_config import SkyworkGRPOConfig
@@ -48,35 +49,13 @@ def _trainer(
     trainer_class: type | None = None,
     **overrides,
 ):
-    from skywork_rl.families.parts import load_model_and_processor
-    from skywork_rl.miniature.synthetic import build_dataset
-    from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
-
-    model, processor = load_model_and_processor(str(model_dir))
-    options = dict(
-        output_dir=str(out),
-        max_steps=max_steps,
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=8,
-        learning_rate=1e-3,
-        beta=0.0,
-        bf16=False,
-        use_cpu=True,
-        report_to=[],
-        logging_steps=1,
-        save_strategy="no",
-        seed=0,
-        dataloader_num_workers=0,
-    )
-    options.update(overrides)
-    dataset = build_dataset(16, seed=0).select_columns(["prompt", "images", "solution"])
-    return (trainer_class or SSBGRPOTrainer)(
-        model=model,
-        reward_funcs=FirstBatchInformative(only_rank),
-        args=SkyworkGRPOConfig(**options),
-        train_dataset=dataset,
-        processing_class=processor,
+    return tiny_grpo_trainer(
+        model_dir,
+        out,
+        FirstBatchInformative(only_rank),
+        rows=16,
+        trainer_class=trainer_class,
+        **{"max_steps": max_steps, "max_completion_length": 8, "learning_rate": 1e-3, **overrides},
     )
 
 
@@ -84,7 +63,11 @@ def _last_step_logs(trainer) -> dict:
     return [h for h in trainer.state.log_history if "loss" in h][-1]
 
 
-@pytest.mark.parametrize("loss_type", ["grpo", "dapo", "dr_grpo"])
+# grpo in the fast lane; the other two loss types under `slow`
+@pytest.mark.parametrize(
+    "loss_type",
+    ["grpo", pytest.param("dapo", marks=pytest.mark.slow), pytest.param("dr_grpo", marks=pytest.mark.slow)],
+)
 def test_zero_std_batch_gets_nonzero_loss_from_buffered_samples(tiny_internvl, tmp_path, loss_type):
     trainer = _trainer(tiny_internvl, tmp_path, loss_type=loss_type)
     trainer.train()
@@ -112,6 +95,7 @@ def test_zero_std_batch_gets_nonzero_loss_from_buffered_samples(tiny_internvl, t
     assert logs["ssb/buffer_bytes"] == stored_bytes(payloads) < 2 * payloads[0]["pixel_values"].nbytes
 
 
+@pytest.mark.slow
 def test_plain_grpo_has_zero_loss_on_the_same_zero_std_batch(tiny_internvl, tmp_path):
     trainer = _trainer(tiny_internvl, tmp_path, ssb_enabled=False)
     trainer.train()
@@ -167,6 +151,7 @@ def test_ssb_off_trains_exactly_like_trl_grpo(tiny_internvl, tmp_path):
     assert all(torch.equal(trl_weights[k], ours[k]) for k in trl_weights)
 
 
+@pytest.mark.slow
 def test_replay_with_gradient_accumulation_and_steps_per_generation(tiny_internvl, tmp_path):
     # One generation of 8 samples per process feeds 2 micro-batches; generations at steps 0 and 1.
     trainer = _trainer(
@@ -179,6 +164,7 @@ def test_replay_with_gradient_accumulation_and_steps_per_generation(tiny_internv
     assert logs["loss"] != 0.0
 
 
+@pytest.mark.slow
 def test_resume_restores_the_buffer(tiny_internvl, tmp_path):
     from transformers import TrainerCallback
 
@@ -250,6 +236,7 @@ class ForcedImportanceSamplingMask:
         return super()._apply_selective_sample_buffer(output)
 
 
+@pytest.mark.slow
 def test_samples_trl_masked_out_are_neither_buffered_nor_counted(tiny_internvl, tmp_path):
     from skywork_rl.trainers.ssb_grpo import SSBGRPOTrainer
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import datasets
 import pytest
 import torch
+from helpers import REPO, accelerate_command, cli_stage, launch_env, save_mixed_rows
 
 from skywork_rl.trainers.vision_batches import (
     VisionInStep,
@@ -23,8 +23,6 @@ from skywork_rl.trainers.vision_batches import (
     text_only_rows,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-ACCELERATE = REPO / "recipes" / "accelerate"
 VISION = ("model.vision_tower.", "model.visual.", "model.vision_model.")
 
 
@@ -135,38 +133,16 @@ def _mixed_sft_rows(source: Path, out: Path) -> Path:
     Read in order (``train_sampling_strategy: sequential``) with 2 rows per process, accelerate gives
     process r the batches r, r + 2, ...: process 0 only ever gets image rows, process 1 only text-only.
     """
-
-    def strip(row: dict, index: int) -> dict:
-        if index % 4 < 2:
-            return row
-        prompt = [
-            {**m, "content": [c for c in m["content"] if c["type"] != "image"]}
-            if isinstance(m["content"], list)
-            else m
-            for m in row["prompt"]
-        ]
-        return {**row, "prompt": prompt, "images": []}
-
-    datasets.load_from_disk(str(source)).map(strip, with_indices=True).save_to_disk(str(out))
-    return out
+    return save_mixed_rows(source, out, images=2, text_only=2)
 
 
 def _launch(stage: str, recipe: str, args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
     """`skywork-rl stage` under recipes/accelerate/zero3.yaml on 2 CPU processes; a hang is killed
     (the whole process group) after `timeout` seconds and fails the test."""
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(ACCELERATE / "zero3.yaml"),
-    ]
-    command += ["--num_processes", "2", "--mixed_precision", "no", "-m", "skywork_rl.cli", "stage", stage]
-    command += ["--config", str(REPO / "recipes" / "tiny" / recipe), *args]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    command = accelerate_command("zero3.yaml", *cli_stage(stage, recipe, *args))
     process = subprocess.Popen(
         command,
-        env=env,
+        env=launch_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -262,21 +238,8 @@ def test_zero3_grpo_trains_when_one_process_gets_a_text_only_prompt_and_the_othe
     the fix the trainer refused the data; without the refusal TRL's image gather for its logs crashed."""
     pytest.importorskip("deepspeed", reason="DeepSpeed not installed (pip install 'skywork-rl[deepspeed]')")
 
-    def strip(
-        row: dict, index: int
-    ) -> dict:  # image, text-only, image, ...: unshuffled, one prompt per process
-        if index % 2 == 0:
-            return row
-        prompt = [
-            {**m, "content": [c for c in m["content"] if c["type"] != "image"]}
-            if isinstance(m["content"], list)
-            else m
-            for m in row["prompt"]
-        ]
-        return {**row, "prompt": prompt, "images": []}
-
-    mixed = tmp_path / "mixed"
-    datasets.load_from_disk(str(synthetic_dataset_dir)).map(strip, with_indices=True).save_to_disk(str(mixed))
+    # image, text-only, image, ...: unshuffled, one prompt per process
+    mixed = save_mixed_rows(synthetic_dataset_dir, tmp_path / "mixed", images=1, text_only=1)
     out = tmp_path / "grpo"
     args = [
         *COMMON,
