@@ -208,7 +208,9 @@ class Family:
     a stage (capability -> `Limit`, see `skywork_rl.families.capabilities.CAPABILITIES`); `tiny` the
     recipe of its tiny checkpoint (None for families with no transformers-native class to build one
     from); `prefix_lm` whether its LLM attends bidirectionally over a prefix marked by
-    ``token_type_ids == 0`` (`skywork_rl.trainers.family_inputs` handles it).
+    ``token_type_ids == 0`` (`skywork_rl.trainers.family_inputs` handles it); `vision_gated_mlp` whether
+    its vision blocks use a gated (SwiGLU) MLP, for preflight's size estimate (`skywork_rl.preflight.shapes`,
+    which looks the family up by the vision config's `model_type`).
     """
 
     model_type: str
@@ -216,6 +218,7 @@ class Family:
     limits: Mapping[str, Limit] = field(default_factory=dict)
     tiny: TinyFamily | None = None
     prefix_lm: bool = False
+    vision_gated_mlp: bool = False
 
     def __post_init__(self) -> None:
         if self.tiny is not None and self.tiny.arch != self.model_type:

@@ -163,5 +163,6 @@ QWEN_VL_PARTS = PartPatterns(
     llm=(r"model\.language_model\.", r"lm_head\."),
 )
 QWEN2_VL_SPEC = Family("qwen2_vl", parts=QWEN_VL_PARTS, tiny=QWEN2_VL)
-QWEN2_5_VL_SPEC = Family("qwen2_5_vl", parts=QWEN_VL_PARTS, tiny=QWEN2_5_VL)
+# Qwen2.5-VL's vision blocks use a SwiGLU MLP (its vision config's model_type is "qwen2_5_vl" too).
+QWEN2_5_VL_SPEC = Family("qwen2_5_vl", parts=QWEN_VL_PARTS, tiny=QWEN2_5_VL, vision_gated_mlp=True)
 QWEN3_VL_SPEC = Family("qwen3_vl", parts=QWEN_VL_PARTS, tiny=QWEN3_VL)

@@ -1,5 +1,5 @@
 """A new model family is one file (a `Family`) plus one `register_family` line: its part patterns,
-capability limits, tiny recipe and prefix-LM quirk all resolve from that one registration."""
+capability limits, tiny recipe and quirks (prefix-LM, gated vision MLP) all resolve from that one registration."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from skywork_rl.families.capabilities import FAMILY_LIMITS, is_prefix_lm, missin
 from skywork_rl.families.parts import PART_REGISTRY, resolve_parts
 from skywork_rl.families.registry import FAMILIES, FAMILY_REGISTRY, family_of, register_family
 from skywork_rl.plugins import RegistryError
+from skywork_rl.preflight.shapes import vision_params
 
 FAMILY_FILE = textwrap.dedent(
     """
@@ -28,6 +29,7 @@ FAMILY_FILE = textwrap.dedent(
         limits={"multi_image": Limit(reason="it sees one image at a time", fix="one image per row")},
         tiny=dataclasses.replace(LLAVA, arch="one_file_vlm", description="a test family"),
         prefix_lm=True,
+        vision_gated_mlp=True,
     )
     """
 )
@@ -65,6 +67,9 @@ def test_a_family_is_one_file_plus_one_registration_line(one_file_family):
     assert FAMILY_LIMITS["one_file_vlm"]["multi_image"].fix == "one image per row"
     assert FAMILIES["one_file_vlm"].description == "a test family"
     assert is_prefix_lm("one_file_vlm") and is_prefix_lm(_OneFileModel())
+    vision = {"hidden_size": 4, "num_hidden_layers": 1, "intermediate_size": 8, "patch_size": 2}
+    # preflight sizes its vision MLP as gated (3·h·I, not 2·h·I) from the family's vision_gated_mlp
+    assert vision_params({**vision, "model_type": "one_file_vlm"}) - vision_params(vision) == 4 * 8
 
 
 def test_a_family_registered_under_another_model_type_is_refused(tmp_path, monkeypatch):
