@@ -10,10 +10,12 @@ sizes are the same for all families (a 64-wide, 2-layer LLM, a 32-wide, 1-layer 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizerFast
+if TYPE_CHECKING:  # annotations only: the family files import no transformers until a recipe is built
+    from transformers import PretrainedConfig, PreTrainedTokenizerFast
+
 
 IMAGE_SIZE = 56  # 4x4 patches of 14 px: enough structure to learn from, small enough for CPU
 PATCH_SIZE = 14
@@ -165,3 +167,62 @@ class TinyFamily:
     @property
     def chat_template(self) -> str:
         return self.chat.template(self.image_placeholder)
+
+
+@dataclass(frozen=True)
+class PartPatterns:
+    """Regexes (matched at the start of a parameter name) for each part of one architecture."""
+
+    vision: tuple[str, ...]
+    connector: tuple[str, ...]
+    llm: tuple[str, ...]
+
+    def for_part(self, part: str) -> tuple[str, ...]:
+        return getattr(self, part)
+
+
+# HF-native VLMs in transformers >= 5 share `model.{vision_tower,multi_modal_projector,language_model}`
+# (InternVL, LLaVA, LLaVA-OneVision + its `image_newline`, Gemma 3 + its soft-embedding norm,
+# Mistral 3 whose projector holds the patch merger, PaliGemma): the families' files share these.
+HF_LLAVA_LIKE = PartPatterns(
+    vision=(r"model\.vision_tower\.",),
+    connector=(r"model\.multi_modal_projector\.", r"model\.image_newline$"),
+    llm=(r"model\.language_model\.", r"lm_head\."),
+)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """Why a family lacks a capability, and what the user can do instead."""
+
+    reason: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Family:
+    """All the project knows of one `config.model_type`, declared in its family's file
+    (`skywork_rl/families/<family>.py`) and registered by one line in `skywork_rl/families/registry.py`.
+
+    `parts` names its vision / connector / LLM parameters; `limits` what its processor cannot do for
+    a stage (capability -> `Limit`, see `skywork_rl.families.capabilities.CAPABILITIES`); `tiny` the
+    recipe of its tiny checkpoint (None for families with no transformers-native class to build one
+    from); `prefix_lm` whether its LLM attends bidirectionally over a prefix marked by
+    ``token_type_ids == 0`` (`skywork_rl.trainers.family_inputs` handles it); `vision_gated_mlp` whether
+    its vision blocks use a gated (SwiGLU) MLP, for preflight's size estimate (`skywork_rl.preflight.shapes`,
+    which looks the family up by the vision config's `model_type`).
+    """
+
+    model_type: str
+    parts: PartPatterns
+    limits: Mapping[str, Limit] = field(default_factory=dict)
+    tiny: TinyFamily | None = None
+    prefix_lm: bool = False
+    vision_gated_mlp: bool = False
+
+    def __post_init__(self) -> None:
+        if self.tiny is not None and self.tiny.arch != self.model_type:
+            raise ValueError(
+                f"Family {self.model_type!r}: its tiny recipe builds {self.tiny.arch!r}; give the recipe "
+                f"arch={self.model_type!r}"
+            )

@@ -14,16 +14,18 @@ SFT / connector / MPO and scores GRPO completions causally.
 
 The limits were found by running each family's tiny checkpoint (`skywork_rl.miniature.tiny`) through the
 stages; `tests/families` checks that each recorded limit still holds in the installed
-transformers/TRL. A family not listed here has shown no limit.
+transformers/TRL. Each limit is declared in its family's file (`Family.limits` in
+`skywork_rl/families/<family>.py`, e.g. PaliGemma's in `gemma.py`); a family with none has shown no limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from skywork_rl.errors import SkyworkError
+from skywork_rl.families.base import Limit
+from skywork_rl.families.registry import families, family_of
 
 # Capability -> what it lets a stage do (completes "cannot ...").
 CAPABILITIES: dict[str, str] = {
@@ -33,37 +35,25 @@ CAPABILITIES: dict[str, str] = {
     "chat_template": "render conversational rows (its processor has no chat template)",
 }
 
-# Families whose LLM attends bidirectionally over a prefix marked by token_type_ids == 0.
-PREFIX_LM_MODEL_TYPES = frozenset({"paligemma"})
+
+class _LimitsView(Mapping[str, Mapping[str, Limit]]):
+    """model_type -> {capability: Limit}, for every registered family with a limit (its `Family.limits`)."""
+
+    def _items(self) -> dict[str, Mapping[str, Limit]]:
+        return {family.model_type: family.limits for family in families() if family.limits}
+
+    def __getitem__(self, model_type: str) -> Mapping[str, Limit]:
+        return self._items()[model_type]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items())
+
+    def __len__(self) -> int:
+        return len(self._items())
 
 
-@dataclass(frozen=True)
-class Limit:
-    """Why a family lacks a capability, and what the user can do instead."""
-
-    reason: str
-    fix: str
-
-
-FAMILY_LIMITS: dict[str, dict[str, Limit]] = {
-    "paligemma": {
-        "text_only_inputs": Limit(
-            reason=(
-                "PaliGemmaProcessor raises on a batch without images and, in a batch with some, inserts its "
-                "<bos> into the middle of a prompt that has none"
-            ),
-            fix="give every row an image (drop the text-only rows) or pick a chat VLM family for text-only data",
-        ),
-        "assistant_only_loss": Limit(
-            reason=(
-                "PaliGemmaProcessor inserts <bos> after the images and a newline after the prefix, so the "
-                "template's assistant offsets fall on the wrong tokens"
-            ),
-            fix="leave training.assistant_only_loss off and train on prompt-completion rows (the loss is then "
-            "on the completion only)",
-        ),
-    },
-}
+# What each family cannot do, from the `limits` of its `Family` (`skywork_rl/families/<family>.py`).
+FAMILY_LIMITS: Mapping[str, Mapping[str, Limit]] = _LimitsView()
 
 
 class FamilyCapabilityError(SkyworkError, ValueError):
@@ -72,11 +62,12 @@ class FamilyCapabilityError(SkyworkError, ValueError):
 
 def is_prefix_lm(model: Any) -> bool:
     """Whether `model` (a model, possibly wrapped by DDP / DeepSpeed, or a `model_type`) is a prefix-LM."""
-    if isinstance(model, str) or model is None:
-        return model in PREFIX_LM_MODEL_TYPES
-    while getattr(model, "config", None) is None and hasattr(model, "module"):
-        model = model.module
-    return getattr(getattr(model, "config", None), "model_type", None) in PREFIX_LM_MODEL_TYPES
+    if not (isinstance(model, str) or model is None):
+        while getattr(model, "config", None) is None and hasattr(model, "module"):
+            model = model.module
+        model = getattr(getattr(model, "config", None), "model_type", None)
+    family = family_of(model)
+    return family is not None and family.prefix_lm
 
 
 def missing_capabilities(
@@ -87,7 +78,8 @@ def missing_capabilities(
     unknown = [n for n in needs if n not in CAPABILITIES]
     if unknown:
         raise ValueError(f"unknown capability {unknown}; known: {sorted(CAPABILITIES)}")
-    limits = FAMILY_LIMITS.get(model_type or "", {})
+    family = family_of(model_type)
+    limits = family.limits if family is not None else {}
     missing = {need: limits[need] for need in needs if need in limits}
     if "chat_template" in needs and processor is not None and not getattr(processor, "chat_template", None):
         missing["chat_template"] = Limit(

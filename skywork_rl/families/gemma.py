@@ -8,12 +8,22 @@ prefix and a newline, and attends bidirectionally over that prefix (`token_type_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizerFast
-
-from skywork_rl.families.base import IMAGE_SIZE, PATCH_SIZE, VISION, TinyFamily, Tokens
+from skywork_rl.families.base import (
+    HF_LLAVA_LIKE,
+    IMAGE_SIZE,
+    PATCH_SIZE,
+    VISION,
+    Family,
+    Limit,
+    TinyFamily,
+    Tokens,
+)
 from skywork_rl.families.chat_formats import GEMMA, PALIGEMMA
+
+if TYPE_CHECKING:  # annotations only: the family files import no transformers until a recipe is built
+    from transformers import PretrainedConfig, PreTrainedTokenizerFast
 
 _SIGLIP = {
     **VISION,
@@ -114,4 +124,31 @@ PALIGEMMA_FAMILY = TinyFamily(
     config=_paligemma_config,
     processor=_paligemma_processor,
     description="PaliGemma (SigLIP + linear projector, prefix-LM; prefix/suffix, no chat template of its own)",
+)
+
+GEMMA3_SPEC = Family("gemma3", parts=HF_LLAVA_LIKE, tiny=GEMMA3)
+# PaliGemma's processor is a prefix/suffix captioning processor; its LLM attends bidirectionally over
+# the prefix (`token_type_ids == 0`), which `skywork_rl.trainers.family_inputs` handles.
+PALIGEMMA_SPEC = Family(
+    "paligemma",
+    parts=HF_LLAVA_LIKE,
+    tiny=PALIGEMMA_FAMILY,
+    prefix_lm=True,
+    limits={
+        "text_only_inputs": Limit(
+            reason=(
+                "PaliGemmaProcessor raises on a batch without images and, in a batch with some, inserts its "
+                "<bos> into the middle of a prompt that has none"
+            ),
+            fix="give every row an image (drop the text-only rows) or pick a chat VLM family for text-only data",
+        ),
+        "assistant_only_loss": Limit(
+            reason=(
+                "PaliGemmaProcessor inserts <bos> after the images and a newline after the prefix, so the "
+                "template's assistant offsets fall on the wrong tokens"
+            ),
+            fix="leave training.assistant_only_loss off and train on prompt-completion rows (the loss is then "
+            "on the completion only)",
+        ),
+    },
 )

@@ -8,12 +8,13 @@ gives 2x2 tiles of 56 px plus the global view: 5 views of (56/14)^2 / 2^2 = 4 to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizerFast
-
-from skywork_rl.families.base import IMAGE_SIZE, PATCH_SIZE, VISION, TinyFamily, Tokens
+from skywork_rl.families.base import IMAGE_SIZE, PATCH_SIZE, VISION, Family, PartPatterns, TinyFamily, Tokens
 from skywork_rl.families.chat_formats import IDEFICS3, SMOLVLM
+
+if TYPE_CHECKING:  # annotations only: the family files import no transformers until a recipe is built
+    from transformers import PretrainedConfig, PreTrainedTokenizerFast
 
 _SCALE = 2  # pixel-shuffle factor of the connector
 _IMAGE_SEQ_LEN = (IMAGE_SIZE // PATCH_SIZE) ** 2 // _SCALE**2
@@ -88,3 +89,12 @@ SMOLVLM_FAMILY = TinyFamily(
     processor=_smolvlm_processor,
     description="SmolVLM (the Idefics3 layout; its processor needs num2words)",
 )
+
+# Idefics3 / SmolVLM: the pixel-shuffle + linear `model.connector.modality_projection`.
+IDEFICS3_PARTS = PartPatterns(
+    vision=(r"model\.vision_model\.",),
+    connector=(r"model\.connector\.",),
+    llm=(r"model\.text_model\.", r"lm_head\."),
+)
+IDEFICS3_SPEC = Family("idefics3", parts=IDEFICS3_PARTS, tiny=IDEFICS3_FAMILY)
+SMOLVLM_SPEC = Family("smolvlm", parts=IDEFICS3_PARTS, tiny=SMOLVLM_FAMILY)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizerFast
-
-from skywork_rl.families.base import IMAGE_SIZE, PATCH_SIZE, VISION, TinyFamily, Tokens
+from skywork_rl.families.base import HF_LLAVA_LIKE, IMAGE_SIZE, PATCH_SIZE, VISION, Family, TinyFamily, Tokens
 from skywork_rl.families.chat_formats import CHATML
+
+if TYPE_CHECKING:  # annotations only: the family files import no transformers until a recipe is built
+    from transformers import PretrainedConfig, PreTrainedTokenizerFast
 
 _GRID = (IMAGE_SIZE // PATCH_SIZE) ** 2  # 16 patches per 56 px image
 _INTERNVL_IMAGE_TOKENS = int(_GRID * 0.5**2)  # pixel shuffle with downsample_ratio 0.5
@@ -165,3 +166,9 @@ LLAVA_ONEVISION = TinyFamily(
     processor=_onevision_processor,
     description="LLaVA-OneVision (SigLIP + AnyRes tiles + image_newline + MLP projector)",
 )
+
+INTERNVL_SPEC = Family("internvl", parts=HF_LLAVA_LIKE, tiny=INTERNVL)
+LLAVA_SPEC = Family("llava", parts=HF_LLAVA_LIKE, tiny=LLAVA)
+LLAVA_ONEVISION_SPEC = Family("llava_onevision", parts=HF_LLAVA_LIKE, tiny=LLAVA_ONEVISION)
+# LLaVA-NeXT: same layout as LLaVA-OneVision (its `image_newline` too); no tiny recipe.
+LLAVA_NEXT_SPEC = Family("llava_next", parts=HF_LLAVA_LIKE)

@@ -8,12 +8,13 @@ holds the 2x2 patch merger and the two-layer MLP: the whole connector.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizerFast
-
-from skywork_rl.families.base import IMAGE_SIZE, PATCH_SIZE, VISION, TinyFamily, Tokens
+from skywork_rl.families.base import HF_LLAVA_LIKE, IMAGE_SIZE, PATCH_SIZE, VISION, Family, TinyFamily, Tokens
 from skywork_rl.families.chat_formats import MISTRAL
+
+if TYPE_CHECKING:  # annotations only: the family files import no transformers until a recipe is built
+    from transformers import PretrainedConfig, PreTrainedTokenizerFast
 
 _MERGE = 2
 
@@ -61,3 +62,6 @@ MISTRAL3 = TinyFamily(
     processor=_processor,
     description="Mistral 3 (Pixtral ViT + patch merger + MLP projector)",
 )
+
+# Mistral 3's projector (`model.multi_modal_projector`) holds its patch merger.
+MISTRAL3_SPEC = Family("mistral3", parts=HF_LLAVA_LIKE, tiny=MISTRAL3)

@@ -3,7 +3,8 @@
 Every stage freezes or trains by *part* — ``vision`` (encoder), ``connector`` (the MLP projector
 between encoder and LLM, which R1V3 trains alone in its connector-only tuning stage), ``llm`` (the reasoning
 language model and its head). Architectures name these modules differently, so a registry keyed
-by ``config.model_type`` maps each part to regexes over parameter names; a recipe can override any
+by ``config.model_type`` (each family's `Family.parts`, in `skywork_rl/families/<family>.py`) maps each
+part to regexes over parameter names; a recipe can override any
 part with its own regex for a model the registry does not know. The patterns are checked against
 the real models of every family (`tests/families`, built by `skywork_rl.miniature.tiny`) in the installed
 transformers, whose module names changed in 5.0. What a family's processor cannot do for a stage
@@ -22,10 +23,11 @@ import torch
 from torch import nn
 
 from skywork_rl.errors import SkyworkError
+from skywork_rl.families.base import Family, PartPatterns
 
 # Re-exported: stages check a family's capabilities where they resolve its parts.
 from skywork_rl.families.capabilities import FamilyCapabilityError, check_family_capabilities  # noqa: F401
-from skywork_rl.plugins import Registry, load_plugins
+from skywork_rl.families.registry import FAMILY_REGISTRY, family_of
 
 PARTS = ("vision", "connector", "llm")
 
@@ -34,83 +36,30 @@ class UnknownArchitectureError(SkyworkError, ValueError):
     """The registry has no part patterns for this model type (or a pattern matches nothing)."""
 
 
-@dataclass(frozen=True)
-class PartPatterns:
-    """Regexes (matched at the start of a parameter name) for each part of one architecture."""
-
-    vision: tuple[str, ...]
-    connector: tuple[str, ...]
-    llm: tuple[str, ...]
-
-    def for_part(self, part: str) -> tuple[str, ...]:
-        return getattr(self, part)
-
-
-# HF-native VLMs in transformers >= 5 share `model.{vision_tower,multi_modal_projector,language_model}`
-# (InternVL, LLaVA, LLaVA-OneVision + its `image_newline`, Gemma 3 + its soft-embedding norm,
-# Mistral 3 whose projector holds the patch merger, PaliGemma).
-_HF_LLAVA_LIKE = PartPatterns(
-    vision=(r"model\.vision_tower\.",),
-    connector=(r"model\.multi_modal_projector\.", r"model\.image_newline$"),
-    llm=(r"model\.language_model\.", r"lm_head\."),
-)
-# Qwen2/2.5/3-VL keep the merger (their connector) inside `model.visual`; Qwen3-VL adds the DeepStack
-# mergers that feed intermediate vision features to the first LLM layers (connectors too).
-_QWEN_VL = PartPatterns(
-    vision=(r"model\.visual\.(?!merger\.|deepstack_merger_list\.)",),
-    connector=(r"model\.visual\.merger\.", r"model\.visual\.deepstack_merger_list\."),
-    llm=(r"model\.language_model\.", r"lm_head\."),
-)
-# Idefics3 / SmolVLM: the pixel-shuffle + linear `model.connector.modality_projection`.
-_IDEFICS3 = PartPatterns(
-    vision=(r"model\.vision_model\.",),
-    connector=(r"model\.connector\.",),
-    llm=(r"model\.text_model\.", r"lm_head\."),
-)
-# OpenGVLab InternVL-Chat / Skywork-R1V remote code: the papers' checkpoints, when loaded outside the training
-# stages (e.g. `AutoModel` for inspection); the training stages need an image-text-to-text class.
-_INTERNVL_REMOTE = PartPatterns(
-    vision=(r"vision_model\.",),
-    connector=(r"mlp1\.",),
-    llm=(r"language_model\.",),
-)
-
-# config.model_type -> its PartPatterns, by import path (a plugin registers its families the same way)
-PART_REGISTRY = Registry("model family", plural="model families", before_lookup=load_plugins)
+# config.model_type -> its Family (`skywork_rl/families/<family>.py`), by import path: the one family
+# registry (`skywork_rl.families.registry`), whose entries' `parts` are the patterns used here.
+PART_REGISTRY = FAMILY_REGISTRY
 
 
 def register_architecture(model_type: str, target: str) -> None:
-    """Register the `PartPatterns` at ``module:attr`` for models whose ``config.model_type`` is `model_type`."""
-    PART_REGISTRY.register(model_type, target)
-
-
-register_architecture("internvl", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
-register_architecture("llava", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
-register_architecture("llava_next", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
-register_architecture("llava_onevision", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
-register_architecture("gemma3", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
-register_architecture("mistral3", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
-register_architecture("paligemma", "skywork_rl.families.parts:_HF_LLAVA_LIKE")
-register_architecture("qwen2_vl", "skywork_rl.families.parts:_QWEN_VL")
-register_architecture("qwen2_5_vl", "skywork_rl.families.parts:_QWEN_VL")
-register_architecture("qwen3_vl", "skywork_rl.families.parts:_QWEN_VL")
-register_architecture("idefics3", "skywork_rl.families.parts:_IDEFICS3")
-register_architecture("smolvlm", "skywork_rl.families.parts:_IDEFICS3")
-register_architecture("internvl_chat", "skywork_rl.families.parts:_INTERNVL_REMOTE")
-register_architecture("skywork_chat", "skywork_rl.families.parts:_INTERNVL_REMOTE")
+    """Register bare `PartPatterns` at ``module:attr`` for ``config.model_type`` `model_type` (a family
+    with nothing but part patterns; a whole family is a `Family`, registered with `register_family`)."""
+    FAMILY_REGISTRY.register(model_type, target)
 
 
 def part_patterns_of(model_type: str | None) -> PartPatterns | None:
     """The registered patterns of `model_type` (None when no family registered it)."""
     if model_type is None or model_type not in PART_REGISTRY:
         return None
-    patterns = PART_REGISTRY.get(model_type)
-    if not isinstance(patterns, PartPatterns):
-        raise UnknownArchitectureError(
-            f"model family {model_type!r} is registered as {PART_REGISTRY.target(model_type)}, which is a "
-            f"{type(patterns).__name__}, not a skywork_rl.families.parts.PartPatterns"
-        )
-    return patterns
+    entry = PART_REGISTRY.get(model_type)
+    if isinstance(entry, PartPatterns):
+        return entry
+    if isinstance(entry, Family):
+        return family_of(model_type).parts  # family_of checks the entry's model_type
+    raise UnknownArchitectureError(
+        f"model family {model_type!r} is registered as {PART_REGISTRY.target(model_type)}, which is a "
+        f"{type(entry).__name__}, not a skywork_rl.families.base.Family (or PartPatterns)"
+    )
 
 
 def _patterns_for(model: nn.Module, overrides: Mapping[str, str] | None) -> dict[str, tuple[str, ...]]:
@@ -130,7 +79,7 @@ def _patterns_for(model: nn.Module, overrides: Mapping[str, str] | None) -> dict
             f"vision, connector and llm; this model's parameters start with {module_prefixes(model)}, e.g. "
             "{vision: 'model\\.vision_tower\\.', connector: 'model\\.multi_modal_projector\\.', "
             "llm: 'model\\.language_model\\.|lm_head\\.'}; or register its family with "
-            "skywork_rl.families.parts.register_architecture(model_type, 'package.module:PARTS')."
+            "skywork_rl.families.registry.register_family(model_type, 'package.module:FAMILY')."
         )
     patterns = {part: base.for_part(part) for part in PARTS} if base else {}
     for part, regex in overrides.items():

@@ -8,12 +8,13 @@ into the first LLM layer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import PretrainedConfig, PreTrainedTokenizerFast
-
-from skywork_rl.families.base import IMAGE_SIZE, PATCH_SIZE, TinyFamily, Tokens
+from skywork_rl.families.base import IMAGE_SIZE, PATCH_SIZE, Family, PartPatterns, TinyFamily, Tokens
 from skywork_rl.families.chat_formats import CHATML
+
+if TYPE_CHECKING:  # annotations only: the family files import no transformers until a recipe is built
+    from transformers import PretrainedConfig, PreTrainedTokenizerFast
 
 _QWEN3_PATCH = 16
 _QWEN3_IMAGE = 4 * _QWEN3_PATCH
@@ -153,3 +154,15 @@ QWEN3_VL = _family(
     _processor("Qwen3VLProcessor", _QWEN3_PATCH, _QWEN3_IMAGE),
     "Qwen3-VL (patch merger + DeepStack mergers into the first LLM layers)",
 )
+
+# Qwen2/2.5/3-VL keep the merger (their connector) inside `model.visual`; Qwen3-VL adds the DeepStack
+# mergers that feed intermediate vision features to the first LLM layers (connectors too).
+QWEN_VL_PARTS = PartPatterns(
+    vision=(r"model\.visual\.(?!merger\.|deepstack_merger_list\.)",),
+    connector=(r"model\.visual\.merger\.", r"model\.visual\.deepstack_merger_list\."),
+    llm=(r"model\.language_model\.", r"lm_head\."),
+)
+QWEN2_VL_SPEC = Family("qwen2_vl", parts=QWEN_VL_PARTS, tiny=QWEN2_VL)
+# Qwen2.5-VL's vision blocks use a SwiGLU MLP (its vision config's model_type is "qwen2_5_vl" too).
+QWEN2_5_VL_SPEC = Family("qwen2_5_vl", parts=QWEN_VL_PARTS, tiny=QWEN2_5_VL, vision_gated_mlp=True)
+QWEN3_VL_SPEC = Family("qwen3_vl", parts=QWEN_VL_PARTS, tiny=QWEN3_VL)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from skywork_rl.errors import SkyworkError
+from skywork_rl.families.registry import family_of
 
 MODEL_CONFIG_DIR_ENV = "SKYWORK_MODEL_CONFIG_DIR"
 
@@ -191,7 +192,7 @@ def _vision_shape(config: dict[str, Any], vision: dict[str, Any], image: ImageCo
         tokens = image.tokens * int(vision["spatial_merge_size"]) ** 2
     else:
         tokens = image.tokens + 1
-    return VisionShape(h, layers, inter, tokens, gated=vision.get("model_type") == "qwen2_5_vl")
+    return VisionShape(h, layers, inter, tokens, gated=_gated_vision(vision))
 
 
 def _text_shape(name: str, cfg: dict[str, Any]) -> TextShape:
@@ -218,13 +219,20 @@ def _pair(value: Any) -> int:
     return int(value[0] if isinstance(value, (list, tuple)) else value)
 
 
+def _gated_vision(vision: dict[str, Any]) -> bool:
+    """Whether the vision blocks use a gated (SwiGLU) MLP: the `vision_gated_mlp` of the family its
+    vision config's `model_type` names (Qwen2.5-VL's, in `skywork_rl/families/qwen_vl.py`)."""
+    family = family_of(vision.get("model_type"))
+    return family is not None and family.vision_gated_mlp
+
+
 def vision_params(cfg: dict[str, Any]) -> int:
     """ViT encoder: per layer q/k/v/out projections 4h² and the MLP (2·h·I, or 3·h·I when gated)."""
     h = int(cfg.get("hidden_size") or cfg.get("embed_dim"))
     layers = int(cfg.get("num_hidden_layers") or cfg.get("depth"))
     inter = int(cfg.get("intermediate_size") or 4 * h)
     patch = _pair(cfg.get("patch_size", 14))
-    gated = cfg.get("model_type") == "qwen2_5_vl"  # Qwen2.5-VL's vision blocks use a SwiGLU MLP
+    gated = _gated_vision(cfg)
     per_layer = 4 * h * h + (3 if gated else 2) * h * inter + 8 * h  # + biases, norms, layer scales
     temporal = int(cfg.get("temporal_patch_size", 1))
     embed = 3 * temporal * patch * patch * h

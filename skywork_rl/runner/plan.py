@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from skywork_rl.families.capabilities import check_family_capabilities
+from skywork_rl.families.registry import FAMILIES, FAMILY_REGISTRY
 from skywork_rl.stages.base import RecipeError, Stage
 from skywork_rl.stages.parsing import parse_config, resolved_dict
 from skywork_rl.stages.registry import get_stage_class
@@ -301,17 +302,14 @@ def check_models(stages: list[PlannedStage]) -> None:
     `training.assistant_only_loss`). A model's type comes from the tiny-model stage that makes it in
     this pipeline, or from its folder's config.json; a hub id or a folder made by another kind of
     stage is checked when its stage loads it."""
-    from skywork_rl.families.parts import PART_REGISTRY  # defers torch
-    from skywork_rl.miniature.tiny import TINY_ARCHS  # defers torch, transformers
-
     made: dict[str, str] = {}  # output folder -> model type of the tiny-model stage that makes it
     for stage in stages:
         where = f"stage {stage.id} ({stage.stage})"
         if stage.stage_class.name == "tiny-model":
             arch = get_dotted(stage.resolved, "tiny.arch") or "internvl"
-            if arch not in TINY_ARCHS:
+            if arch not in FAMILIES:
                 raise RecipeError(
-                    f"{where}: tiny.arch {arch!r} is not a tiny model family; choose from {list(TINY_ARCHS)}"
+                    f"{where}: tiny.arch {arch!r} is not a tiny model family; choose from {list(FAMILIES)}"
                 )
             made[os.path.normpath(os.path.abspath(stage.output_dir))] = arch
             continue
@@ -326,7 +324,7 @@ def check_models(stages: list[PlannedStage]) -> None:
         trains = hasattr(stage.stage_class, "build_trainer")
         if (
             trains
-            and model_type not in PART_REGISTRY
+            and model_type not in FAMILY_REGISTRY
             and set(model.get("part_patterns") or {})
             != {
                 "vision",
@@ -336,7 +334,7 @@ def check_models(stages: list[PlannedStage]) -> None:
         ):
             raise RecipeError(
                 f"{where}: model.name_or_path {stage.input_model} is a {model_type!r} model, which has no part "
-                f"patterns (known: {sorted(PART_REGISTRY)}); set model.part_patterns (vision, connector, llm "
+                f"patterns (known: {sorted(FAMILY_REGISTRY)}); set model.part_patterns (vision, connector, llm "
                 "regexes over parameter names) in its recipe, or use a known family"
             )
         needs = (
