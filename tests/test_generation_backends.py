@@ -132,6 +132,7 @@ def test_tokenizer_templates_get_internvl_image_placeholders(backend):
     assert "<image>\nHow many squares?" in rendered
 
 
+@pytest.mark.slow  # slow lane: the fast lane keeps this module covered by test_transformers_backend_returns_n_texts_per_row_in_order
 def test_seeded_generation_leaves_the_callers_rng_state_untouched(backend):
     import torch
 

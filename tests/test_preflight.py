@@ -56,7 +56,15 @@ def readme_table(pipeline: str) -> str | None:
     return found.group(1) if found else None
 
 
-@pytest.mark.parametrize("pipeline", ["skywork-r1v3", "skywork-r1v3-8b", "skywork-r1v2"])
+@pytest.mark.parametrize(
+    "pipeline",
+    # slow lane for the two R1V3 pipelines: the fast lane keeps the arithmetic covered by skywork-r1v2's
+    [
+        pytest.param("skywork-r1v3", marks=pytest.mark.slow),
+        pytest.param("skywork-r1v3-8b", marks=pytest.mark.slow),
+        "skywork-r1v2",
+    ],
+)
 def test_paper_pipelines_fit_their_documented_hardware(capsys, monkeypatch, pipeline):
     monkeypatch.chdir(REPO)
     code = main([f"recipes/{pipeline}/pipeline.yaml", *TABLE_ARGS])
@@ -206,6 +214,7 @@ def test_a_model_without_a_local_config_is_reported_unchecked_not_downloaded(tmp
     assert "unchecked" in out and "no config.json found offline" in out and "hf download" in out
 
 
+@pytest.mark.slow  # slow lane: the fast lane keeps this module covered by the other preflight command tests in this file
 def test_hardware_it_could_not_judge_exits_nonzero_with_the_counts(tmp_path, monkeypatch, capsys):
     """Asked about 8 x 80 GB with no model config to size anything: not `nothing refused`, exit 0."""
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))

@@ -52,6 +52,7 @@ def image_parts(row: dict) -> int:
     return sum(p["type"] == "image" for m in row["prompt"] for p in m["content"])
 
 
+@pytest.mark.slow  # slow lane: the fast lane keeps this module covered by test_mathv360k_stand_in_covers_every_domain_the_connector_pick_stage_names
 def test_every_paper_load_data_source_has_a_stand_in_the_stage_reads_as_the_real_source(tmp_path):
     stages = paper_load_stages(tmp_path / "plan")
     assert sorted(stages) == ["mathv360k", "mmk12", "scienceqa", "sciq"]

@@ -90,6 +90,7 @@ def _eval_score(plugin_dir: Path, predictions: Path, out: Path) -> subprocess.Co
     )
 
 
+@pytest.mark.slow  # slow lane: the fast lane keeps this module covered by test_periodic_eval_finds_a_registered_benchmark_through_the_core
 def test_eval_score_scores_a_plugin_benchmark_end_to_end(tmp_path: Path) -> None:
     _toy_files(tmp_path)
     info = tmp_path / "toy_bench-0.1.dist-info"

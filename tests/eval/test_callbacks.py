@@ -12,6 +12,7 @@ from eval.benchmarks import load_items
 from skywork_rl.callbacks import CriticalEntropyCallback, PeriodicEvalCallback
 
 
+@pytest.mark.slow  # slow lane: the fast lane keeps this module covered by the callback unit tests in eval/ and callbacks/
 def test_entropy_and_eval_callbacks_log_through_the_trainer(
     tiny_internvl: Path, synthetic_dataset_dir: Path, tmp_path: Path
 ) -> None:

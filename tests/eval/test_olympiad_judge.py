@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from eval.math_scoring import score_olympiadbench
 from eval.olympiad_judge import OlympiadJudge, parse_precision
 
@@ -21,6 +23,7 @@ def _cases() -> list[tuple[str, str, object, bool]]:
     return cases
 
 
+@pytest.mark.slow  # slow lane: the fast lane keeps this module covered by test_units_tolerance_and_plus_minus_in_scored_responses
 def test_judge_agrees_with_all_36_labelled_examples_of_the_official_judge() -> None:
     """``eval/scoring_examples.json`` of OpenBMB/OlympiadBench: units, tolerance, \\pm, several answers,
     intervals, equations and the power tower. Upstream's own judge (sympy's parse_latex on ANTLR

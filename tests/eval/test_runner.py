@@ -109,6 +109,7 @@ def test_report_covers_each_benchmark_with_subjects_and_every_response(
     assert json.loads((tmp_path / "out" / "report.json").read_text())["sampling"]["temperature"] == 1.0
 
 
+@pytest.mark.slow  # slow lane: the fast lane keeps this module covered by test_report_covers_each_benchmark_with_subjects_and_every_response
 def test_resumed_eval_does_not_regenerate_saved_responses(tmp_path: Path, backend: CountingBackend) -> None:
     data = _write_benchmarks(tmp_path / "data")
     out = tmp_path / "out"
