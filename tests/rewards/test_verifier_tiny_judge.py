@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from skywork_rl.generation.protocol import SamplingParams
 from skywork_rl.rewards.judge_prompt import (
     DEFAULT_JUDGE_PROMPT,
     JudgeQuery,
@@ -52,7 +53,9 @@ def test_a_tiny_judge_model_is_asked_in_one_call_cached_and_bounded_in_time(tiny
         }
         for a in answers
     ]
-    replies = generate(rows, num_generations=1, max_new_tokens=4, temperature=0.0, top_p=1.0, seed=0)
+    replies = generate(
+        rows, num_generations=1, sampling=SamplingParams(max_new_tokens=4, temperature=0.0, top_p=1.0, seed=0)
+    )
     verdicts = dict(zip(answers, (parse_verdict(r[0]) for r in replies), strict=True))
     expected = [1.0 if a == "4" or verdicts[a] else 0.0 for a in answers] * 2
     assert scores == expected
