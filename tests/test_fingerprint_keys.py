@@ -103,3 +103,41 @@ def test_hub_token_is_neither_hashed_nor_recorded(tmp_path, stage):
     changed = _plan(tmp_path, stage, {"hub_token": "hf_secret"})
     assert [d.action for d in decide([changed], {stage})] == ["skip"]
     assert "hf_secret" not in json.dumps(fingerprint.redacted(changed.resolved))
+
+
+def test_config_hash_is_by_value_so_500_and_500_point_0_hash_alike():
+    from skywork_rl.stages.registry import get_stage_class
+
+    cls = get_stage_class("sft")
+    as_int = {"training": {"save_steps": 500, "eval_delay": 0, "learning_rate": 1e-5, "bf16": True}}
+    as_float = {"training": {"save_steps": 500.0, "eval_delay": 0.0, "learning_rate": 1e-5, "bf16": True}}
+    assert fingerprint.config_hash(cls, as_int) == fingerprint.config_hash(cls, as_float)
+    changed = {"training": {**as_int["training"], "save_steps": 500.5}}
+    assert fingerprint.config_hash(cls, changed) != fingerprint.config_hash(cls, as_int)
+
+
+@pytest.mark.parametrize("stage", TRAINING_STAGES)
+def test_a_stage_finished_by_its_own_process_is_skipped_by_the_runner(tmp_path, stage):
+    """The fingerprint `run_stage` records comes from the stage's process parsing the ``recipe.yaml``
+    the runner wrote; the runner's comes from its in-memory parse of the pipeline. They must agree,
+    or every training stage re-runs on every ``run`` (jsonargparse gives TrainingArguments'
+    ``eval_delay: float = 0`` default as 0 from a file and 0.0 from data)."""
+    from skywork_rl.stages.base import stage_fingerprint
+    from skywork_rl.stages.parsing import load_stage
+
+    planned = _plan(tmp_path, stage, {"bf16": False, "use_cpu": True})  # instantiable here
+    planned.output_dir.mkdir(parents=True)
+    planned.recipe_file.write_text(yaml.safe_dump(planned.config, sort_keys=False))  # as the runner does
+    in_process = load_stage(planned.stage_class, ["--config", str(planned.recipe_file)], "recipe.yaml")
+    fp, resolved = stage_fingerprint(in_process)
+    cls = planned.stage_class
+    record = {
+        "stage_class": f"{cls.__module__}:{cls.__qualname__}",
+        "fingerprint": {**fp, "output": "x"},
+        "resolved_config": resolved,
+        "status": "complete",
+    }
+    (planned.output_dir / STAGE_JSON).write_text(json.dumps(record))
+    (planned.output_dir / COMPLETE_MARKER).write_text("done\n")
+    (decision,) = decide([planned], {stage})
+    assert (decision.action, decision.reason) == ("skip", "unchanged")

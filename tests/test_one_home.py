@@ -94,6 +94,7 @@ def test_pipeline_stage_config_is_parsed_once_in_memory_with_no_temporary_file(m
 def _parsed_in_memory_and_from_recipe_file(pipeline: Path, tmp_path: Path) -> None:
     import yaml
 
+    from skywork_rl.records.fingerprint import config_hash
     from skywork_rl.runner.plan import plan_pipeline
     from skywork_rl.stages.parsing import parse_namespace, resolved_dict
 
@@ -103,6 +104,9 @@ def _parsed_in_memory_and_from_recipe_file(pipeline: Path, tmp_path: Path) -> No
         recipe.write_text(yaml.safe_dump(stage.config, sort_keys=False))  # what the runner writes
         _, namespace = parse_namespace(stage.stage_class, ["--config", str(recipe)], str(recipe))
         assert resolved_dict(namespace) == stage.resolved, f"{pipeline}: stage {stage.id}"
+        # The stage's process records this hash; the runner skips the stage only if its own matches.
+        in_process = config_hash(stage.stage_class, resolved_dict(namespace))
+        assert in_process == config_hash(stage.stage_class, stage.resolved), f"{pipeline}: stage {stage.id}"
 
 
 def test_in_memory_parse_of_a_stage_equals_its_process_parsing_its_recipe_file(tmp_path: Path) -> None:

@@ -124,9 +124,25 @@ def redacted(resolved: dict[str, Any]) -> dict[str, Any]:
 
 
 def config_hash(stage_class: type, resolved: dict[str, Any]) -> str:
-    """Hash of the stage class and its resolved config (excluded keys removed)."""
+    """Hash of the stage class and its resolved config (excluded keys removed), by value: a number is
+    hashed the same whether it was parsed as ``500`` or ``500.0`` (see `_by_value`)."""
     stage_path = f"{stage_class.__module__}:{stage_class.__qualname__}"
-    return _hash({"stage": stage_path, "config": hashed_config(stage_class, resolved)})
+    return _hash({"stage": stage_path, "config": _by_value(hashed_config(stage_class, resolved))})
+
+
+def _by_value(tree: Any) -> Any:
+    """`tree` with each whole-number float as an int, so the hash follows value equality (what
+    `changed_keys` shows). jsonargparse gives a float-typed field's *default* as written in its
+    dataclass (TrainingArguments' ``eval_delay: float = 0``) when it parses a recipe file, but as a
+    float when it parses the same recipe as data (the pipeline's in-memory plan): the two parses of one
+    recipe must hash alike, or every training stage re-runs on every ``run``."""
+    if isinstance(tree, dict):
+        return {k: _by_value(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_by_value(v) for v in tree]
+    if isinstance(tree, float) and tree.is_integer():
+        return int(tree)
+    return tree
 
 
 def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

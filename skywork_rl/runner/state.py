@@ -136,7 +136,8 @@ def _config_diff(stage: PlannedStage, record: dict[str, Any]) -> str:
         fingerprint.hashed_config(stage.stage_class, stage.resolved),
     )
     shown = "; ".join(changed[:3]) + (f"; {len(changed) - 3} more" if len(changed) > 3 else "")
-    return shown or "stage class changed"
+    # Same class, no value changed: the recorded hash was made by another version's hashing rules.
+    return shown or "its recorded config hash was made by another version of skywork-rl"
 
 
 def _class_path(stage: PlannedStage) -> str:
