@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PretrainedConfig, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
 from skywork_rl.families.registry import (
     FAMILIES,
@@ -93,11 +93,6 @@ def tiny_processor(arch: str, tokenizer: PreTrainedTokenizerFast | None = None) 
     return recipe.processor(
         tokenizer if tokenizer is not None else build_tokenizer(arch), recipe.chat_template
     )
-
-
-def tiny_config(arch: str, tokenizer: PreTrainedTokenizerFast | None = None) -> PretrainedConfig:
-    """The config of a tiny `arch` model whose token ids match the tiny tokenizer."""
-    return family(arch).config(Tokens(tiny_processor(arch, tokenizer).tokenizer))
 
 
 def make_tiny_model(arch: str = "internvl", out_dir: str | Path = "tiny-model", seed: int = 0) -> Path:

@@ -200,20 +200,3 @@ def _pad_to(tensor: torch.Tensor, width: int, side: str, fill: Any) -> torch.Ten
         raise ValueError(f"collate_rows: a row is {tensor.size(0)} wide, the batch only {width}")
     filler = tensor.new_full((missing, *tensor.shape[1:]), fill)
     return torch.cat([filler, tensor] if side == "left" else [tensor, filler])
-
-
-def rows_to(rows: Sequence[dict[str, Any]], device: torch.device | str) -> list[dict[str, Any]]:
-    """Detached copies of rows on `device` (the buffer keeps samples on the CPU)."""
-    return [
-        {
-            k: v.detach().to(device) if isinstance(v, torch.Tensor) else _list_to(v, device)
-            for k, v in row.items()
-        }
-        for row in rows
-    ]
-
-
-def _list_to(value: Any, device: torch.device | str) -> Any:
-    if isinstance(value, list):
-        return [v.detach().to(device) if isinstance(v, torch.Tensor) else v for v in value]
-    return value
