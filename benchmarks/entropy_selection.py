@@ -99,7 +99,7 @@ def run(args: argparse.Namespace, start: Path, seed: int) -> list[dict[str, Any]
     from ssb_efficiency import RecordingGRPO, StopAtBudget
     from transformers import TrainerCallback
 
-    from skywork_rl.callbacks.entropy import rollout_critical_entropy
+    from skywork_rl.callbacks.entropy import probe_sampling, rollout_critical_entropy
     from skywork_rl.families.parts import load_model_and_processor
     from skywork_rl.rewards.accuracy import AccuracyReward
 
@@ -116,10 +116,9 @@ def run(args: argparse.Namespace, start: Path, seed: int) -> list[dict[str, Any]
             model,
             processor,
             heldout,
+            sampling=probe_sampling(max_new_tokens=args.max_completion_length, seed=seed),
             words=args.words,
             num_generations=args.entropy_generations,
-            max_new_tokens=args.max_completion_length,
-            seed=seed,
             batch_size=32,
         )
         since = [r for n, r in (stop.trainer.reward_curve if stop.trainer else []) if n > last[0]]

@@ -338,14 +338,16 @@ def heldout_accuracy(
     model: Any, processor: Any, rows: list[dict[str, Any]], args: argparse.Namespace
 ) -> float:
     """Held-out accuracy by the benchmark's protocol (R1V3's: temperature 1.0, avg@5; or greedy)."""
+    from skywork_rl.generation.protocol import SamplingParams
     from skywork_rl.miniature.heldout import heldout_result
 
     return heldout_result(
         model,
         processor,
         rows,
-        max_new_tokens=args.max_completion_length,
-        temperature=args.heldout_temperature,
+        sampling=SamplingParams(
+            max_new_tokens=args.max_completion_length, temperature=args.heldout_temperature
+        ),
         num_samples=args.heldout_samples if args.heldout_temperature > 0 else 1,
     ).accuracy
 
