@@ -182,7 +182,12 @@ class AccuracyReward:
     TRL's ``log_metric`` when given. A batch has a wall-clock budget (``batch_budget_s``,
     default `DEFAULT_BATCH_BUDGET_S`; None: none): completions still unscored when it runs out
     score 0.0 and count as failures, so one adversarial batch cannot stall a step for minutes.
+
+    A reward that builds on the rule check (the ``verifier``) subclasses it and overrides
+    `scores`, which turns the rule result into the batch's rewards.
     """
+
+    kind = "accuracy"  # the reward named in the missing-``solution`` error
 
     def __init__(
         self,
@@ -204,14 +209,26 @@ class AccuracyReward:
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        solution = gold_answers(self.__name__, "accuracy", solution)
-        result = score_accuracy_detailed(
+        solution = gold_answers(self.__name__, self.kind, solution)
+        rules = score_accuracy_detailed(
             completions, solution, choices, self.timeout_s, self.num_workers, self.strict, self.batch_budget_s
         )
+        return self.scores(completions, solution, choices, rules, log_metric)
+
+    def scores(
+        self,
+        completions: Sequence[Any],
+        solution: Sequence[str | None],
+        choices: Sequence[Sequence[str] | None] | None,
+        rules: AccuracyResult,
+        log_metric: Callable[[str, float], None] | None,
+    ) -> list[float | None]:
+        """The batch's rewards from the rule check's result `rules` (here: its scores, with its
+        failure and no-answer counts logged)."""
         if log_metric is not None:
-            log_metric(f"rewards/{self.__name__}/failures", float(result.failures))
-            log_metric(f"rewards/{self.__name__}/no_answer", float(result.no_answer))
-        return result.scores
+            log_metric(f"rewards/{self.__name__}/failures", float(rules.failures))
+            log_metric(f"rewards/{self.__name__}/no_answer", float(rules.no_answer))
+        return rules.scores
 
 
 accuracy_reward = AccuracyReward()
