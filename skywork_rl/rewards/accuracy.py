@@ -60,10 +60,26 @@ def score_accuracy_detailed(
     strict: bool = True,
     batch_budget_s: float | None = None,
 ) -> AccuracyResult:
-    """Score a batch and report failures; see `score_accuracy`.
+    """Score a batch and report failures: 1.0 where a completion's final answer matches its gold
+    answer, 0.0 where it does not, None where the gold answer is missing.
 
-    ``num_workers=0`` scores in this process, serially and without a deadline or budget
-    (debugging only).
+    Args:
+        completions: strings or TRL conversational completions.
+        solutions: gold answers (``"72"``, GSM8K ``"... #### 72"``, ``"\\boxed{\\frac12}"``,
+            a letter for multiple choice). A missing gold scores None.
+        choices: per item, option texts (letter A = first) or None.
+        timeout_s: per-item deadline; an item past it scores 0.0.
+        num_workers: worker processes (default: usable cores // ``LOCAL_WORLD_SIZE``, at least 1);
+            0 scores in this process, serially and without a deadline or budget (debugging only).
+        strict: extract the final answer strictly (only after ``</think>``; no "last number
+            anywhere" fallback), as the GRPO reward does; ``False`` for the lenient extractor
+            (see `skywork_rl.rewards.extract.extract_final_answer`).
+        batch_budget_s: wall-clock budget of the whole call; completions still unscored when it
+            runs out score 0.0. None (the default here, for offline batches of any size): only
+            the per-item deadline.
+
+    Workers are fresh interpreters, so this works from any script (``python -`` included); if
+    they cannot start, the batch is scored in this process (see the module docstring).
     """
     if len(completions) != len(solutions):
         raise ValueError(
@@ -132,33 +148,13 @@ def score_accuracy(
     completions: Sequence[Any],
     solutions: Sequence[str | None],
     choices: Sequence[Sequence[str] | None] | None = None,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    num_workers: int | None = None,
-    strict: bool = True,
-    batch_budget_s: float | None = None,
+    **options: Any,
 ) -> list[float]:
-    """1.0 where a completion's final answer matches its gold answer, else 0.0.
-
-    Args:
-        completions: strings or TRL conversational completions.
-        solutions: gold answers (``"72"``, GSM8K ``"... #### 72"``, ``"\\boxed{\\frac12}"``,
-            a letter for multiple choice). A missing gold scores 0.0 here.
-        choices: per item, option texts (letter A = first) or None.
-        timeout_s: per-item deadline; an item past it scores 0.0.
-        num_workers: worker processes (default: usable cores // ``LOCAL_WORLD_SIZE``, at least 1).
-        strict: extract the final answer strictly (only after ``</think>``; no "last number
-            anywhere" fallback), as the GRPO reward does; ``False`` for the lenient extractor
-            (see `skywork_rl.rewards.extract.extract_final_answer`).
-        batch_budget_s: wall-clock budget of the whole call; completions still unscored when it
-            runs out score 0.0. None (the default here, for offline batches of any size): only
-            the per-item deadline.
-
-    Workers are fresh interpreters, so this works from any script (``python -`` included); if
-    they cannot start, the batch is scored in this process (see the module docstring).
+    """1.0 where a completion's final answer matches its gold answer, else 0.0 (a missing gold
+    too): `score_accuracy_detailed`'s scores, with its arguments and defaults (``options``:
+    timeout_s, num_workers, strict, batch_budget_s).
     """
-    result = score_accuracy_detailed(
-        completions, solutions, choices, timeout_s, num_workers, strict, batch_budget_s
-    )
+    result = score_accuracy_detailed(completions, solutions, choices, **options)
     return [0.0 if s is None else s for s in result.scores]
 
 
