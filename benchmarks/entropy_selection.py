@@ -95,13 +95,12 @@ def run_seed(job: tuple[argparse.Namespace, Path, int]) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace, start: Path, seed: int) -> list[dict[str, Any]]:
     """Plain GRPO from `start`; measures every `eval_every` updates."""
     import torch
-    from miniature import grpo_config, heldout_accuracy, heldout_rows, rl_dataset
-    from ssb_efficiency import RecordingGRPO, StopAtBudget
+    from miniature import grpo_config, heldout_accuracy, heldout_rows, miniature_grpo
+    from ssb_efficiency import RecordingGRPO
     from transformers import TrainerCallback
 
-    from skywork_rl.callbacks.entropy import rollout_critical_entropy
+    from skywork_rl.callbacks.entropy import probe_sampling, rollout_critical_entropy
     from skywork_rl.families.parts import load_model_and_processor
-    from skywork_rl.rewards.accuracy import AccuracyReward
 
     torch.manual_seed(seed)
     model, processor = load_model_and_processor(str(start))
@@ -109,6 +108,7 @@ def run(args: argparse.Namespace, start: Path, seed: int) -> list[dict[str, Any]
     config = grpo_config(args, args.out / f"run-{seed}", rollouts=args.rollouts, seed=seed, ssb_enabled=False)
     points: list[dict[str, Any]] = []
     last = [0]  # rollouts at the previous checkpoint
+    trainer = None  # measured once before it exists
 
     def measure(step: int, rollouts: int) -> None:
         accuracy = heldout_accuracy(model, processor, heldout, args)
@@ -116,13 +116,12 @@ def run(args: argparse.Namespace, start: Path, seed: int) -> list[dict[str, Any]
             model,
             processor,
             heldout,
+            sampling=probe_sampling(max_new_tokens=args.max_completion_length, seed=seed),
             words=args.words,
             num_generations=args.entropy_generations,
-            max_new_tokens=args.max_completion_length,
-            seed=seed,
             batch_size=32,
         )
-        since = [r for n, r in (stop.trainer.reward_curve if stop.trainer else []) if n > last[0]]
+        since = [r for n, r in (trainer.reward_curve if trainer else []) if n > last[0]]
         last[0] = rollouts
         points.append(
             {
@@ -138,21 +137,11 @@ def run(args: argparse.Namespace, start: Path, seed: int) -> list[dict[str, Any]
     class Measure(TrainerCallback):
         def on_step_end(self, targs, state, control, **kwargs):  # noqa: ANN001
             if state.global_step % args.eval_every == 0:
-                measure(state.global_step, stop.trainer.generated)
+                measure(state.global_step, trainer.generated)
             return control
 
-    stop = StopAtBudget()
     measure(0, 0)
-    trainer = RecordingGRPO(
-        model=model,
-        reward_funcs=AccuracyReward(num_workers=0),
-        args=config,
-        train_dataset=rl_dataset(args),
-        processing_class=processor,
-        callbacks=[stop, Measure()],
-        budget=args.rollouts,
-    )
-    stop.trainer = trainer
+    trainer = miniature_grpo(RecordingGRPO, model, processor, config, args, args.rollouts, Measure())
     trainer.train()
     return points
 

@@ -172,6 +172,32 @@ def heldout_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     return list(load_split(args, "heldout").select_columns(["prompt", "images", "solution", "source"]))
 
 
+def miniature_grpo(
+    trainer_class: type,
+    model: Any,
+    processor: Any,
+    config: Any,
+    args: argparse.Namespace,
+    budget: int,
+    callback: Any,
+) -> Any:
+    """`trainer_class` (a GRPO trainer with ssb_efficiency's `Recording`) on the RL rows, rewarded by
+    the accuracy reward, with `callback`, until `budget` rollouts are generated. Scoring is in-process
+    (num_workers=0): completions are <= max_completion_length tokens, and worker deadlines on a loaded
+    machine would score some of them 0.0 for no reason of theirs."""
+    from skywork_rl.rewards.accuracy import AccuracyReward
+
+    return trainer_class(
+        model=model,
+        reward_funcs=AccuracyReward(num_workers=0),
+        args=config,
+        train_dataset=rl_dataset(args),
+        processing_class=processor,
+        callbacks=[callback],
+        budget=budget,
+    )
+
+
 def rl_dataset(args: argparse.Namespace) -> Any:
     return load_split(args, "rl").select_columns(["prompt", "images", "solution"])
 
@@ -338,14 +364,16 @@ def heldout_accuracy(
     model: Any, processor: Any, rows: list[dict[str, Any]], args: argparse.Namespace
 ) -> float:
     """Held-out accuracy by the benchmark's protocol (R1V3's: temperature 1.0, avg@5; or greedy)."""
+    from skywork_rl.generation.protocol import SamplingParams
     from skywork_rl.miniature.heldout import heldout_result
 
     return heldout_result(
         model,
         processor,
         rows,
-        max_new_tokens=args.max_completion_length,
-        temperature=args.heldout_temperature,
+        sampling=SamplingParams(
+            max_new_tokens=args.max_completion_length, temperature=args.heldout_temperature
+        ),
         num_samples=args.heldout_samples if args.heldout_temperature > 0 else 1,
     ).accuracy
 

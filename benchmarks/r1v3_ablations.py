@@ -80,6 +80,7 @@ def sampled_traces(
 
     from skywork_rl.data.schema import assistant_message
     from skywork_rl.families.parts import load_model_and_processor
+    from skywork_rl.generation.protocol import SamplingParams
     from skywork_rl.miniature.heldout import heldout_result
     from skywork_rl.rewards.accuracy import score_accuracy_detailed
 
@@ -92,9 +93,7 @@ def sampled_traces(
         model,
         processor,
         rows,
-        max_new_tokens=args.max_completion_length,
-        temperature=1.0,
-        seed=seed,
+        sampling=SamplingParams(max_new_tokens=args.max_completion_length, temperature=1.0, seed=seed),
         num_samples=k,
     ).completions
     solutions = [row["solution"] for row in rows for _ in range(k)]

@@ -53,13 +53,27 @@ def contains_answer(completions: list, solution: list[str], **kwargs: Any) -> li
     ]
 
 
+class StopAtBudget(TrainerCallback):
+    """Stops training once `trainer` has generated its `budget` of rollouts."""
+
+    def __init__(self, trainer: Recording) -> None:
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        if self.trainer.generated >= self.trainer.budget:
+            control.should_training_stop = True
+        return control
+
+
 class Recording:
     """Mixin: counts generated rollouts and their reward, the informative samples of each update, and
-    the CPU time spent in the buffer's own hooks (`SSB_HOOKS`, those the trainer has)."""
+    the CPU time spent in the buffer's own hooks (`SSB_HOOKS`, those the trainer has); training stops
+    once `budget` rollouts are generated (`StopAtBudget`)."""
 
     def __init__(self, *args: Any, budget: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.budget = budget
+        self.add_callback(StopAtBudget(self))
         self.generated = 0
         self.reward_curve: list[tuple[int, float]] = []  # (rollouts generated so far, mean reward of a batch)
         self.informative_per_update: list[int] = []
@@ -138,16 +152,6 @@ class RecordingDynamicSampling(Recording, DynamicSamplingGRPOTrainer):
     pass
 
 
-class StopAtBudget(TrainerCallback):
-    def __init__(self) -> None:
-        self.trainer: Recording | None = None
-
-    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
-        if self.trainer is not None and self.trainer.generated >= self.trainer.budget:
-            control.should_training_stop = True
-        return control
-
-
 def run_variant(
     variant: str, model_dir: Path, dataset: Any, args: argparse.Namespace, out: Path
 ) -> dict[str, Any]:
@@ -176,17 +180,14 @@ def run_variant(
         disable_tqdm=True,
     )
     trainer_class = RecordingDynamicSampling if variant == "dynamic_sampling" else RecordingGRPO
-    stop = StopAtBudget()
     trainer = trainer_class(
         model=model,
         reward_funcs=contains_answer,
         args=config,
         train_dataset=dataset,
         processing_class=processor,
-        callbacks=[stop],
         budget=args.rollouts,
     )
-    stop.trainer = trainer
     started, cpu_started = time.perf_counter(), time.process_time()
     trainer.train()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started

@@ -80,12 +80,11 @@ def make_job(
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """One variant, one seed: GRPO from the start model until the rollout budget is spent."""
     import torch
-    from miniature import grpo_config, heldout_accuracy, heldout_rows, rl_dataset
-    from ssb_efficiency import RecordingDynamicSampling, RecordingGRPO, StopAtBudget
+    from miniature import grpo_config, heldout_accuracy, heldout_rows, miniature_grpo
+    from ssb_efficiency import RecordingDynamicSampling, RecordingGRPO
     from transformers import TrainerCallback
 
     from skywork_rl.families.parts import load_model_and_processor
-    from skywork_rl.rewards.accuracy import AccuracyReward
 
     torch.set_num_threads(1)
     args, variant, seed = job["args"], job["variant"], job["seed"]
@@ -108,7 +107,6 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
     class Record(TrainerCallback):
         def on_step_end(self, targs, state, control, **kwargs):  # noqa: ANN001
-            trainer = stop.trainer
             if trainer.update_sizes:
                 share = trainer.informative_per_update[-1] / max(trainer.update_sizes[-1], 1)
                 informative.append([trainer.generated, share])
@@ -121,20 +119,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
                 curve.append([trainer.generated, heldout_accuracy(model, processor, heldout, args)])
             return control
 
-    stop = StopAtBudget()
     trainer_class = RecordingDynamicSampling if variant == "dynamic_sampling" else RecordingGRPO
-    # In-process scoring (num_workers=0): completions are <= max_completion_length tokens, and worker
-    # deadlines on a loaded machine would score some of them 0.0 for no reason of theirs.
-    trainer = trainer_class(
-        model=model,
-        reward_funcs=AccuracyReward(num_workers=0),
-        args=config,
-        train_dataset=rl_dataset(args),
-        processing_class=processor,
-        callbacks=[stop, Record()],
-        budget=job["rollouts"],
-    )
-    stop.trainer = trainer
+    trainer = miniature_grpo(trainer_class, model, processor, config, args, job["rollouts"], Record())
     started = time.process_time()
     trainer.train()
     if curve[-1][0] != trainer.generated:

@@ -28,6 +28,7 @@ from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS, CriticalEntropy
 from skywork_rl.data.loading import load_stage_dataset
 from skywork_rl.errors import SkyworkError
 from skywork_rl.families.capabilities import check_checkpoint_family
+from skywork_rl.generation.protocol import SamplingParams
 from skywork_rl.records.atomic import save_figure, write_atomic
 
 
@@ -90,16 +91,24 @@ def rank_by_accuracy(scores: Sequence[CheckpointScore]) -> list[CheckpointScore]
     return sorted(scores, key=lambda s: (s.accuracy, s.step), reverse=True)
 
 
+def rollout_sampling(options: Any) -> SamplingParams:
+    """The probe rollouts' sampling named by `options`: the `select` command's arguments or the
+    stage's `SelectOptions` (both carry max_new_tokens, temperature, top_p and seed)."""
+    return SamplingParams(
+        max_new_tokens=options.max_new_tokens,
+        temperature=options.temperature,
+        top_p=options.top_p,
+        seed=options.seed,
+    )
+
+
 def measure_checkpoint(
     checkpoint: str,
     rows: Sequence[dict[str, Any]],
     *,
+    sampling: SamplingParams,
     words: Sequence[str],
     num_generations: int,
-    max_new_tokens: int,
-    temperature: float,
-    top_p: float,
-    seed: int,
     batch_size: int,
     dtype: str = "auto",
     device_map: Any = None,
@@ -122,12 +131,9 @@ def measure_checkpoint(
             model,
             processor,
             rows,
+            sampling=sampling,
             words=words,
             num_generations=num_generations,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
             batch_size=batch_size,
             progress=f"{Path(checkpoint).name}: probes",
         )
@@ -319,12 +325,9 @@ def main(argv: list[str]) -> int:
         result, _ = measure_checkpoint(
             checkpoint,
             rows,
+            sampling=rollout_sampling(args),
             words=args.words,
             num_generations=args.num_generations,
-            max_new_tokens=args.max_new_tokens,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            seed=args.seed,
             batch_size=args.batch_size,
         )
         report = Path(reports.get(checkpoint, Path(checkpoint) / "eval" / "report.json"))

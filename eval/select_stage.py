@@ -31,6 +31,7 @@ from eval.select import (
     rank_by_accuracy,
     rank_checkpoints,
     read_accuracy,
+    rollout_sampling,
     selection_rule,
     write_selection_files,
 )
@@ -228,12 +229,9 @@ class SelectStage(Stage):
             result, texts = measure_checkpoint(
                 score.checkpoint,
                 rows,
+                sampling=rollout_sampling(options),
                 words=options.words,
                 num_generations=options.num_generations,
-                max_new_tokens=options.max_new_tokens,
-                temperature=options.temperature,
-                top_p=options.top_p,
-                seed=options.seed,
                 batch_size=options.batch_size,
                 dtype=options.dtype,
                 device_map=options.device_map,

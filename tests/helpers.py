@@ -1,5 +1,5 @@
 """What several test modules share: launching `skywork-rl` and `accelerate launch` in a fresh
-process, and the text-only variant of a synthetic row.
+process, the text-only variant of a synthetic row, and the least stage (`OneRowStage`).
 
 Imported as ``helpers`` (pytest puts tests/ on ``sys.path`` for tests/conftest.py); fixtures live in
 conftest.py, plain functions here.
@@ -12,9 +12,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from skywork_rl.stages.base import Stage, StageRefused
 
 REPO = Path(__file__).resolve().parents[1]
 ACCELERATE = REPO / "recipes" / "accelerate"
@@ -212,3 +215,34 @@ def first_party_modules() -> list[str]:
 def fast_lane_gaps(loaded: Any) -> list[str]:
     """The first-party modules not in ``loaded`` (at the end of the fast lane: ``sys.modules``)."""
     return [name for name in first_party_modules() if name not in loaded]
+
+
+@dataclass
+class OneRowOptions:
+    output_dir: str = ""
+    refuse: bool = False  # run() refuses, as a stage does that finds its output taken
+
+
+@dataclass
+class OneRowConfig:
+    opts: OneRowOptions = field(default_factory=OneRowOptions)
+
+
+class OneRowStage(Stage):
+    """The least stage: no model, no data; reports one row, or refuses with ``opts.refuse``."""
+
+    name = "one-row"
+    config_class = OneRowConfig
+    output_dir_key = "opts.output_dir"
+    input_model_key = None
+    input_data_key = None
+
+    def run(self) -> dict[str, float]:
+        if self.config.opts.refuse:
+            raise StageRefused("output exists; set overwrite")
+        return {"rows": 1.0}
+
+
+def one_row_stage(out: Path, *, refuse: bool = False, stage_class: type[OneRowStage] = OneRowStage) -> Stage:
+    """A `OneRowStage` (or a subclass) writing into ``out``."""
+    return stage_class(OneRowConfig(OneRowOptions(str(out), refuse)))

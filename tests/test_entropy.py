@@ -13,6 +13,7 @@ from skywork_rl.callbacks.entropy import (
     CriticalEntropy,
     critical_token_entropy,
     find_critical_positions,
+    probe_sampling,
     rollout_critical_entropy,
     token_entropies,
 )
@@ -92,7 +93,7 @@ def test_rollout_entropy_equals_a_hand_computation_on_a_tiny_model(tiny_internvl
     assert hand
 
     result, texts = rollout_critical_entropy(
-        model, processor, [row], words=[word], temperature=1.0, top_p=1.0, seed=7, max_new_tokens=40
+        model, processor, [row], words=[word], sampling=probe_sampling(max_new_tokens=40, seed=7)
     )
     assert isinstance(result, CriticalEntropy) and result.count == len(hand)
     assert result.mean == pytest.approx(sum(hand) / len(hand), abs=1e-4)
@@ -110,7 +111,11 @@ def test_seeded_rollout_leaves_the_callers_rng_state_untouched(tiny_internvl: Pa
     rows = [data[i] for i in range(2)]
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    kwargs = {"words": ["the", "a"], "num_generations": 2, "max_new_tokens": 12, "seed": 3}
+    kwargs = {
+        "words": ["the", "a"],
+        "num_generations": 2,
+        "sampling": probe_sampling(max_new_tokens=12, seed=3),
+    }
     first = rollout_critical_entropy(model, processor, rows, **kwargs)
     assert torch.equal(torch.get_rng_state(), before)
     torch.manual_seed(999)  # a different caller state must not change the seeded result
@@ -171,7 +176,11 @@ def test_rollout_entropy_keeps_no_full_vocabulary_logits(tiny_internvl: Path) ->
 
     model.generate = generate_and_record
     result, texts = rollout_critical_entropy(
-        model, processor, [build_dataset(1, seed=3)[0]], words=["the"], max_new_tokens=8, seed=1
+        model,
+        processor,
+        [build_dataset(1, seed=3)[0]],
+        words=["the"],
+        sampling=probe_sampling(max_new_tokens=8, seed=1),
     )
     assert len(requests) == 1 and len(texts) == 1
     assert not requests[0].get("output_logits") and not requests[0].get("output_scores")

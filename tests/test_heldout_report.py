@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from skywork_rl.miniature.heldout import chance_accuracy, evaluate_heldout
+from skywork_rl.miniature.heldout import HeldoutArguments, chance_accuracy, evaluate_heldout
 from skywork_rl.miniature.heldout_report import (
     PLOT_FILE,
     heldout_figure,
@@ -99,7 +99,9 @@ class _Backend:
 
 def test_measured_accuracy_records_its_protocol_and_chance():
     rows = [{"solution": s, "source": "synthetic/c"} for s in ("red", "red", "blue", "green")]
-    metrics = evaluate_heldout(_Backend(), rows, temperature=1.0, num_samples=3).as_metrics()
+    metrics = evaluate_heldout(
+        _Backend(), rows, sampling=HeldoutArguments(temperature=1.0).sampling, num_samples=3
+    ).as_metrics()
     assert metrics["heldout/accuracy"] == 0.5
     assert metrics["heldout/rows"] == 4 and metrics["heldout/samples_per_row"] == 3
     assert metrics["heldout/temperature"] == 1.0 and metrics["heldout/chance_accuracy"] == 0.5

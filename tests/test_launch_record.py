@@ -7,9 +7,10 @@ count given on the command line rather than the config's) is checked in tests/te
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
-from skywork_rl.stages.base import STAGE_JSON, Stage, run_stage
+from helpers import one_row_stage
+
+from skywork_rl.stages.base import STAGE_JSON, run_stage
 from skywork_rl.stages.launch import ACCELERATE_CONFIG_ENV
 
 # What `accelerate launch` / torchrun set in the processes they start; none is set in a plain process.
@@ -27,34 +28,13 @@ LAUNCHER_ENV = (
 )
 
 
-@dataclass
-class _Options:
-    output_dir: str = ""
-
-
-@dataclass
-class _Config:
-    opts: _Options = field(default_factory=_Options)
-
-
-class _OneRowStage(Stage):
-    name = "one-row"
-    config_class = _Config
-    output_dir_key = "opts.output_dir"
-    input_model_key = None
-    input_data_key = None
-
-    def run(self) -> dict[str, float]:
-        return {"rows": 1.0}
-
-
 def test_plain_one_process_run_records_its_launch_as_one_process_without_config_or_zero(
     tmp_path, monkeypatch
 ):
     for key in LAUNCHER_ENV:
         monkeypatch.delenv(key, raising=False)
     out = tmp_path / "out"
-    run_stage(_OneRowStage(_Config(_Options(str(out)))))
+    run_stage(one_row_stage(out))
     record = json.loads((out / STAGE_JSON).read_text())
     assert record["launch"] == {
         "accelerate_config": None,
@@ -73,5 +53,5 @@ def test_launch_record_names_the_config_file_skywork_rl_stage_resolved(tmp_path,
     monkeypatch.setenv(ACCELERATE_CONFIG_ENV, str(config))
     monkeypatch.setenv("WORLD_SIZE", "1")
     out = tmp_path / "out"
-    run_stage(_OneRowStage(_Config(_Options(str(out)))))
+    run_stage(one_row_stage(out))
     assert json.loads((out / STAGE_JSON).read_text())["launch"]["accelerate_config"] == str(config)

@@ -154,3 +154,41 @@ def test_generation_backends_take_their_sampling_settings_from_one_sampling_para
                 params = node.args.args + node.args.kwonlyargs
                 restated += [f"{module}:{node.name}({a.arg})" for a in params if a.arg in settings]
     assert not restated, f"sampling settings restated outside SamplingParams: {restated}"
+
+
+def _measures_of_sampled_rollouts() -> list:
+    from eval.select import measure_checkpoint
+    from skywork_rl.callbacks.critical_entropy import CriticalEntropyCallback
+    from skywork_rl.callbacks.entropy import rollout_critical_entropy
+    from skywork_rl.miniature.heldout import evaluate_heldout, heldout_result
+
+    return [
+        rollout_critical_entropy,
+        CriticalEntropyCallback.__init__,
+        measure_checkpoint,
+        evaluate_heldout,
+        heldout_result,
+    ]
+
+
+def test_probe_and_heldout_measures_take_one_sampling_params_not_its_settings() -> None:
+    """Critical-token entropy (callback, `select`) and held-out accuracy take ``sampling=``, a whole
+    `SamplingParams`, and restate none of its settings as keywords of their own."""
+    import inspect
+    from dataclasses import fields
+
+    settings = {f.name for f in fields(SamplingParams)}
+    for measure in _measures_of_sampled_rollouts():
+        params = set(inspect.signature(measure).parameters)
+        assert "sampling" in params and not params & settings, f"{measure.__qualname__}: {sorted(params)}"
+
+
+def test_measures_sample_as_they_did_when_given_no_sampling() -> None:
+    """The defaults the keyword lists had: probes at temperature 1 and top-p 1 (256 tokens, the
+    training callback 1024), held-out greedy at 64 tokens (SamplingParams' top-p)."""
+    from skywork_rl.callbacks.entropy import probe_sampling
+    from skywork_rl.miniature.heldout import HeldoutArguments
+
+    assert probe_sampling() == SamplingParams(max_new_tokens=256, temperature=1.0, top_p=1.0, seed=0)
+    assert probe_sampling(1024) == SamplingParams(max_new_tokens=1024, temperature=1.0, top_p=1.0, seed=0)
+    assert HeldoutArguments().sampling == SamplingParams(max_new_tokens=64, temperature=0.0, seed=0)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skywork_rl.callbacks.critical_entropy import CriticalEntropyCallback
-from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS
+from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS, probe_sampling
 from skywork_rl.callbacks.periodic_eval import PeriodicEvalCallback
 from skywork_rl.data.loading import load_stage_dataset
 from skywork_rl.scorers import get_benchmark_scorer
@@ -73,7 +73,7 @@ def attach_monitors(trainer: Any, args: MonitorArguments, train_dataset: Any) ->
                 every_n_steps=args.critical_entropy_steps,
                 words=args.critical_words,
                 num_generations=args.entropy_num_generations,
-                max_new_tokens=args.entropy_max_new_tokens,
+                sampling=probe_sampling(max_new_tokens=args.entropy_max_new_tokens),
             )
         )
     if args.eval_steps:

@@ -8,8 +8,14 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from skywork_rl.callbacks.entropy import DEFAULT_CRITICAL_WORDS, CriticalEntropy, rollout_critical_entropy
+from skywork_rl.callbacks.entropy import (
+    DEFAULT_CRITICAL_WORDS,
+    CriticalEntropy,
+    probe_sampling,
+    rollout_critical_entropy,
+)
 from skywork_rl.callbacks.logging import log_through_trainer, parameter_sharding, unwrapped_model
+from skywork_rl.generation.protocol import SamplingParams
 
 logger = logging.getLogger("skywork_rl")
 
@@ -64,10 +70,9 @@ class CriticalEntropyCallback(TrainerCallback):
         every_n_steps: int = 50,
         words: Sequence[str] = DEFAULT_CRITICAL_WORDS,
         num_generations: int = 2,
-        max_new_tokens: int = 1024,
-        temperature: float = 1.0,
-        seed: int = 0,
+        sampling: SamplingParams | None = None,
     ) -> None:
+        """`sampling`: the probe rollouts' (None: `probe_sampling(max_new_tokens=1024)`)."""
         if every_n_steps < 1:
             raise ValueError(f"CriticalEntropyCallback: every_n_steps must be >= 1, got {every_n_steps}")
         self.trainer, self.rows, self.every = (
@@ -76,7 +81,7 @@ class CriticalEntropyCallback(TrainerCallback):
             every_n_steps,
         )
         self.words, self.num_generations = list(words), num_generations
-        self.max_new_tokens, self.temperature, self.seed = max_new_tokens, temperature, seed
+        self.sampling = sampling or probe_sampling(max_new_tokens=1024)
         self._last_step = -1
 
     def measure(self) -> CriticalEntropy:
@@ -94,11 +99,9 @@ class CriticalEntropyCallback(TrainerCallback):
                     model,
                     processor,
                     rows,
+                    sampling=self.sampling,
                     words=self.words,
                     num_generations=self.num_generations,
-                    max_new_tokens=self.max_new_tokens,
-                    temperature=self.temperature,
-                    seed=self.seed,
                     progress="critical-entropy probes" if accelerator.is_main_process else None,
                 )
         finally:

@@ -144,17 +144,20 @@ def critical_entropy_from_step_entropies(
     )
 
 
+def probe_sampling(max_new_tokens: int = 256, seed: int = 0) -> SamplingParams:
+    """The probe rollouts' default sampling (ours): the whole distribution, temperature 1 and top-p 1,
+    `max_new_tokens` tokens, seeded by `seed`."""
+    return SamplingParams(max_new_tokens=max_new_tokens, temperature=1.0, top_p=1.0, seed=seed)
+
+
 def rollout_critical_entropy(
     model: Any,
     processor: Any,
     rows: Sequence[dict[str, Any]],
     *,
+    sampling: SamplingParams | None = None,
     words: Sequence[str] = DEFAULT_CRITICAL_WORDS,
     num_generations: int = 1,
-    max_new_tokens: int = 256,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    seed: int = 0,
     batch_size: int = 4,
     progress: str | None = None,
 ) -> tuple[CriticalEntropy, list[str]]:
@@ -166,8 +169,9 @@ def rollout_critical_entropy(
     raw logits (what ``output_logits`` returns: before the generation config's processors,
     temperature and top-p), recorded by the backend's per-step hook (`StepRecorder`) so only
     [B, T] floats are kept; the measure does not depend on the sampling settings, only on which
-    path the rollout took. Sampling is seeded by ``seed`` and the caller's RNG state is left as it
-    was, so a training loop around it is undisturbed.
+    path the rollout took. The rollouts are sampled with `sampling` (None: `probe_sampling()`), seeded
+    by its ``seed``, and the caller's RNG state is left as it was, so a training loop around it is
+    undisturbed.
     """
     was_training = model.training
     try:
@@ -176,9 +180,7 @@ def rollout_critical_entropy(
         )
         completions = backend.generate_completions(
             rows,
-            sampling=SamplingParams(
-                max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
-            ),
+            sampling=sampling or probe_sampling(),
             num_generations=num_generations,
             step_statistic=token_entropies,
             progress=progress,

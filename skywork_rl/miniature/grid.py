@@ -38,30 +38,25 @@ from skywork_rl.miniature.tasks import (
 )
 
 
-def shape_color(rng: random.Random, size: int) -> Problem:
-    """One large shape of random size and place: its colour fills much of the image."""
+def _one_shape_color(task: str, rng: random.Random, size: int, sides: tuple[int, int]) -> Problem:
+    """One shape of a random colour, kind, side (in `sides`, inclusive) and place; name its colour."""
     color, shape = rng.choice(list(COLORS)), rng.choice(SHAPES)
-    side = rng.randint(size // 2, size - 4)
+    side = rng.randint(*sides)
     x0, y0 = rng.randint(0, size - side), rng.randint(0, size - side)
     image = Image.new("RGB", (size, size), "white")
     _draw_shape(ImageDraw.Draw(image), shape, (x0, y0, x0 + side, y0 + side), COLORS[color])
-    key = f"shape_color|{shape}:{color}|{x0},{y0},{side}|{size}"
-    return Problem(
-        "shape_color", f"What colour is the {shape}?", color, f"The {shape} is {color}.", image, key
-    )
+    key = f"{task}|{shape}:{color}|{x0},{y0},{side}|{size}"
+    return Problem(task, f"What colour is the {shape}?", color, f"The {shape} is {color}.", image, key)
+
+
+def shape_color(rng: random.Random, size: int) -> Problem:
+    """One large shape of random size and place: its colour fills much of the image."""
+    return _one_shape_color("shape_color", rng, size, (size // 2, size - 4))
 
 
 def small_color(rng: random.Random, size: int) -> Problem:
     """One small shape (a patch or two wide) anywhere in the image."""
-    color, shape = rng.choice(list(COLORS)), rng.choice(SHAPES)
-    side = rng.randint(size // 8, size // 4)
-    x0, y0 = rng.randint(0, size - side), rng.randint(0, size - side)
-    image = Image.new("RGB", (size, size), "white")
-    _draw_shape(ImageDraw.Draw(image), shape, (x0, y0, x0 + side, y0 + side), COLORS[color])
-    key = f"small_color|{shape}:{color}|{x0},{y0},{side}|{size}"
-    return Problem(
-        "small_color", f"What colour is the {shape}?", color, f"The {shape} is {color}.", image, key
-    )
+    return _one_shape_color("small_color", rng, size, (size // 8, size // 4))
 
 
 def more_color(rng: random.Random, size: int) -> Problem:

@@ -91,6 +91,11 @@ class HeldoutArguments:
                 "answer several times; set heldout.temperature (R1V3: 1.0) or num_samples: 1"
             )
 
+    @property
+    def sampling(self) -> SamplingParams:
+        """The generation settings this group names (greedy at temperature 0)."""
+        return SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
+
     def rows(self) -> list[dict[str, Any]]:
         """The held-out rows this group names (the first `num_examples`)."""
         dataset = load_stage_dataset(self.data, key="heldout.data")
@@ -111,10 +116,9 @@ class HeldoutArguments:
             model,
             processor,
             rows,
-            max_new_tokens=self.max_new_tokens,
-            batch_size=self.batch_size,
-            temperature=self.temperature,
+            sampling=self.sampling,
             num_samples=self.num_samples,
+            batch_size=self.batch_size,
         )
         return result.as_metrics(prefix)
 
@@ -234,23 +238,21 @@ def evaluate_heldout(
     backend: GenerationBackend,
     rows: Sequence[dict[str, Any]],
     *,
-    max_new_tokens: int = 64,
-    temperature: float = 0.0,
-    seed: int = 0,
+    sampling: SamplingParams | None = None,
     num_samples: int = 1,
 ) -> HeldoutResult:
-    """Generate `num_samples` completions per row with `backend` (greedy unless `temperature` > 0) and
-    score them; the accuracy is the mean over all of them (avg@k)."""
-    if num_samples > 1 and temperature == 0:
+    """Generate `num_samples` completions per row with `backend` and `sampling` (None: the `heldout:`
+    group's defaults, greedy) and score them; the accuracy is the mean over all of them (avg@k)."""
+    sampling = sampling or HeldoutArguments().sampling
+    if num_samples > 1 and sampling.greedy:
         raise ValueError("held-out accuracy: several samples per row need temperature > 0")
-    sampling = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     outputs = backend.generate(list(rows), sampling=sampling, num_generations=num_samples)
     if any(len(texts) != num_samples for texts in outputs):
         raise ValueError(f"held-out accuracy: the backend did not return {num_samples} completions per row")
     repeated = [row for row in rows for _ in range(num_samples)]
     result = evaluate_completions(repeated, [text for texts in outputs for text in texts], num_samples)
     result.num_rows, result.samples_per_row = len(rows), num_samples
-    result.temperature, result.chance_accuracy = temperature, chance_accuracy(rows)
+    result.temperature, result.chance_accuracy = sampling.temperature, chance_accuracy(rows)
     return result
 
 
@@ -259,18 +261,19 @@ def heldout_result(
     processor: Any,
     rows: Sequence[dict[str, Any]],
     *,
+    sampling: SamplingParams | None = None,
+    num_samples: int = 1,
     batch_size: int = 32,
-    **protocol: Any,
 ) -> HeldoutResult:
-    """`evaluate_heldout` on `model` where it is (`protocol`: its keyword arguments, max_new_tokens,
-    temperature, seed, num_samples); the model is left in the train/eval mode it was in, and the
-    caller's RNG state is untouched (the backend seeds a forked generator)."""
+    """`evaluate_heldout` on `model` where it is (`sampling` and `num_samples` as there); the model
+    is left in the train/eval mode it was in, and the caller's RNG state is untouched (the backend
+    seeds a forked generator)."""
     was_training = model.training
     try:
         backend = TransformersBackend(
             model, processor, batch_size=batch_size, device=str(next(model.parameters()).device)
         )
-        return evaluate_heldout(backend, rows, **protocol)
+        return evaluate_heldout(backend, rows, sampling=sampling, num_samples=num_samples)
     finally:
         model.train(was_training)
 
@@ -307,10 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         model,
         processor,
         list(dataset),
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        temperature=args.temperature,
+        sampling=SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature),
         num_samples=args.num_samples,
+        batch_size=args.batch_size,
     )
     summary = {k: v for k, v in asdict(result).items() if k != "completions"}
     text = json.dumps(summary, indent=2)

@@ -60,10 +60,26 @@ def score_accuracy_detailed(
     strict: bool = True,
     batch_budget_s: float | None = None,
 ) -> AccuracyResult:
-    """Score a batch and report failures; see `score_accuracy`.
+    """Score a batch and report failures: 1.0 where a completion's final answer matches its gold
+    answer, 0.0 where it does not, None where the gold answer is missing.
 
-    ``num_workers=0`` scores in this process, serially and without a deadline or budget
-    (debugging only).
+    Args:
+        completions: strings or TRL conversational completions.
+        solutions: gold answers (``"72"``, GSM8K ``"... #### 72"``, ``"\\boxed{\\frac12}"``,
+            a letter for multiple choice). A missing gold scores None.
+        choices: per item, option texts (letter A = first) or None.
+        timeout_s: per-item deadline; an item past it scores 0.0.
+        num_workers: worker processes (default: usable cores // ``LOCAL_WORLD_SIZE``, at least 1);
+            0 scores in this process, serially and without a deadline or budget (debugging only).
+        strict: extract the final answer strictly (only after ``</think>``; no "last number
+            anywhere" fallback), as the GRPO reward does; ``False`` for the lenient extractor
+            (see `skywork_rl.rewards.extract.extract_final_answer`).
+        batch_budget_s: wall-clock budget of the whole call; completions still unscored when it
+            runs out score 0.0. None (the default here, for offline batches of any size): only
+            the per-item deadline.
+
+    Workers are fresh interpreters, so this works from any script (``python -`` included); if
+    they cannot start, the batch is scored in this process (see the module docstring).
     """
     if len(completions) != len(solutions):
         raise ValueError(
@@ -132,33 +148,13 @@ def score_accuracy(
     completions: Sequence[Any],
     solutions: Sequence[str | None],
     choices: Sequence[Sequence[str] | None] | None = None,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    num_workers: int | None = None,
-    strict: bool = True,
-    batch_budget_s: float | None = None,
+    **options: Any,
 ) -> list[float]:
-    """1.0 where a completion's final answer matches its gold answer, else 0.0.
-
-    Args:
-        completions: strings or TRL conversational completions.
-        solutions: gold answers (``"72"``, GSM8K ``"... #### 72"``, ``"\\boxed{\\frac12}"``,
-            a letter for multiple choice). A missing gold scores 0.0 here.
-        choices: per item, option texts (letter A = first) or None.
-        timeout_s: per-item deadline; an item past it scores 0.0.
-        num_workers: worker processes (default: usable cores // ``LOCAL_WORLD_SIZE``, at least 1).
-        strict: extract the final answer strictly (only after ``</think>``; no "last number
-            anywhere" fallback), as the GRPO reward does; ``False`` for the lenient extractor
-            (see `skywork_rl.rewards.extract.extract_final_answer`).
-        batch_budget_s: wall-clock budget of the whole call; completions still unscored when it
-            runs out score 0.0. None (the default here, for offline batches of any size): only
-            the per-item deadline.
-
-    Workers are fresh interpreters, so this works from any script (``python -`` included); if
-    they cannot start, the batch is scored in this process (see the module docstring).
+    """1.0 where a completion's final answer matches its gold answer, else 0.0 (a missing gold
+    too): `score_accuracy_detailed`'s scores, with its arguments and defaults (``options``:
+    timeout_s, num_workers, strict, batch_budget_s).
     """
-    result = score_accuracy_detailed(
-        completions, solutions, choices, timeout_s, num_workers, strict, batch_budget_s
-    )
+    result = score_accuracy_detailed(completions, solutions, choices, **options)
     return [0.0 if s is None else s for s in result.scores]
 
 
@@ -182,7 +178,12 @@ class AccuracyReward:
     TRL's ``log_metric`` when given. A batch has a wall-clock budget (``batch_budget_s``,
     default `DEFAULT_BATCH_BUDGET_S`; None: none): completions still unscored when it runs out
     score 0.0 and count as failures, so one adversarial batch cannot stall a step for minutes.
+
+    A reward that builds on the rule check (the ``verifier``) subclasses it and overrides
+    `scores`, which turns the rule result into the batch's rewards.
     """
+
+    kind = "accuracy"  # the reward named in the missing-``solution`` error
 
     def __init__(
         self,
@@ -204,14 +205,26 @@ class AccuracyReward:
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        solution = gold_answers(self.__name__, "accuracy", solution)
-        result = score_accuracy_detailed(
+        solution = gold_answers(self.__name__, self.kind, solution)
+        rules = score_accuracy_detailed(
             completions, solution, choices, self.timeout_s, self.num_workers, self.strict, self.batch_budget_s
         )
+        return self.scores(completions, solution, choices, rules, log_metric)
+
+    def scores(
+        self,
+        completions: Sequence[Any],
+        solution: Sequence[str | None],
+        choices: Sequence[Sequence[str] | None] | None,
+        rules: AccuracyResult,
+        log_metric: Callable[[str, float], None] | None,
+    ) -> list[float | None]:
+        """The batch's rewards from the rule check's result `rules` (here: its scores, with its
+        failure and no-answer counts logged)."""
         if log_metric is not None:
-            log_metric(f"rewards/{self.__name__}/failures", float(result.failures))
-            log_metric(f"rewards/{self.__name__}/no_answer", float(result.no_answer))
-        return result.scores
+            log_metric(f"rewards/{self.__name__}/failures", float(rules.failures))
+            log_metric(f"rewards/{self.__name__}/no_answer", float(rules.no_answer))
+        return rules.scores
 
 
 accuracy_reward = AccuracyReward()

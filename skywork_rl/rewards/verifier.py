@@ -28,8 +28,8 @@ from skywork_rl.generation.backends import make_backend
 from skywork_rl.rewards.accuracy import (
     DEFAULT_BATCH_BUDGET_S,
     DEFAULT_TIMEOUT_S,
-    gold_answers,
-    score_accuracy_detailed,
+    AccuracyResult,
+    AccuracyReward,
 )
 from skywork_rl.rewards.completions import completion_text
 from skywork_rl.rewards.judge import DEFAULT_JUDGE_BUDGET_S, OUT_OF_BUDGET, UNPARSABLE, Judge
@@ -84,8 +84,11 @@ def build_judge_backend(
     return make_backend("transformers", judge, processor=processor, device=str(device), **kwargs)
 
 
-class VerifierReward:
+class VerifierReward(AccuracyReward):
     """TRL reward function: rule checker OR LLM judge (see the module docstring).
+
+    The rule side is the ``accuracy`` reward itself (strict extraction, the same limits); this class
+    adds the judge where the rules reject (`scores`).
 
     Args:
         judge: a `GenerationBackend` (e.g. a scripted one in tests) or a checkpoint path / hub id.
@@ -97,6 +100,8 @@ class VerifierReward:
         cache_size: verdicts kept.
         timeout_s, batch_budget_s, num_workers: the rule checker's, as for the ``accuracy`` reward.
     """
+
+    kind = "verifier"
 
     def __init__(
         self,
@@ -118,7 +123,7 @@ class VerifierReward:
         check_template(template)
         if budget_s is not None and budget_s <= 0:
             raise ValueError(f"rewards.verifier_budget_s must be > 0 (or null for none), got {budget_s}")
-        self.__name__ = name
+        super().__init__(name, timeout_s, num_workers, True, batch_budget_s)
         if isinstance(judge, str):
             model = judge
 
@@ -132,20 +137,17 @@ class VerifierReward:
             judge, template=template, max_new_tokens=max_new_tokens, cache_size=cache_size, name=name
         )
         self.budget_s = budget_s
-        self.timeout_s, self.batch_budget_s, self.num_workers = timeout_s, batch_budget_s, num_workers
 
-    def __call__(
+    def scores(
         self,
         completions: Sequence[Any],
-        solution: Sequence[str | None] | None = None,
-        choices: Sequence[Sequence[str] | None] | None = None,
-        log_metric: Callable[[str, float], None] | None = None,
-        **kwargs: Any,
+        solution: Sequence[str | None],
+        choices: Sequence[Sequence[str] | None] | None,
+        rules: AccuracyResult,
+        log_metric: Callable[[str, float], None] | None,
     ) -> list[float | None]:
-        solution = gold_answers(self.__name__, "verifier", solution)
-        rules = score_accuracy_detailed(
-            completions, solution, choices, self.timeout_s, self.num_workers, True, self.batch_budget_s
-        )
+        """1.0 where the rule check or the judge accepts the answer, else 0.0 (None without gold);
+        logs who decided (both, rule_only, judge_only), the failures and the judge's counts."""
         queries: dict[int, JudgeQuery] = {}
         for i, score in enumerate(rules.scores):
             if score is not None:

@@ -46,6 +46,12 @@ class ScriptedTeacher:
         return out
 
 
+def _run_distill(argv: list[str]) -> dict[str, float]:
+    """The distill stage parsed from `argv` and run in this process; its metrics."""
+    stage_class = get_stage_class("distill")
+    return run_stage(stage_class(parse_stage_config(stage_class, argv)))
+
+
 def test_candidates_are_judged_in_order_and_counted_per_reason():
     candidates = ScriptedTeacher().generate([{"id": "a", "solution": "3"}], num_generations=5)[0]
     scores = [1.0, 0.0, 1.0, 1.0, 1.0]
@@ -104,8 +110,7 @@ def distill_argv(tmp_path, **distill) -> list[str]:
 def test_distill_stage_writes_verified_sft_rows_with_images(tmp_path):
     out = tmp_path / "sft"
     argv = distill_argv(tmp_path)
-    stage_class = get_stage_class("distill")
-    metrics = run_stage(stage_class(parse_stage_config(stage_class, argv)))
+    metrics = _run_distill(argv)
     assert metrics["rows"] == 4 and metrics["dropped/no_verified_trace"] == 1
     import datasets
 
@@ -126,14 +131,13 @@ def test_distill_stage_writes_verified_sft_rows_with_images(tmp_path):
 def test_tightening_the_acceptance_rules_rejudges_saved_candidates_without_the_teacher(tmp_path):
     import datasets
 
-    stage_class = get_stage_class("distill")
-    run_stage(stage_class(parse_stage_config(stage_class, distill_argv(tmp_path))))
+    _run_distill(distill_argv(tmp_path))
     first = datasets.load_from_disk(str(tmp_path / "sft"))
     assert first["id"] == ["a", "a#1", "b", "b#1"]
     longest = max(len(m[0]["content"][0]["text"]) for m in first["completion"])
     built = ScriptedTeacher.built
     argv = [*distill_argv(tmp_path, max_chars=longest - 1), "--output.overwrite", "true"]
-    metrics = run_stage(stage_class(parse_stage_config(stage_class, argv)))
+    metrics = _run_distill(argv)
     manifest = json.loads((tmp_path / "sft" / "manifest.json").read_text())
     assert manifest["chunks_run_now"] == 0 and ScriptedTeacher.built == built
     assert metrics["rows"] == 2 and manifest["candidates_rejected"]["too_long"] == 2
@@ -147,18 +151,17 @@ def test_a_distillation_with_no_verified_trace_fails_with_the_rejections_and_sav
 
     from data_prep.refusals import EmptyOutputError
 
-    stage_class = get_stage_class("distill")
     strict = distill_argv(tmp_path, max_chars=31)  # every well-formed trace is longer
     with pytest.raises(
         EmptyOutputError, match=r"0 of 3 rows left \(dropped: no_verified_trace=3\)"
     ) as raised:
-        run_stage(stage_class(parse_stage_config(stage_class, strict)))
+        _run_distill(strict)
     assert "No candidate trace was kept (rejected: too_long=13, too_short=2)" in str(raised.value)
     out = tmp_path / "sft"
     assert not (out / "manifest.json").exists() and not (out / "dataset_info.json").exists()
     # nothing looks finished, so looser rules need no overwrite and re-judge the saved candidates
     built = ScriptedTeacher.built
-    metrics = run_stage(stage_class(parse_stage_config(stage_class, distill_argv(tmp_path))))
+    metrics = _run_distill(distill_argv(tmp_path))
     assert metrics["rows"] == 4 and ScriptedTeacher.built == built
     assert datasets.load_from_disk(str(out))["id"] == ["a", "a#1", "b", "b#1"]
 
@@ -178,8 +181,7 @@ class SkippingTeacher(ScriptedTeacher):
 def test_a_prompt_the_teacher_could_not_take_is_counted_not_generated(tmp_path):
     argv = distill_argv(tmp_path)
     argv[argv.index("--model.backend") + 1] = f"{SkippingTeacher.__module__}:SkippingTeacher"
-    stage_class = get_stage_class("distill")
-    metrics = run_stage(stage_class(parse_stage_config(stage_class, argv)))
+    metrics = _run_distill(argv)
     # "hopeless" got candidates and none verified; "b" never reached the teacher
     assert metrics["rows"] == 2 and metrics["dropped/no_verified_trace"] == 1
     assert metrics["dropped/not_generated"] == 1

@@ -71,6 +71,12 @@ def options(**kw) -> PassRateOptions:
     return PassRateOptions(num_generations=K, chunk_size=3, low=0.25, high=0.75, **kw)
 
 
+def _run_filter(argv: list[str]) -> dict[str, float]:
+    """The pass-rate-filter stage parsed from `argv` and run in this process; its metrics."""
+    stage_class = get_stage_class("pass-rate-filter")
+    return run_stage(stage_class(parse_stage_config(stage_class, argv)))
+
+
 def test_scripted_policy_implements_the_generation_protocol():
     assert isinstance(ScriptedPolicy(), GenerationBackend)
 
@@ -111,7 +117,6 @@ def test_resuming_a_different_job_is_refused_unless_restarted(tmp_path):
 def test_stage_writes_pass_rates_as_a_column_and_recut_needs_no_generation(tmp_path):
     make_dataset().save_to_disk(str(tmp_path / "in"))
     out = tmp_path / "filtered"
-    stage_class = get_stage_class("pass-rate-filter")
     base = ["--input.path", str(tmp_path / "in"), "--output.output_dir", str(out)]
     argv = [
         *base,
@@ -122,7 +127,7 @@ def test_stage_writes_pass_rates_as_a_column_and_recut_needs_no_generation(tmp_p
         "--filter",
         json.dumps({"num_generations": K, "chunk_size": 4, "low": 0.25, "high": 0.75}),
     ]
-    metrics = run_stage(stage_class(parse_stage_config(stage_class, argv)))
+    metrics = _run_filter(argv)
     assert metrics["rows"] == 7 and metrics["dropped/too_hard"] == 2 and metrics["dropped/too_easy"] == 2
     import datasets
 
@@ -140,7 +145,7 @@ def test_stage_writes_pass_rates_as_a_column_and_recut_needs_no_generation(tmp_p
     # Re-cut to "solved at least half the time": the backend named here does not even exist.
     recut = [*base, "--model.name_or_path", "x", "--model.backend", "no.such:Backend"]
     recut += ["--filter", json.dumps({"recut": True, "low": 0.5, "high": 1.0})]
-    metrics = run_stage(stage_class(parse_stage_config(stage_class, recut)))
+    metrics = _run_filter(recut)
     assert metrics["rows"] == 7 and metrics["dropped/too_hard"] == 4
     assert datasets.load_from_disk(str(out))["pass_rate"] == [r for r in PLANTED if r >= 0.5]
 
@@ -166,6 +171,15 @@ def write_checkpoint(folder: Path, always_right: bool, weights: bytes) -> None:
     (folder / "model.safetensors").write_bytes(weights)
 
 
+def saved_input_and_checkpoint(tmp_path: Path, weights: bytes) -> Path:
+    """The planted rows saved at ``tmp_path/in`` and a scripted checkpoint at ``tmp_path/sft``
+    (not always right, these weights); returns the checkpoint folder."""
+    make_dataset().save_to_disk(str(tmp_path / "in"))
+    ckpt = tmp_path / "sft"
+    write_checkpoint(ckpt, always_right=False, weights=weights)
+    return ckpt
+
+
 def filter_argv(tmp_path: Path, model: Path, *extra: str) -> list[str]:
     return [
         "--input.path",
@@ -185,15 +199,12 @@ def filter_argv(tmp_path: Path, model: Path, *extra: str) -> list[str]:
 def test_rerunning_after_retraining_into_the_same_folder_samples_the_new_checkpoint(tmp_path):
     import datasets
 
-    make_dataset().save_to_disk(str(tmp_path / "in"))
-    ckpt = tmp_path / "sft"
-    write_checkpoint(ckpt, always_right=False, weights=b"old")
-    stage_class = get_stage_class("pass-rate-filter")
-    run_stage(stage_class(parse_stage_config(stage_class, filter_argv(tmp_path, ckpt))))
+    ckpt = saved_input_and_checkpoint(tmp_path, b"old")
+    _run_filter(filter_argv(tmp_path, ckpt))
     assert datasets.load_from_disk(str(tmp_path / "filtered"))["pass_rate"] == PLANTED
     write_checkpoint(ckpt, always_right=True, weights=b"retrained")  # SFT re-run into the same folder
     argv = filter_argv(tmp_path, ckpt, "--output.overwrite", "true")
-    metrics = run_stage(stage_class(parse_stage_config(stage_class, argv)))
+    metrics = _run_filter(argv)
     assert datasets.load_from_disk(str(tmp_path / "filtered"))["pass_rate"] == [1.0] * len(PLANTED)
     assert metrics["pass_rate/mean"] == 1.0
     manifest = json.loads((tmp_path / "filtered" / "manifest.json").read_text())
@@ -201,13 +212,10 @@ def test_rerunning_after_retraining_into_the_same_folder_samples_the_new_checkpo
 
 
 def test_replacing_a_finished_output_regenerates_every_chunk(tmp_path):
-    make_dataset().save_to_disk(str(tmp_path / "in"))
-    ckpt = tmp_path / "sft"
-    write_checkpoint(ckpt, always_right=False, weights=b"w")
-    stage_class = get_stage_class("pass-rate-filter")
-    run_stage(stage_class(parse_stage_config(stage_class, filter_argv(tmp_path, ckpt))))
+    ckpt = saved_input_and_checkpoint(tmp_path, b"w")
+    _run_filter(filter_argv(tmp_path, ckpt))
     argv = filter_argv(tmp_path, ckpt, "--output.overwrite", "true")
-    run_stage(stage_class(parse_stage_config(stage_class, argv)))
+    _run_filter(argv)
     manifest = json.loads((tmp_path / "filtered" / "manifest.json").read_text())
     assert manifest["chunks_run_now"] == 3
 
@@ -236,22 +244,19 @@ def test_a_band_that_keeps_no_prompt_fails_with_the_counts_and_a_recut_recovers(
 
     from data_prep.refusals import EmptyOutputError
 
-    make_dataset().save_to_disk(str(tmp_path / "in"))
-    ckpt = tmp_path / "sft"
-    write_checkpoint(ckpt, always_right=False, weights=b"w")
-    stage_class = get_stage_class("pass-rate-filter")
+    ckpt = saved_input_and_checkpoint(tmp_path, b"w")
     narrow = [*filter_argv(tmp_path, ckpt), "--filter.low", "0.9", "--filter.high", "0.95"]
     with pytest.raises(
         EmptyOutputError, match=r"0 of 11 rows left \(dropped: too_easy=2, too_hard=9\)"
     ) as raised:
-        run_stage(stage_class(parse_stage_config(stage_class, narrow)))
+        _run_filter(narrow)
     assert "--filter.recut true" in str(raised.value)
     out = tmp_path / "filtered"
     assert not (out / "manifest.json").exists() and not (out / "dataset_info.json").exists()
     assert json.loads((out / "stage.json").read_text())["status"] == "failed"
     # the saved pass rates let a wider band be cut without generating (the backend does not exist)
     recut = [*filter_argv(tmp_path, ckpt), "--model.backend", "no.such:Backend", "--filter.recut", "true"]
-    assert run_stage(stage_class(parse_stage_config(stage_class, recut)))["rows"] == len(PLANTED)
+    assert _run_filter(recut)["rows"] == len(PLANTED)
     assert datasets.load_from_disk(str(out))["pass_rate"] == PLANTED
 
 
@@ -272,11 +277,10 @@ def test_a_prompt_the_backend_could_not_take_is_counted_not_generated_never_too_
 
     make_dataset().save_to_disk(str(tmp_path / "in"))
     out = tmp_path / "filtered"
-    stage_class = get_stage_class("pass-rate-filter")
     argv = ["--input.path", str(tmp_path / "in"), "--output.output_dir", str(out)]
     argv += ["--model.name_or_path", "scripted", "--model.backend", f"{__name__}:SkippingPolicy"]
     argv += ["--filter", json.dumps({"num_generations": K, "chunk_size": 4, "low": 0.25, "high": 0.75})]
-    metrics = run_stage(stage_class(parse_stage_config(stage_class, argv)))
+    metrics = _run_filter(argv)
     # p1 (planted 0.25, in the band) and p4 (1.0, too easy) were never generated
     assert metrics["dropped/not_generated"] == 2
     assert metrics["rows"] == 6 and metrics["dropped/too_hard"] == 2 and metrics["dropped/too_easy"] == 1
@@ -291,4 +295,4 @@ def test_a_prompt_the_backend_could_not_take_is_counted_not_generated_never_too_
     # a re-cut reads the saved rates and counts the same rows again
     recut = [*argv[:4], "--model.name_or_path", "x", "--model.backend", "no.such:Backend"]
     recut += ["--filter", json.dumps({"recut": True, "low": 0.0, "high": 1.0})]
-    assert run_stage(stage_class(parse_stage_config(stage_class, recut)))["dropped/not_generated"] == 2
+    assert _run_filter(recut)["dropped/not_generated"] == 2

@@ -10,6 +10,7 @@ from PIL import Image
 
 from eval.benchmarks import load_items
 from skywork_rl.callbacks import CriticalEntropyCallback, PeriodicEvalCallback
+from skywork_rl.callbacks.entropy import probe_sampling
 
 
 @pytest.mark.slow  # slow lane: the fast lane keeps this module covered by the callback unit tests in eval/ and callbacks/
@@ -62,7 +63,7 @@ def test_entropy_and_eval_callbacks_log_through_the_trainer(
             every_n_steps=1,
             words=["the", "a", "is", "so", "answer"],
             num_generations=2,
-            max_new_tokens=16,
+            sampling=probe_sampling(max_new_tokens=16),
         )
     )
     trainer.add_callback(

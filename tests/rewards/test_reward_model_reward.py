@@ -94,32 +94,34 @@ def test_rm_that_cannot_load_raises_naming_the_path(tmp_path: Path) -> None:
         broken(prompts=["p"], completions=["c"], log_metric=lambda name, value: None)
 
 
-def test_rm_forward_error_on_every_item_raises_instead_of_scoring_zero(
-    text_rm_dir: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        # any error on every item: raised, never a batch of zeros
+        (
+            RuntimeError("mat1 and mat2 shapes cannot be multiplied (3x32 and 64x1)"),
+            r"all 3 items failed \(first: RuntimeError: mat1 and mat2",
+        ),
+        # out of memory: raised naming the batch size to lower
+        (
+            torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB"),
+            "out of memory on 3 items; lower rewards.reward_model_batch_size",
+        ),
+    ],
+    ids=["error_on_every_item", "out_of_memory"],
+)
+def test_rm_forward_failing_on_every_item_raises_naming_the_cause_instead_of_scoring_zero(
+    text_rm_dir: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, message: str
 ) -> None:
     reward = RewardModelReward(str(text_rm_dir), device="cpu")
     reward.load()
 
-    def shape_error(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (3x32 and 64x1)")
+    def failing(*args: object, **kwargs: object) -> None:
+        raise error
 
-    monkeypatch.setattr(reward._model, "forward", shape_error)
-    with pytest.raises(SkyworkError, match=r"all 3 items failed \(first: RuntimeError: mat1 and mat2"):
+    monkeypatch.setattr(reward._model, "forward", failing)
+    with pytest.raises(SkyworkError, match=message):
         reward(prompts=PROMPTS, completions=COMPLETIONS, log_metric=lambda name, value: None)
-
-
-def test_rm_out_of_memory_raises_naming_the_batch_size(
-    text_rm_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reward = RewardModelReward(str(text_rm_dir), device="cpu")
-    reward.load()
-
-    def oom(*args: object, **kwargs: object) -> None:
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
-
-    monkeypatch.setattr(reward._model, "forward", oom)
-    with pytest.raises(SkyworkError, match="out of memory on 3 items; lower rewards.reward_model_batch_size"):
-        reward(prompts=PROMPTS, completions=COMPLETIONS)
 
 
 def test_one_broken_item_is_counted_and_the_rest_of_its_batch_still_scores(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from contextlib import closing
 
 import pytest
 
@@ -108,8 +109,7 @@ def test_failures_are_logged_through_trl_log_metric() -> None:
 
 @pytest.mark.slow
 def test_worker_ignoring_the_soft_deadline_is_killed_and_replaced() -> None:
-    pool = ScoringPool(_ignore_soft_timeout, num_workers=2, timeout_s=0.5, grace_s=0.5)
-    try:
+    with closing(ScoringPool(_ignore_soft_timeout, num_workers=2, timeout_s=0.5, grace_s=0.5)) as pool:
         start = time.perf_counter()
         result = pool.map([(1,), (-1,), (2,), (3,)])
         assert time.perf_counter() - start < 30
@@ -117,36 +117,27 @@ def test_worker_ignoring_the_soft_deadline_is_killed_and_replaced() -> None:
         assert "killed" in result.errors[1]
         assert pool.kills == 1
         assert pool.map([(4,), (5,)]).values == [4, 5]  # the rebuilt pool keeps working
-    finally:
-        pool.close()
 
 
 @pytest.mark.slow
 def test_crashed_worker_fails_only_its_item_and_is_replaced() -> None:
-    pool = ScoringPool(_crash, num_workers=2, timeout_s=5.0)
-    try:
+    with closing(ScoringPool(_crash, num_workers=2, timeout_s=5.0)) as pool:
         result = pool.map([(1,), (-1,), (2,)])
         assert result.values == [1, None, 2]
         assert result.errors == {1: "worker process died"}
         assert pool.map([(7,)]).values == [7]
-    finally:
-        pool.close()
 
 
 @pytest.mark.slow
 def test_pool_keeps_item_order_across_workers() -> None:
-    pool = ScoringPool(_square, num_workers=2, timeout_s=5.0)
-    try:
+    with closing(ScoringPool(_square, num_workers=2, timeout_s=5.0)) as pool:
         assert pool.map([(i,) for i in range(50)]).values == [i * i for i in range(50)]
-    finally:
-        pool.close()
 
 
 @pytest.mark.slow
 def test_right_answers_queued_behind_slow_items_are_scored_before_the_budget_runs_out() -> None:
     slow, fast = [(i, 30.0) for i in range(6)], [(i, 0.0) for i in range(6, 12)]
-    pool = ScoringPool(_sleep_then_return, num_workers=2, timeout_s=10.0)
-    try:
+    with closing(ScoringPool(_sleep_then_return, num_workers=2, timeout_s=10.0)) as pool:
         pool.map([(0, 0.0)])  # start the workers: the budget does not charge start-up
         start = time.perf_counter()
         result = pool.map(slow + fast, budget_s=3.0)
@@ -159,27 +150,21 @@ def test_right_answers_queued_behind_slow_items_are_scored_before_the_budget_run
         start = time.perf_counter()
         assert pool.map([(7, 0.0), (8, 0.0)], budget_s=3.0).values == [7, 8]
         assert time.perf_counter() - start < 1.0 and pool.kills == 0
-    finally:
-        pool.close()
 
 
 @pytest.mark.slow
 def test_per_item_deadline_still_fails_one_slow_item_under_a_batch_budget() -> None:
-    pool = ScoringPool(_sleep_then_return, num_workers=2, timeout_s=1.0)
-    try:
+    with closing(ScoringPool(_sleep_then_return, num_workers=2, timeout_s=1.0)) as pool:
         start = time.perf_counter()
         result = pool.map([(1, 0.0), (2, 5.0), (3, 0.0)], budget_s=30.0)
         assert time.perf_counter() - start < 15  # start-up plus one 1 s deadline, not 5 s or 30 s
         assert result.values == [1, None, 3]
         assert result.errors == {1: "timed out after 1s"} and result.out_of_budget == 0
-    finally:
-        pool.close()
 
 
 @pytest.mark.slow
 def test_worker_stuck_when_the_budget_runs_out_is_killed_and_the_next_batch_is_clean() -> None:
-    pool = ScoringPool(_ignore_soft_timeout, num_workers=2, timeout_s=5.0, grace_s=0.5)
-    try:
+    with closing(ScoringPool(_ignore_soft_timeout, num_workers=2, timeout_s=5.0, grace_s=0.5)) as pool:
         pool.map([(0,)])
         start = time.perf_counter()
         result = pool.map([(-1,), (1,), (2,)], budget_s=2.0)
@@ -187,8 +172,6 @@ def test_worker_stuck_when_the_budget_runs_out_is_killed_and_the_next_batch_is_c
         assert result.values == [None, 1, 2] and result.out_of_budget == 1
         assert pool.kills >= 1  # it blocks SIGALRM: only a kill stops it
         assert pool.map([(4,), (5,)], budget_s=30.0).values == [4, 5]
-    finally:
-        pool.close()
 
 
 def test_pool_whose_workers_cannot_start_raises_instead_of_failing_items() -> None:

@@ -37,7 +37,12 @@ def test_sft_stage_records_heldout_accuracy_of_its_input_and_its_saved_model(
     rows = list(Dataset.load_from_disk(str(synthetic_dataset_dir)).select(range(6)))
     for path, key in ((out, "heldout/accuracy"), (tiny_internvl, "heldout/start_accuracy")):
         model, processor = load_model_and_processor(str(path))
-        assert metrics[key] == heldout_result(model, processor, rows, max_new_tokens=8).accuracy
+        assert (
+            metrics[key]
+            == heldout_result(
+                model, processor, rows, sampling=HeldoutArguments(max_new_tokens=8).sampling
+            ).accuracy
+        )
     assert "heldout/start_no_answer" in metrics and "heldout/no_answer" in metrics
 
 
@@ -74,7 +79,9 @@ def test_sampled_protocol_scores_every_sample_and_reports_their_mean():
     right, wrong = "<think>x</think> \\boxed{red}", "<think>x</think> \\boxed{blue}"
     rows = [{"solution": "red", "source": "synthetic/a"}, {"solution": "red", "source": "synthetic/b"}]
     backend = _FixedBackend([[right, wrong, right, right], [wrong, wrong, wrong, right]])
-    result = evaluate_heldout(backend, rows, temperature=1.0, num_samples=4)
+    result = evaluate_heldout(
+        backend, rows, sampling=HeldoutArguments(temperature=1.0).sampling, num_samples=4
+    )
     assert backend.calls == [(2, 4, 1.0, 0)]
     assert result.accuracy == 4 / 8 and result.num_rows == 2 and result.samples_per_row == 4
     assert result.per_source == {"synthetic/a": 0.75, "synthetic/b": 0.25}
