@@ -90,12 +90,13 @@ def connector_isolation(before_dir: Path, after_dir: Path) -> dict[str, Any]:
     }
 
 
-def run_family(arch: str, out: Path, steps: dict[str, int] | None) -> dict[str, Any]:
-    """`skywork-rl run` one family's pipeline and check its connector stage; never raises for a failure."""
-    folder = out / arch
+def run_pipeline_copy(spec: dict[str, Any], folder: Path) -> tuple[dict[str, Any], Path]:
+    """Write `spec` to ``folder/pipeline.yaml`` and run it as a user does (``skywork-rl run`` with
+    ``--force``, output under ``folder/run``, console in ``folder/console.log``): its exit code, wall and
+    CPU seconds (the stage processes'), the 1-minute load average before and after, and the run's root."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "pipeline.yaml"
-    write_atomic(path, yaml.safe_dump(family_pipeline(arch, steps), sort_keys=False))
+    write_atomic(path, yaml.safe_dump(spec, sort_keys=False))
     root = folder / "run"
     command = [
         sys.executable,
@@ -107,19 +108,27 @@ def run_family(arch: str, out: Path, steps: dict[str, int] | None) -> dict[str, 
         str(root),
         "--force",
     ]
-    result: dict[str, Any] = {"arch": arch, "load_before": _load()}
+    result: dict[str, Any] = {"load_before": _load()}
     started, cpu = time.time(), _children_cpu()
     with (folder / "console.log").open("wb") as console:
         code = subprocess.run(command, stdout=console, stderr=subprocess.STDOUT, env=os.environ).returncode
     result.update(exit_code=code, seconds=round(time.time() - started, 1))
-    result["cpu_seconds"] = round(_children_cpu() - cpu, 1)  # the stage processes' CPU time
+    result["cpu_seconds"] = round(_children_cpu() - cpu, 1)
     result["load_after"] = _load()
+    return result, root
+
+
+def run_family(arch: str, out: Path, steps: dict[str, int] | None) -> dict[str, Any]:
+    """`skywork-rl run` one family's pipeline and check its connector stage; never raises for a failure."""
+    folder = out / arch
+    result, root = run_pipeline_copy(family_pipeline(arch, steps), folder)
+    result = {"arch": arch, **result}
     report_path = root / "pipeline_report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {"stages": []}
     result["stages"] = {
         s["id"]: {"status": s["status"], "seconds": s.get("seconds")} for s in report["stages"]
     }
-    if code:
+    if result["exit_code"]:
         result["status"] = "failed"
         result["error"] = _error_line(folder / "console.log")
         return result
