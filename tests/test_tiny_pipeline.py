@@ -105,10 +105,10 @@ def test_tiny_pipeline_runs_every_stage_within_ten_minutes_of_two_cores_and_lear
     assert grpo["final_frac_reward_zero_std"] < 1.0 and grpo["final_reward"] > 0.0
     # Held-out accuracy after every training stage, on problems no training split holds.
     report = tiny_run["report"]
-    trained = [s for s in report["stages"] if s["stage"] in ("sft", "mpo", "connector") or s["id"] == "grpo"]
+    trained = [s for s in report["stages"] if s["stage"] in ("sft", "mpo", "grpo", "connector")]
     assert all("heldout/accuracy" in s["metrics"] for s in trained)
     heldout = report["heldout_accuracy"]
-    assert list(heldout) == ["base", "sft", "mpo", "grpo", "connector"]
+    assert list(heldout) == ["base", "sft", "mpo", "grpo", "grpo-pool", "connector"]
     assert heldout["sft"] > heldout["base"], heldout  # SFT teaches the answer format
     assert (tiny_run["root"] / "heldout_accuracy.png").stat().st_size > 0
     assert "held-out accuracy: base" in tiny_run["stdout"]
