@@ -88,7 +88,7 @@ def test_no_heldout_picture_of_the_half_color_task_shows_a_colour_combination_a_
     assert set().union(*heldout) == set().union(*seen)
 
 
-def test_half_color_answer_is_the_colour_drawn_in_the_asked_half_and_the_trace_restates_it_first():
+def test_half_color_answer_is_the_colour_drawn_in_the_asked_half_and_the_trace_reads_that_half_first():
     from skywork_rl.miniature.synthetic import COLORS, generate_rows
 
     rows = list(generate_rows(40, 0, ("half_color",), split="rl"))
@@ -103,7 +103,9 @@ def test_half_color_answer_is_the_colour_drawn_in_the_asked_half_and_the_trace_r
         drawn = {name for name, rgb in COLORS.items() if rgb in {c for _, c in crop.getcolors(1 << 16)}}
         assert drawn == {row["solution"]}
         trace = row["completion"][-1]["content"][0]["text"]
-        assert trace.startswith(f"<think>\n{asked}: ") and f"The {asked} is {row['solution']}." in trace
+        other = "right" if asked == "left" else "left"
+        assert trace.startswith(f"<think>\n{asked} {row['solution']}, {other} ")  # the asked half read first
+        assert f"The {asked} is {row['solution']}." in trace
     assert {"left" in r["prompt"][-1]["content"][-1]["text"] for r in rows} == {True, False}
 
 

@@ -21,7 +21,8 @@ p.add_argument("--sft-lr", default="3e-3"); p.add_argument("--grpo-rollouts", ty
 p.add_argument("--eval-every", type=int, default=20)
 args = p.parse_args()
 args.out.mkdir(parents=True, exist_ok=True)
-PAT = re.compile(r"<think>\n(?:(.*?): )?(.*?)\. The (.*?) is")
+PAT = re.compile(r"<think>\n(?:(.*?): )?(.*?)\. The (.*?) is (\w+)")
+BOX = re.compile(r"boxed\{(\w+)\}")
 
 
 def counts(path):
@@ -31,18 +32,22 @@ def counts(path):
         ds = miniature.load_split(args, split).select(range(48))
         rows = list(ds.select_columns(["prompt", "images", "solution", "source"]))
         r = heldout_result(model, proc, rows, max_new_tokens=args.max_completion_length, temperature=0.0, num_samples=1)
-        read = sel = restated = 0
+        read = sel = restated = picked = agree = 0
         named = {}
         for row, c in zip(ds, r.completions):
             g = PAT.search(row["completion"][-1]["content"][0]["text"]); m = PAT.search(c)
             read += bool(m) and m.group(2) == g.group(2)
             sel += bool(m) and m.group(3) == g.group(3)
             restated += bool(m) and m.group(1) == g.group(3)
+            picked += bool(m) and m.group(4) == row["solution"]  # the trace's selected colour is the answer
+            b = BOX.search(c)
+            agree += bool(m) and bool(b) and b.group(1) == m.group(4)  # the boxed answer copies it
             if m:
                 named[m.group(3)] = named.get(m.group(3), 0) + 1
         n = len(rows)
         res[split] = {"greedy_accuracy": round(r.accuracy, 3), "colour_list_right": round(read / n, 3),
-                      "asked_named": round(sel / n, 3), "asked_restated": round(restated / n, 3), "named": named,
+                      "asked_named": round(sel / n, 3), "asked_restated": round(restated / n, 3),
+                      "trace_selects_answer": round(picked / n, 3), "boxed_copies_trace": round(agree / n, 3), "named": named,
                       "examples": [c[:80] for c in r.completions[:3]]}
         print(path.name, split, res[split], flush=True)
     res["heldout_T1_avg5"] = round(miniature.heldout_accuracy(model, proc, miniature.heldout_rows(args), args), 4)
