@@ -18,7 +18,7 @@ from skywork_rl.miniature.heldout import heldout_result
 p = argparse.ArgumentParser(); miniature.add_arguments(p)
 p.add_argument("--out", type=Path); p.add_argument("--name"); p.add_argument("--start", type=Path)
 p.add_argument("--sft-lr", default="3e-3"); p.add_argument("--grpo-rollouts", type=int, default=0)
-p.add_argument("--eval-every", type=int, default=20)
+p.add_argument("--eval-every", type=int, default=20); p.add_argument("--skip-start-counts", action="store_true")
 args = p.parse_args()
 args.out.mkdir(parents=True, exist_ok=True)
 PAT = re.compile(r"<think>\n(?:(.*?): )?(.*?)\. The (.*?) is (\w+)")
@@ -70,7 +70,8 @@ else:
     start = args.start
 out["start"] = str(start); out["sft_wall_s"] = round(time.time() - t); out["sft_cpu_s"] = round(time.process_time() - c)
 print("sft wall", out["sft_wall_s"], "cpu", out["sft_cpu_s"], flush=True)
-out["start_counts"] = counts(Path(start))
+if not args.skip_start_counts:
+    out["start_counts"] = counts(Path(start))
 if args.grpo_rollouts:
     save = args.out / "models" / args.name
     t, c = time.time(), time.process_time()
