@@ -29,13 +29,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-TASKS = ("quadrant_color",)
+from skywork_rl.miniature.grid import COMPOSITIONAL_TASKS
+
+TASKS = ("quadrant_color",)  # the default task; `--task` picks another compositional one
 HELDOUT_SEED, RL_SEED, TRAIN_SEED = 999, 7, 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The miniature's knobs, with the defaults every learning benchmark measures at."""
     group = parser.add_argument_group("miniature (shared by the learning benchmarks)")
+    group.add_argument(
+        "--task",
+        default=TASKS[0],
+        choices=sorted(COMPOSITIONAL_TASKS),
+        help="the compositional task (skywork_rl.miniature.grid) the splits are drawn from",
+    )
     group.add_argument(
         "--first-seed",
         type=int,
@@ -148,11 +156,12 @@ def save_splits(args: argparse.Namespace) -> dict[str, Path]:
     written = json.loads(record.read_text()) if record.exists() else {}
     paths = {}
     for split, rows in split_sizes(args).items():
-        spec = {"tasks": list(TASKS), "rows": rows, "seed": SPLIT_SEEDS[split]}
+        tasks = (getattr(args, "task", TASKS[0]),)
+        spec = {"tasks": list(tasks), "rows": rows, "seed": SPLIT_SEEDS[split]}
         path = paths[split] = data / split
         if written.get(split) != spec or not path.exists():
             with atomic_folder(path) as tmp:
-                build_dataset(rows, seed=spec["seed"], tasks=TASKS, split=split).save_to_disk(str(tmp))
+                build_dataset(rows, seed=spec["seed"], tasks=tasks, split=split).save_to_disk(str(tmp))
             written[split] = spec
             record.write_text(json.dumps(written, indent=2))
     return paths

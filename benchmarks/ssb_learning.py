@@ -3,7 +3,7 @@
 R1V2 claims SSB makes GRPO more efficient: as a policy gets better, more prompt groups have all
 rollouts right (or all wrong), their advantages are zero, and plain GRPO's "effective samples fall
 from about 60 % to below 40 %". This benchmark measures learning, not the mechanism, on the
-miniature (`miniature.py`: the `quadrant_color` task of `skywork_rl.miniature.grid`, the tiny InternVL,
+miniature (`miniature.py`: the `quadrant_color` task of `skywork_rl.miniature.grid` or `--task`'s, the tiny InternVL,
 GRPO settings and held-out protocol shared with `entropy_selection.py` and `r1v3_ablations.py`):
 
 1. a weak start: the tiny model after a short SFT (the `sft` stage) on the train split;

@@ -50,13 +50,15 @@ def test_the_start_is_reused_only_while_its_sft_steps_and_train_rows_are_unchang
     assert len(load_from_disk(str(tmp_path / "data" / "train"))) == args.train_rows
 
 
-def _colour_sets(split: str, n: int, seed: int) -> set[frozenset[str]]:
+def _colour_sets(
+    split: str, n: int, seed: int, tasks: tuple[str, ...] = miniature.TASKS
+) -> set[frozenset[str]]:
     """The set of colours each picture of `split` shows, read off its pixels (the shapes are drawn
     without antialiasing, so each colour's exact RGB value is in the image)."""
     from skywork_rl.miniature.synthetic import COLORS, generate_rows
 
     sets = set()
-    for row in generate_rows(n, seed, miniature.TASKS, split=split):
+    for row in generate_rows(n, seed, tasks, split=split):
         pixels = {rgb for _, rgb in row["images"][0].convert("RGB").getcolors(1 << 16)}
         sets.add(frozenset(name for name, rgb in COLORS.items() if rgb in pixels))
     return sets
@@ -71,6 +73,53 @@ def test_no_heldout_picture_of_the_miniature_shows_a_colour_combination_a_traini
     assert not heldout & seen
     # every colour the held-out pictures use is still taught, only never in these combinations
     assert set().union(*heldout) <= set().union(*seen)
+
+
+def test_no_heldout_picture_of_the_half_color_task_shows_a_colour_combination_a_training_picture_shows():
+    """`half_color` (two squares, left / right) keeps the compositional rule: read off the pixels, the
+    held-out pictures show exactly the held-out pairs, which no train or RL picture shows together."""
+    task = ("half_color",)
+    heldout = _colour_sets("heldout", 60, miniature.HELDOUT_SEED, task)
+    seen = _colour_sets("train", 60, miniature.TRAIN_SEED, task) | _colour_sets(
+        "rl", 60, miniature.RL_SEED, task
+    )
+    assert heldout == {frozenset({"green", "red"}), frozenset({"blue", "orange"})}
+    assert not heldout & seen
+    assert set().union(*heldout) == set().union(*seen)
+
+
+def test_half_color_answer_is_the_colour_drawn_in_the_asked_half_and_the_trace_reads_that_half_first():
+    from skywork_rl.miniature.synthetic import COLORS, generate_rows
+
+    rows = list(generate_rows(40, 0, ("half_color",), split="rl"))
+    for row in rows:
+        image = row["images"][0].convert("RGB")
+        question = row["prompt"][-1]["content"][-1]["text"]
+        asked = "left" if "left" in question else "right"
+        width = image.width // 2
+        crop = image.crop(
+            (0, 0, width, image.height) if asked == "left" else (width, 0, image.width, image.height)
+        )
+        drawn = {name for name, rgb in COLORS.items() if rgb in {c for _, c in crop.getcolors(1 << 16)}}
+        assert drawn == {row["solution"]}
+        trace = row["completion"][-1]["content"][0]["text"]
+        other = "right" if asked == "left" else "left"
+        assert trace.startswith(f"<think>\n{asked} {row['solution']}, {other} ")  # the asked half read first
+        assert f"The {asked} is {row['solution']}." in trace
+    assert {"left" in r["prompt"][-1]["content"][-1]["text"] for r in rows} == {True, False}
+
+
+def test_the_task_option_draws_the_saved_splits_from_that_task(tmp_path):
+    args = _args(tmp_path)
+    assert args.task == "quadrant_color"  # the default: the recorded benchmarks' task
+    args.task = "half_color"
+    miniature.save_splits(args)
+    for split in ("train", "rl", "heldout"):
+        rows = load_from_disk(str(tmp_path / "data" / split))
+        assert all(
+            "left" in q or "right" in q for q in (r["prompt"][-1]["content"][-1]["text"] for r in rows)
+        )
+        assert not any("top" in r["prompt"][-1]["content"][-1]["text"] for r in rows)
 
 
 def _row(pixels: list[tuple[int, int, int]], answer: str) -> dict:

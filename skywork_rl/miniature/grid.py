@@ -7,13 +7,18 @@ is always in what some patches see; the tasks differ in how many patches carry i
 - ``small_color``: one small shape (one or two patches wide) anywhere; name its colour.
 - ``more_color``: squares of two colours; which colour has more (compare two areas).
 
-and one compositional task (``COMPOSITIONAL_TASKS``), the learning benchmarks' miniature:
+and the compositional tasks (``COMPOSITIONAL_TASKS``), the learning benchmarks' miniatures:
 
 - ``quadrant_color``: four squares, one per quadrant (one image token each after InternVL's pixel
   shuffle), of random colours; what colour is the one in the named quadrant? The trace reads the
   four in order, then selects the asked one. Its held-out split is disjoint in content, not only by
   key: a picture showing both colours of a pair in ``HELDOUT_PAIRS`` is held-out, so no train or
   RL picture shows those colours together.
+- ``half_color``: the same with two tall boxes, one per half (left, right): a binary selection. The
+  trace names and reads the asked half first, then the other ("right green, left red. The right is
+  green."); held-out by the same colour pairs (ours: issue 23's "fewer quadrants, asked first", after
+  the diagnosis found the tiny model reads ``quadrant_color``'s pictures right but ignores which
+  quadrant is asked; benchmarks/RESULTS.md, "Binary selection").
 
 The answers are words or numbers the accuracy reward checks exactly, the traces are short (the
 miniature's rollouts are a few dozen tokens, so RL runs in minutes on 2 CPU cores), and every
@@ -112,4 +117,38 @@ def quadrant_color(rng: random.Random, size: int) -> Problem:
     return Problem("quadrant_color", question, answer, reasoning, image, key, heldout=held)
 
 
-COMPOSITIONAL_TASKS: dict[str, Renderer] = {"quadrant_color": quadrant_color}
+HALVES = ("left", "right")
+
+
+def half_color(rng: random.Random, size: int) -> Problem:
+    """Two tall boxes, one per half (left, right), of random colours: what colour is the one asked?
+
+    A binary selection; the trace names and reads the asked half first, then the other, then states
+    the answer (its first colour). A picture showing both colours of a `HELDOUT_PAIRS` pair is
+    held-out."""
+    colors = [rng.choice(list(COLORS)) for _ in HALVES]
+    asked = rng.randrange(len(HALVES))
+    answer = colors[asked]
+    half = size // 2
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    boxes = []
+    for k, color in enumerate(colors):  # a tall box of random size and place inside its half
+        # Tall, so both image tokens of its half (top and bottom quadrant after the pixel shuffle) show
+        # it: a square anywhere in the half was not read after 300 SFT steps (RESULTS.md, H1).
+        width, height = rng.randint(half * 5 // 8, half - 2), rng.randint(size * 5 // 8, size - 2)
+        x0 = k * half + rng.randint(1, half - width - 1)
+        y0 = rng.randint(1, size - height - 1)
+        draw.rectangle((x0, y0, x0 + width - 1, y0 + height - 1), fill=COLORS[color])
+        boxes.append(f"{x0},{y0},{width},{height}")
+    question = f"What colour is the {HALVES[asked]} box?"
+    # The asked half is read first, then the other: the answer is the trace's first colour.
+    order = (asked, 1 - asked)
+    listed = ", ".join(f"{HALVES[k]} {colors[k]}" for k in order)
+    reasoning = f"{listed}. The {HALVES[asked]} is {answer}."
+    key = f"half_color|{','.join(colors)}|{';'.join(boxes)}|{asked}|{size}"
+    held = any(pair <= set(colors) for pair in HELDOUT_PAIRS)
+    return Problem("half_color", question, answer, reasoning, image, key, heldout=held)
+
+
+COMPOSITIONAL_TASKS: dict[str, Renderer] = {"quadrant_color": quadrant_color, "half_color": half_color}
