@@ -6,6 +6,7 @@ variants (they differ from their base only where they say), and recipes/README.m
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
 import tempfile
@@ -28,8 +29,13 @@ def _parse(stage_class: type, config_file: Path, source: str) -> Any:
     return parse_stage_config(stage_class, ["--config", str(config_file)], source=source, instantiate=False)
 
 
-def _planned(pipeline: str, out: Path) -> dict[str, Any]:
-    _, stages = plan_pipeline(RECIPES / pipeline, output_root=str(out))
+@functools.cache
+def _planned(pipeline: str) -> dict[str, Any]:
+    """The pipeline's stages by id, planned once per pipeline for every check of it (planning writes
+    nothing; its output root is a name only)."""
+    _, stages = plan_pipeline(
+        RECIPES / pipeline, output_root=str(Path(tempfile.gettempdir()) / "paper-values")
+    )
     return {stage.id: stage for stage in stages}
 
 
@@ -39,7 +45,7 @@ def _processes(stage: Any) -> int:
     return int(yaml.safe_load(stage.accelerate_config.read_text())["num_processes"])
 
 
-def _resolved(check: dict[str, Any], out: Path) -> tuple[Any, int | None, str]:
+def _resolved(check: dict[str, Any]) -> tuple[Any, int | None, str]:
     """(parsed namespace, process count, label) of a check: a recipe alone or a pipeline's stage."""
     if "recipe" in check:
         stage_class = get_stage_class(check["stage"])
@@ -48,7 +54,7 @@ def _resolved(check: dict[str, Any], out: Path) -> tuple[Any, int | None, str]:
             check.get("processes"),
             check["recipe"],
         )
-    stage = _planned(check["pipeline"], out)[check["id"]]
+    stage = _planned(check["pipeline"])[check["id"]]
     fd, tmp = tempfile.mkstemp(suffix=".yaml")
     try:
         with os.fdopen(fd, "w") as f:
@@ -90,8 +96,8 @@ def _check_id(check: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("check", PAPER["checks"], ids=_check_id)
-def test_paper_recipe_resolves_to_the_papers_values(check, tmp_path):
-    namespace, processes, label = _resolved(check, tmp_path / "out")
+def test_paper_recipe_resolves_to_the_papers_values(check):
+    namespace, processes, label = _resolved(check)
     wrong = []
     for name in check["values"]:
         values = PAPER["values"][name]
@@ -110,8 +116,8 @@ def test_paper_recipe_resolves_to_the_papers_values(check, tmp_path):
 
 
 @pytest.mark.parametrize("pipeline", sorted(PAPER["chains"]))
-def test_pipeline_stages_start_from_the_stages_the_paper_chains(pipeline, tmp_path):
-    stages = _planned(pipeline, tmp_path / "out")
+def test_pipeline_stages_start_from_the_stages_the_paper_chains(pipeline):
+    stages = _planned(pipeline)
     chains = PAPER["chains"][pipeline]
     for kind, links in chains.items():
         for stage_id, source in links.items():

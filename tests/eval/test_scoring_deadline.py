@@ -59,6 +59,7 @@ def test_power_tower_answer_in_eval_score_for_olympiadbench_finishes_within_its_
     assert "1 could not be scored" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # waits out a 10 s deadline; the olympiad test above keeps the path in the fast lane
 def test_mathverse_free_form_power_tower_is_scored_wrong_and_counted() -> None:
     meta = {"question_type": "free-form", "answer": "10^{10}"}
     records = [
