@@ -128,24 +128,16 @@ def test_rehearsed_grpo_keeps_the_papers_episode_shape(rehearsed_plans):
 
 def test_stage_json_records_the_rehearsal(tmp_path, monkeypatch):
     """A stage run under a rehearsal copies the runner's record into its stage.json."""
-    from skywork_rl.stages.base import Stage, run_stage
+    from helpers import one_row_stage
 
-    class Noop(Stage):
-        name = "noop"
-        config_class = dict
-        output_dir_key = "out"
-        input_model_key = None
-        input_data_key = None
-
-        def run(self) -> dict[str, float]:
-            return {"done": 1.0}
+    from skywork_rl.stages.base import run_stage
 
     record = {"substitutions": {"model.name_or_path": ["OpenGVLab/InternVL3-38B-hf", "/tiny"]}}
     (tmp_path / "rehearsal.json").write_text(json.dumps(record))
     monkeypatch.setenv(REHEARSAL_ENV, str(tmp_path / "rehearsal.json"))
-    run_stage(Noop({"out": str(tmp_path / "out")}))
+    run_stage(one_row_stage(tmp_path / "out"))
     saved = json.loads((tmp_path / "out" / "stage.json").read_text())
     assert saved["rehearsal"] == record
     monkeypatch.delenv(REHEARSAL_ENV)
-    run_stage(Noop({"out": str(tmp_path / "out2")}))
+    run_stage(one_row_stage(tmp_path / "out2"))
     assert "rehearsal" not in json.loads((tmp_path / "out2" / "stage.json").read_text())
