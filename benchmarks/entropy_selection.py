@@ -17,7 +17,9 @@ rank correlation: accuracy and entropy both rise with training, so a raw correla
 
 Writes ``entropy_selection.json`` ({"checkpoints": [per seed: [{"rollouts", "step",
 "heldout_accuracy", "critical_entropy", "critical_count", "train_reward"}, ...]], "seeds": [...],
-"spearman": [per seed], "partial_spearman": [per seed], "picks": {"entropy"|"last"|"train_reward":
+"spearman": [per seed], "partial_spearman": [per seed], "spearman_over_seeds" and
+"partial_spearman_over_seeds": {"mean", "ci95", "seeds_defined"}, "entropy_minus": {"last"|"train_reward":
+{"mean", "ci95"}} (paired by seed), "picks": {"entropy"|"last"|"train_reward":
 {"heldout_accuracy": [per seed], "mean", "ci95"}}, "memorization_baseline", "chance_accuracy",
 "words": [...], "setup": {...}}) and ``entropy_selection.png`` (seed ``--first-seed``: both against
 training progress, and accuracy against entropy) into ``--out``.
@@ -196,8 +198,25 @@ def summarize(runs: list[list[dict[str, Any]]]) -> dict[str, Any]:
     return {
         "spearman": raw,
         "partial_spearman": partial,
+        # Over seeds, the seeds where the correlation is defined (a constant side leaves it undefined).
+        "spearman_over_seeds": _over_seeds(raw),
+        "partial_spearman_over_seeds": _over_seeds(partial),
         "picks": {rule: {"heldout_accuracy": v, **mean_interval(v)} for rule, v in chosen.items() if v},
+        # R1V3's rule against each other, paired by seed (same run, same checkpoints): the verdict.
+        "entropy_minus": {
+            rule: mean_interval([e - o for e, o in zip(chosen["entropy"], chosen[rule], strict=True)])
+            for rule in ("last", "train_reward")
+            if chosen["entropy"]
+        },
     }
+
+
+def _over_seeds(values: list[float | None]) -> dict[str, Any] | None:
+    """Mean and 95 % bootstrap interval of the defined values, with how many seeds defined one."""
+    from miniature import mean_interval
+
+    defined = [v for v in values if v is not None]
+    return {**mean_interval(defined), "seeds_defined": len(defined)} if defined else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -278,6 +278,17 @@ def mean_interval(values: list[float]) -> dict[str, Any]:
     return {"mean": round(sum(values) / len(values), 4), "ci95": bootstrap_interval(values)}
 
 
+def claim_verdict(interval: list[float] | None) -> str:
+    """A paper claim's verdict from the 95 % interval of its paired difference (the claimed effect
+    positive): "reproduced" when the whole interval is above zero, "reversed" when it is below,
+    "not resolved" when it holds zero (the seeds cannot tell the arms apart). Raises without an
+    interval: one seed has no spread to judge by."""
+    if interval is None:
+        raise ValueError("claim_verdict: no interval (fewer than two seeds); run --seeds 5")
+    low, high = interval
+    return "reproduced" if low > 0 else "reversed" if high < 0 else "not resolved"
+
+
 def baselines(args: argparse.Namespace) -> dict[str, float]:
     """`memorization_baseline` (memory: train + RL splits) and `chance_accuracy` of the saved splits."""
     heldout = list(load_split(args, "heldout"))

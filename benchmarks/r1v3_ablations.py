@@ -4,15 +4,16 @@
    prompts are used twice: ``sft_on_rl_traces`` fine-tunes with the `sft` stage on traces the start
    model sampled on them (``--trace-samples`` per prompt at temperature 1.0, kept when the accuracy
    checker verifies the answer: rejection sampling, as R1V3 distils; ``--gold-traces``: the
-   generator's gold traces instead), ``grpo`` runs GRPO with the buffer (`SSBGRPOTrainer`) on the
-   same prompts, the same number of updates of the same number of prompts.
+   generator's gold traces instead), ``grpo`` runs GRPO (``--grpo-variant``: plain by default, as
+   R1V3 does not use the buffer; ``ssb``: `SSBGRPOTrainer` with it, the runs recorded before
+   2026-12-07) on the same prompts, the same number of updates of the same number of prompts.
 2. From the GRPO model, the `sft` stage on the train split's traces with ``trainable: [connector]``
    (R1V3's connector-only tuning) vs ``trainable: [llm, connector]``, same steps and data.
 
 Every arm reports held-out accuracy (`skywork_rl.miniature.heldout`, the miniature's protocol: R1V3's
 temperature 1.0, avg@5) on the held-out split, per seed. Task, splits, start, GRPO settings: `miniature.py`.
 Writes ``r1v3_ablations.json`` ({"start": acc, "arms": {arm: {"heldout_accuracy": [per seed],
-"mean": m}}, "setup": {...}}) and ``r1v3_ablations.png`` into ``--out``.
+"mean": m, "ci95": [lo, hi]}}, "differences": {"a - b": {"mean", "ci95"}} paired by seed, "setup": {...}}) and ``r1v3_ablations.png`` into ``--out``.
 
     python benchmarks/r1v3_ablations.py --out outputs/benchmarks/r1v3_ablations
 """
@@ -31,6 +32,13 @@ from skywork_rl.records.atomic import save_figure, write_atomic
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ARMS = ("start", "sft_on_rl_traces", "grpo", "grpo+connector_only", "grpo+connector_and_llm")
+# R1V3: RL generalises beyond SFT on the same prompts; connector-only tuning after RL beats (or keeps
+# up with) tuning the LLM too, and adds to the RL model.
+DIFFERENCES = (
+    ("grpo", "sft_on_rl_traces"),
+    ("grpo+connector_only", "grpo+connector_and_llm"),
+    ("grpo+connector_only", "grpo"),
+)
 
 
 def sft(
@@ -133,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         "--trace-samples", type=int, default=4, help="traces the start samples per RL prompt for SFT"
     )
     parser.add_argument(
+        "--grpo-variant",
+        choices=("plain", "ssb"),
+        default="plain",
+        help="the RL arm: plain GRPO (R1V3's; it does not use the buffer) or GRPO with the buffer",
+    )
+    parser.add_argument(
         "--gold-traces",
         action="store_true",
         help="SFT on the generator's gold traces instead of the start's verified samples",
@@ -174,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             make_job(
                 args,
                 start,
-                "ssb",
+                args.grpo_variant,
                 seed,
                 rollouts=rollouts,
                 eval_every=10**6,
@@ -206,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         **baselines(args),
         "sampled_traces": trace_counts,
         "arms": {arm: {"heldout_accuracy": v, **mean_interval(v)} for arm, v in arms.items()},
+        # The two comparisons, paired by seed (one start, one held-out set, one budget): the verdicts.
+        "differences": {
+            f"{a} - {b}": mean_interval([x - y for x, y in zip(arms[a], arms[b], strict=True)])
+            for a, b in DIFFERENCES
+        },
         **provenance(args, wall),
     }
     write_atomic(args.out / "r1v3_ablations.json", json.dumps(result, indent=2))

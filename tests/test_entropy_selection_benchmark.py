@@ -52,3 +52,38 @@ def test_picks_compare_the_entropy_last_and_reward_choices():
     ]
     # the start (step 0) is no candidate even with the highest entropy
     assert entropy_selection.picks(points) == {"entropy": 0.5, "last": 0.6, "train_reward": 0.7}
+
+
+def test_summary_pairs_the_entropy_pick_with_the_last_and_reward_picks_seed_by_seed():
+    """The verdict is the paired difference (same run, same checkpoints), not two means side by side."""
+    entropy_selection = benchmark_module("entropy_selection")
+
+    def run(accuracies, entropies, rewards):
+        points = [{"step": 0, "heldout_accuracy": 0.3, "critical_entropy": 9.0, "train_reward": None}]
+        for i, values in enumerate(zip(accuracies, entropies, rewards, strict=True), start=1):
+            accuracy, entropy, reward = values
+            points.append(
+                {
+                    "step": 10 * i,
+                    "heldout_accuracy": accuracy,
+                    "critical_entropy": entropy,
+                    "train_reward": reward,
+                }
+            )
+        return points
+
+    runs = [
+        run(
+            [0.5, 0.7, 0.6, 0.4], [2.0, 1.0, 1.5, 0.5], [0.1, 0.2, 0.3, 0.9]
+        ),  # entropy 0.5, last 0.4, reward 0.4
+        run(
+            [0.2, 0.4, 0.8, 0.6], [0.1, 3.0, 1.0, 2.0], [0.5, 0.1, 0.2, 0.3]
+        ),  # entropy 0.4, last 0.6, reward 0.2
+    ]
+    summary = entropy_selection.summarize(runs)
+    assert summary["picks"]["entropy"]["heldout_accuracy"] == [0.5, 0.4]
+    assert summary["entropy_minus"]["last"]["mean"] == pytest.approx((0.1 - 0.2) / 2)
+    assert summary["entropy_minus"]["train_reward"]["mean"] == pytest.approx((0.1 + 0.2) / 2)
+    low, high = summary["entropy_minus"]["last"]["ci95"]
+    assert low == pytest.approx(-0.2) and high == pytest.approx(0.1)  # two seeds: the two values bound it
+    assert summary["spearman_over_seeds"]["seeds_defined"] == 2
