@@ -278,14 +278,18 @@ def mean_interval(values: list[float]) -> dict[str, Any]:
     return {"mean": round(sum(values) / len(values), 4), "ci95": bootstrap_interval(values)}
 
 
-def claim_verdict(interval: list[float] | None) -> str:
-    """A paper claim's verdict from the 95 % interval of its paired difference (the claimed effect
-    positive): "reproduced" when the whole interval is above zero, "reversed" when it is below,
-    "not resolved" when it holds zero (the seeds cannot tell the arms apart). Raises without an
-    interval: one seed has no spread to judge by."""
+def claim_verdict(interval: list[float] | None, *, null: bool = False) -> str:
+    """A paper claim's verdict from the 95 % interval of its paired difference, the claimed effect
+    counted positive: "reproduced" when the whole interval is above zero, "reversed" when it is below,
+    "not resolved" when it holds zero (the seeds cannot tell the arms apart). A `null` claim (the
+    paper saw no effect, e.g. R1V3 on dynamic sampling) cannot be proven by an interval, only
+    contradicted: "contradicted" when the interval excludes zero, else "not contradicted". Raises
+    without an interval: one seed has no spread to judge by."""
     if interval is None:
         raise ValueError("claim_verdict: no interval (fewer than two seeds); run --seeds 5")
     low, high = interval
+    if null:
+        return "not contradicted" if low <= 0 <= high else "contradicted"
     return "reproduced" if low > 0 else "reversed" if high < 0 else "not resolved"
 
 

@@ -2,9 +2,9 @@
 
 A short prefix of the recorded run, re-run at the settings its JSON records, gives the recorded
 first points exactly (the runs are deterministic on CPU: fixed seeds, one thread), and the recorded
-results pass the checks the verdicts of docs/SSB.md rest on, checks a run that did not learn fails. (Only
-`ssb_learning` is recorded on the compositional miniature so far; the entropy and R1V3 benchmarks'
-files in benchmarks/results/shape_color/ are of the earlier miniature.)
+results pass the checks the verdicts of docs/SSB.md rest on, checks a run that did not learn fails. (The papers' claims measured
+on the `half_color` miniature, all three learning benchmarks, are re-checked by
+tests/test_recorded_claims.py; the files in benchmarks/results/shape_color/ are of the earlier miniature.)
 """
 
 from __future__ import annotations

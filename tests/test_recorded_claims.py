@@ -1,0 +1,182 @@
+"""The papers' four claims as measured on the `half_color` miniature (benchmarks/results/paper_claims/,
+issue 23 point 2) are re-checkable.
+
+Each claim is a paired difference over 5 seeds (one start, one held-out set, one budget) with its 95 %
+bootstrap interval; `claim_verdict` reads the interval, and the verdicts RESULTS.md, README and the
+docs state are pinned here, so a re-recorded run that changes one must change the text too. A short
+prefix of every recorded run, re-run at the settings its JSON records, gives the recorded first
+points exactly (deterministic on CPU: fixed seeds, one thread).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+CLAIMS = BENCHMARKS / "results" / "paper_claims"
+sys.path.insert(0, str(BENCHMARKS))
+
+import entropy_selection  # noqa: E402
+import r1v3_ablations  # noqa: E402
+import ssb_learning  # noqa: E402
+from miniature import claim_verdict  # noqa: E402
+
+# folder under paper_claims/ -> the benchmark that wrote it
+RECORDS = {
+    "ssb_learning_lr1e-4": "ssb_learning",
+    "ssb_learning_lr5e-4": "ssb_learning",
+    "entropy_selection": "entropy_selection",
+    "r1v3_ablations": "r1v3_ablations",
+}
+
+
+def _recorded(folder: str) -> dict[str, Any]:
+    return json.loads((CLAIMS / folder / f"{RECORDS[folder]}.json").read_text())
+
+
+def _argv(setup: dict[str, Any], out: Path, **override: Any) -> list[str]:
+    """The command line that reproduces a recorded `setup` (argparse's dests back to options)."""
+    argv = ["--out", str(out)]
+    for key, value in {**setup, **override}.items():
+        option = "--" + key.replace("_", "-")
+        if key == "out" or value is None or value is False:
+            continue
+        if value is True:
+            argv.append(option)
+        elif isinstance(value, list):
+            argv += [option, *map(str, value)]
+        else:
+            argv += [option, str(value)]
+    return argv
+
+
+def _intervals() -> dict[str, list[float]]:
+    """Every claim's paired interval, by the name RESULTS.md gives it."""
+    out = {}
+    for lr in ("1e-4", "5e-4"):
+        versus = _recorded(f"ssb_learning_lr{lr}")["versus_plain"]
+        for variant in ("ssb", "dynamic_sampling"):
+            out[f"{variant} - plain, final, lr {lr}"] = versus[variant]["final_accuracy_minus_plain"]["ci95"]
+    entropy = _recorded("entropy_selection")
+    for rule in ("last", "train_reward"):
+        out[f"entropy pick - {rule} pick"] = entropy["entropy_minus"][rule]["ci95"]
+    out["spearman of entropy and accuracy"] = entropy["spearman_over_seeds"]["ci95"]
+    out["partial spearman of entropy and accuracy, step held out"] = entropy["partial_spearman_over_seeds"][
+        "ci95"
+    ]
+    ablations = _recorded("r1v3_ablations")["differences"]
+    out["grpo - sft on the start's verified traces"] = ablations["grpo - sft_on_rl_traces"]["ci95"]
+    out["connector only - connector and llm, after grpo"] = ablations[
+        "grpo+connector_only - grpo+connector_and_llm"
+    ]["ci95"]
+    out["connector only after grpo - grpo"] = ablations["grpo+connector_only - grpo"]["ci95"]
+    return out
+
+
+# The verdicts RESULTS.md ("The papers' claims on the `half_color` miniature") states, one table row
+# each; a claim is the paper's effect, so "reversed" means the miniature measured the opposite.
+# Claims of no effect (R1V3: dynamic sampling gave no validation gain): an interval can only contradict them.
+NULL_CLAIMS = {"dynamic_sampling - plain, final, lr 1e-4", "dynamic_sampling - plain, final, lr 5e-4"}
+DOCUMENTED = {
+    "ssb - plain, final, lr 1e-4": "reproduced",
+    "dynamic_sampling - plain, final, lr 1e-4": "contradicted",
+    "ssb - plain, final, lr 5e-4": "not resolved",
+    "dynamic_sampling - plain, final, lr 5e-4": "not contradicted",
+    "entropy pick - last pick": "not resolved",
+    "entropy pick - train_reward pick": "not resolved",
+    "spearman of entropy and accuracy": "reversed",
+    "partial spearman of entropy and accuracy, step held out": "reversed",
+    "grpo - sft on the start's verified traces": "reversed",
+    "connector only - connector and llm, after grpo": "reversed",
+    "connector only after grpo - grpo": "reproduced",
+}
+
+
+def test_every_recorded_claim_has_five_seeds_the_baselines_and_its_plot():
+    for folder, name in RECORDS.items():
+        recorded = _recorded(folder)
+        assert recorded["setup"]["task"] == "half_color", folder
+        assert recorded["setup"]["seeds"] >= 5, folder
+        assert 0.0 <= recorded["memorization_baseline"] < recorded["chance_accuracy"] + 0.1, folder
+        assert (CLAIMS / folder / f"{name}.png").stat().st_size > 0, folder
+    # one start, one held-out set: every record measured the same start on the same split
+    starts = {
+        *(
+            v["heldout_accuracy_start"]
+            for lr in ("1e-4", "5e-4")
+            for v in _recorded(f"ssb_learning_lr{lr}")["variants"].values()
+        ),
+        *(seed[0]["heldout_accuracy"] for seed in _recorded("entropy_selection")["checkpoints"]),
+        *_recorded("r1v3_ablations")["arms"]["start"]["heldout_accuracy"],
+    }
+    assert len(starts) == 1, starts
+
+
+def test_the_documented_verdicts_are_the_recorded_intervals():
+    intervals = _intervals()
+    assert set(intervals) == set(DOCUMENTED)
+    for claim, interval in intervals.items():
+        assert claim_verdict(interval, null=claim in NULL_CLAIMS) == DOCUMENTED[claim], (claim, interval)
+    rows = {
+        line.split("|")[1].strip().strip("`"): line
+        for line in (BENCHMARKS / "RESULTS.md").read_text().splitlines()
+        if line.startswith("| ")
+    }
+    for claim, verdict in DOCUMENTED.items():
+        assert f"**{verdict}**" in rows[claim], claim
+
+
+def test_claim_verdict_needs_the_whole_interval_on_one_side_of_zero():
+    assert claim_verdict([0.01, 0.2]) == "reproduced"
+    assert claim_verdict([-0.2, -0.01]) == "reversed"
+    assert claim_verdict([-0.05, 0.2]) == "not resolved"
+    assert claim_verdict([0.0, 0.2]) == "not resolved"  # an interval touching zero proves nothing
+    assert claim_verdict([-0.05, 0.2], null=True) == "not contradicted"
+    assert claim_verdict([0.01, 0.2], null=True) == "contradicted"
+    with pytest.raises(ValueError, match="fewer than two seeds"):
+        claim_verdict(None)
+
+
+@pytest.mark.slow
+def test_claim_records_rerun_reproduce_their_recorded_first_points(tmp_path):
+    """One start for all: ssb_learning's prefix builds it; entropy_selection's first two checkpoints and
+    r1v3_ablations' sampled traces and start are then re-measured from it, as recorded."""
+    prefix = 4
+    recorded = _recorded("ssb_learning_lr1e-4")
+    setup, want = recorded["setup"], recorded["variants"]["plain"]
+    batch = setup["prompts_per_step"] * setup["num_generations"]
+    first = want["seeds"][0]
+    ssb_out = tmp_path / "ssb"
+    argv = _argv(
+        setup, ssb_out, variants=["plain"], seeds=1, first_seed=first, rollouts=prefix * batch, jobs=1
+    )
+    assert ssb_learning.main(argv) == 0
+    rerun = json.loads((ssb_out / "ssb_learning.json").read_text())
+    for key in ("memorization_baseline", "chance_accuracy"):
+        assert rerun[key] == recorded[key]
+    got = rerun["variants"]["plain"]
+    assert got["heldout_curve"][0][0] == want["heldout_curve"][0][0]
+    assert got["informative_curve"][0] == want["informative_curve"][0][:prefix]
+    start = ssb_out / "start"
+
+    recorded = _recorded("entropy_selection")
+    setup = recorded["setup"]
+    updates = setup["eval_every"]  # the first checkpoint after the start
+    out = tmp_path / "entropy"
+    argv = _argv(setup, out, start=start, seeds=1, rollouts=updates * batch, jobs=1)
+    assert entropy_selection.main(argv) == 0
+    rerun = json.loads((out / "entropy_selection.json").read_text())
+    assert rerun["checkpoints"][0] == recorded["checkpoints"][0][:2]
+
+    recorded = _recorded("r1v3_ablations")
+    out = tmp_path / "r1v3"
+    assert r1v3_ablations.main(_argv(recorded["setup"], out, start=start, seeds=1, steps=1)) == 0
+    rerun = json.loads((out / "r1v3_ablations.json").read_text())
+    assert rerun["sampled_traces"][0] == recorded["sampled_traces"][0]
+    assert rerun["arms"]["start"]["heldout_accuracy"][0] == recorded["arms"]["start"]["heldout_accuracy"][0]
