@@ -191,6 +191,23 @@ def benchmark_module(name: str) -> ModuleType:
     return module
 
 
+def recorded_argv(setup: dict[str, Any], out: Path, **override: Any) -> list[str]:
+    """The command line that reproduces a benchmark's recorded `setup` (argparse's dests back to
+    options), `override` replacing some: how the recorded-results tests re-run a prefix."""
+    argv = ["--out", str(out)]
+    for key, value in {**setup, **override}.items():
+        option = "--" + key.replace("_", "-")
+        if key == "out" or value is None or value is False:
+            continue
+        if value is True:
+            argv.append(option)
+        elif isinstance(value, list):
+            argv += [option, *map(str, value)]
+        else:
+            argv += [option, str(value)]
+    return argv
+
+
 def run_benchmark(name: str, *args: str) -> None:
     """``python benchmarks/NAME.py ARGS`` in a fresh process; a non-zero exit fails the test with its output."""
     run = subprocess.run(

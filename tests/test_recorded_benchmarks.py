@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import recorded_argv
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 RESULTS = BENCHMARKS / "results"
@@ -25,22 +26,6 @@ import ssb_learning  # noqa: E402
 
 def _recorded(name: str) -> dict[str, Any]:
     return json.loads((RESULTS / name / f"{name}.json").read_text())
-
-
-def _argv(setup: dict[str, Any], out: Path, **override: Any) -> list[str]:
-    """The command line that reproduces a recorded `setup` (argparse's dests back to options)."""
-    argv = ["--out", str(out)]
-    for key, value in {**setup, **override}.items():
-        option = "--" + key.replace("_", "-")
-        if key == "out" or value is None or value is False:
-            continue
-        if value is True:
-            argv.append(option)
-        elif isinstance(value, list):
-            argv += [option, *map(str, value)]
-        else:
-            argv += [option, str(value)]
-    return argv
 
 
 PREFIX_UPDATES = 4
@@ -54,7 +39,7 @@ def test_ssb_learning_rerun_reproduces_the_recorded_start_and_first_updates(tmp_
     variant = next(iter(recorded["variants"]))
     setup, want = recorded["setup"], recorded["variants"][variant]
     batch = setup["prompts_per_step"] * setup["num_generations"]
-    argv = _argv(
+    argv = recorded_argv(
         setup,
         tmp_path,
         variants=[variant],

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import recorded_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -38,22 +39,6 @@ RECORDS = {
 
 def _recorded(folder: str) -> dict[str, Any]:
     return json.loads((CLAIMS / folder / f"{RECORDS[folder]}.json").read_text())
-
-
-def _argv(setup: dict[str, Any], out: Path, **override: Any) -> list[str]:
-    """The command line that reproduces a recorded `setup` (argparse's dests back to options)."""
-    argv = ["--out", str(out)]
-    for key, value in {**setup, **override}.items():
-        option = "--" + key.replace("_", "-")
-        if key == "out" or value is None or value is False:
-            continue
-        if value is True:
-            argv.append(option)
-        elif isinstance(value, list):
-            argv += [option, *map(str, value)]
-        else:
-            argv += [option, str(value)]
-    return argv
 
 
 def _intervals() -> dict[str, list[float]]:
@@ -153,7 +138,7 @@ def test_claim_records_rerun_reproduce_their_recorded_first_points(tmp_path):
     batch = setup["prompts_per_step"] * setup["num_generations"]
     first = want["seeds"][0]
     ssb_out = tmp_path / "ssb"
-    argv = _argv(
+    argv = recorded_argv(
         setup, ssb_out, variants=["plain"], seeds=1, first_seed=first, rollouts=prefix * batch, jobs=1
     )
     assert ssb_learning.main(argv) == 0
@@ -169,14 +154,14 @@ def test_claim_records_rerun_reproduce_their_recorded_first_points(tmp_path):
     setup = recorded["setup"]
     updates = setup["eval_every"]  # the first checkpoint after the start
     out = tmp_path / "entropy"
-    argv = _argv(setup, out, start=start, seeds=1, rollouts=updates * batch, jobs=1)
+    argv = recorded_argv(setup, out, start=start, seeds=1, rollouts=updates * batch, jobs=1)
     assert entropy_selection.main(argv) == 0
     rerun = json.loads((out / "entropy_selection.json").read_text())
     assert rerun["checkpoints"][0] == recorded["checkpoints"][0][:2]
 
     recorded = _recorded("r1v3_ablations")
     out = tmp_path / "r1v3"
-    assert r1v3_ablations.main(_argv(recorded["setup"], out, start=start, seeds=1, steps=1)) == 0
+    assert r1v3_ablations.main(recorded_argv(recorded["setup"], out, start=start, seeds=1, steps=1)) == 0
     rerun = json.loads((out / "r1v3_ablations.json").read_text())
     assert rerun["sampled_traces"][0] == recorded["sampled_traces"][0]
     assert rerun["arms"]["start"]["heldout_accuracy"][0] == recorded["arms"]["start"]["heldout_accuracy"][0]
