@@ -49,3 +49,29 @@ def test_summary_over_seeds_is_min_max_and_bootstrap_mean_of_the_runs_that_ran()
     low, high = summary["ci95"]
     assert 0.04 <= low < 0.1 < high <= 0.16
     assert script.summary([{"status": "failed"}]) == {"seeds": 0}
+
+
+def _recipe_steps(name: str) -> int:
+    return yaml.safe_load((REPO / "recipes" / "tiny" / name).read_text())["training"]["max_steps"]
+
+
+def test_the_recorded_seeds_are_of_the_shipped_recipe_and_gain_on_every_seed():
+    """README and RESULTS quote benchmarks/results/tiny_pipeline_seeds/sft140/: five training seeds of
+    the shipped SFT and GRPO step counts (each seed's own report says how many steps ran). What they
+    state is pinned: GRPO above SFT on every seed, at least 5 points on seed 0 (the CI test's seed),
+    and issue #23's bar (at least 5 points on every seed) not met. A recipe change the record does not
+    show fails here until the seeds are re-measured; a re-measured record that meets the bar must
+    change the documents and this test."""
+    import json
+
+    folder = REPO / "benchmarks" / "results" / "tiny_pipeline_seeds" / "sft140"
+    record = json.loads((folder / "tiny_pipeline_seeds.json").read_text())
+    assert [run["seed"] for run in record["runs"]] == [0, 1, 2, 3, 4]
+    want = {"sft": _recipe_steps("sft.yaml"), "grpo": _recipe_steps("grpo.yaml")}
+    for run in record["runs"]:
+        report = json.loads((folder / f"seed{run['seed']}_pipeline_report.json").read_text())
+        steps = {s["id"]: s["metrics"].get("global_step") for s in report["stages"] if s["id"] in want}
+        assert steps == want, run["seed"]
+        assert run["status"] == "ran" and run["grpo_minus_sft"] > 0, run
+    assert record["runs"][0]["grpo_minus_sft"] >= 0.05
+    assert 0 < record["grpo_minus_sft"]["min"] < 0.05  # the bar, not met: RESULTS says so

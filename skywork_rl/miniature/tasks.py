@@ -13,7 +13,8 @@ Two families:
 - the miniature's tasks (``MINIATURE_TASKS``): shapes on a 4x4 grid whose cells are the vision
   tower's 14 px patches at the tiny models' 56 px, so the answer is in what the patches see. They
   are graded by how much of the image carries the answer: SFT teaches the tiny model
-  ``shape_color`` (held-out 0.52 after the tiny pipeline's 120 steps, 0.72 after 160 in another run);
+  ``shape_color`` (held-out 0.52 greedy after 120 steps, 0.72 after 160 in another run; the tiny
+  pipeline runs 140);
   mixes with the other two reached about 0.5 after 300 steps (README, "Run the tiny pipeline",
   says what GRPO does and does not do on them).
 """
