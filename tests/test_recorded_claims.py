@@ -16,16 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import recorded_argv
+from helpers import benchmark_module, recorded_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 CLAIMS = BENCHMARKS / "results" / "paper_claims"
 sys.path.insert(0, str(BENCHMARKS))
 
-import entropy_selection  # noqa: E402
-import r1v3_ablations  # noqa: E402
-import ssb_learning  # noqa: E402
 from miniature import claim_verdict  # noqa: E402
 
 # folder under paper_claims/ -> the benchmark that wrote it
@@ -131,7 +128,12 @@ def test_claim_verdict_needs_the_whole_interval_on_one_side_of_zero():
 @pytest.mark.slow
 def test_claim_records_rerun_reproduce_their_recorded_first_points(tmp_path):
     """One start for all: ssb_learning's prefix builds it; entropy_selection's first two checkpoints and
-    r1v3_ablations' sampled traces and start are then re-measured from it, as recorded."""
+    r1v3_ablations' sampled traces and start are then re-measured from it, as recorded. The scripts
+    are imported here, as the module `sys.modules` holds: entropy_selection's process pool pickles its
+    worker by name, which fails when another test has imported the script again since."""
+    ssb_learning, entropy_selection, r1v3_ablations = (
+        benchmark_module(name) for name in ("ssb_learning", "entropy_selection", "r1v3_ablations")
+    )
     prefix = 4
     recorded = _recorded("ssb_learning_lr1e-4")
     setup, want = recorded["setup"], recorded["variants"]["plain"]
