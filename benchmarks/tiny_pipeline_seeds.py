@@ -10,8 +10,10 @@ that of training: data order, rollouts, dropout-free sampling during RL.
 
 Writes into ``--out``, after each seed (a run cut short keeps what finished):
 ``tiny_pipeline_seeds.json`` (per seed: exit code, wall and CPU seconds, the 1-minute load average
-before and after, the held-out accuracy after every stage and GRPO - SFT; over seeds: min, mean with
-its 95 % bootstrap interval, max) and ``seed<N>_pipeline_report.json`` (each run's own report).
+before and after, the held-out accuracy after every stage and GRPO - SFT, and the ``training`` section
+each training stage ran with, read from its ``recipe.yaml``, so a record can be checked against the
+recipes as shipped; over seeds: min, mean with its 95 % bootstrap interval, max) and
+``seed<N>_pipeline_report.json`` (each run's own report).
 
     python benchmarks/tiny_pipeline_seeds.py --out benchmarks/results/tiny_pipeline_seeds
     python benchmarks/tiny_pipeline_seeds.py --out DIR --first-seed 10 --seeds 5   # seeds nobody tuned on
@@ -27,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from families_pipeline import family_pipeline, run_pipeline_copy  # noqa: E402
@@ -47,9 +51,22 @@ def seeded_pipeline(seed: int) -> dict[str, Any]:
     return spec
 
 
+def training_sections(root: Path, spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``training`` section each training stage of `spec` ran with: its ``recipe.yaml`` (the
+    config the stage process read) in the run folder `root`, without the two values that differ by
+    run and not by recipe (``output_dir``, ``seed``)."""
+    sections = {}
+    for entry in spec["stages"]:
+        if entry["stage"] in TRAINING_STAGES:
+            training = yaml.safe_load((root / entry["id"] / "recipe.yaml").read_text())["training"]
+            sections[entry["id"]] = {k: v for k, v in training.items() if k not in ("output_dir", "seed")}
+    return sections
+
+
 def run_seed(seed: int, out: Path) -> dict[str, Any]:
     """`skywork-rl run` the pipeline of one seed; never raises for a failed run (it is recorded)."""
-    result, root = run_pipeline_copy(seeded_pipeline(seed), out / f"seed{seed}")
+    spec = seeded_pipeline(seed)
+    result, root = run_pipeline_copy(spec, out / f"seed{seed}")
     result = {"seed": seed, **result}
     report_path = root / "pipeline_report.json"
     if result["exit_code"] or not report_path.exists():
@@ -59,6 +76,7 @@ def run_seed(seed: int, out: Path) -> dict[str, Any]:
     heldout = json.loads(report_path.read_text())["heldout_accuracy"]
     result.update(status="ran", heldout_accuracy=heldout)
     result["grpo_minus_sft"] = round(heldout["grpo"] - heldout["sft"], 4)
+    result["training"] = training_sections(root, spec)
     return result
 
 
