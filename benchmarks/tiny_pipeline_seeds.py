@@ -39,6 +39,8 @@ from miniature import mean_interval  # noqa: E402
 from skywork_rl.records.atomic import write_atomic  # noqa: E402
 
 TRAINING_STAGES = ("sft", "mpo", "grpo", "connector")
+# The training values that differ by run, not by recipe: left out of a recorded training section.
+RUN_ONLY = ("output_dir", "seed")
 
 
 def seeded_pipeline(seed: int) -> dict[str, Any]:
@@ -54,12 +56,12 @@ def seeded_pipeline(seed: int) -> dict[str, Any]:
 def training_sections(root: Path, spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The ``training`` section each training stage of `spec` ran with: its ``recipe.yaml`` (the
     config the stage process read) in the run folder `root`, without the two values that differ by
-    run and not by recipe (``output_dir``, ``seed``)."""
+    run and not by recipe (`RUN_ONLY`)."""
     sections = {}
     for entry in spec["stages"]:
         if entry["stage"] in TRAINING_STAGES:
             training = yaml.safe_load((root / entry["id"] / "recipe.yaml").read_text())["training"]
-            sections[entry["id"]] = {k: v for k, v in training.items() if k not in ("output_dir", "seed")}
+            sections[entry["id"]] = {k: v for k, v in training.items() if k not in RUN_ONLY}
     return sections
 
 

@@ -17,11 +17,14 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "recipes" / "tiny" / "pipeline.yaml"
 
 
+def _write(spec: dict, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
 def _hashes(spec_or_path, tmp_path: Path, name: str) -> dict[str, str]:
-    path = spec_or_path
-    if isinstance(spec_or_path, dict):
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(spec_or_path, sort_keys=False))
+    path = _write(spec_or_path, tmp_path, name) if isinstance(spec_or_path, dict) else spec_or_path
     _, stages = plan_pipeline(path, str(tmp_path / "out"))
     return {s.id: config_hash(s.stage_class, s.resolved) for s in stages}
 
@@ -54,15 +57,20 @@ def test_summary_over_seeds_is_min_max_and_bootstrap_mean_of_the_runs_that_ran()
 
 def _shipped_training_sections(tmp_path: Path) -> dict[str, dict]:
     """What each training stage of the shipped tiny pipeline runs with: the ``training`` section the
-    runner writes to its ``recipe.yaml`` (recipe file < pipeline config < overrides), without
-    ``output_dir`` and ``seed`` (as `tiny_pipeline_seeds.training_sections` records them)."""
+    runner writes to its ``recipe.yaml`` (recipe file < pipeline config < overrides), without the
+    run-only values (as `tiny_pipeline_seeds.training_sections` records them)."""
     script = benchmark_module("tiny_pipeline_seeds")
     _, stages = plan_pipeline(TINY, str(tmp_path / "out"))
     return {
-        s.id: {k: v for k, v in s.config["training"].items() if k not in ("output_dir", "seed")}
+        s.id: {k: v for k, v in s.config["training"].items() if k not in script.RUN_ONLY}
         for s in stages
         if s.stage in script.TRAINING_STAGES
     }
+
+
+def _steps(report: dict, shipped: dict) -> dict[str, int]:
+    """The optimizer steps each training stage of a pipeline report ran."""
+    return {s["id"]: s["metrics"].get("global_step") for s in report["stages"] if s["id"] in shipped}
 
 
 def test_the_recorded_seeds_ran_the_shipped_recipes_and_gain_at_least_5_points_on_every_seed(tmp_path):
@@ -78,8 +86,7 @@ def test_the_recorded_seeds_ran_the_shipped_recipes_and_gain_at_least_5_points_o
     for run in record["runs"]:
         assert run["training"] == shipped, run["seed"]
         report = json.loads((folder / f"seed{run['seed']}_pipeline_report.json").read_text())
-        steps = {s["id"]: s["metrics"].get("global_step") for s in report["stages"] if s["id"] in shipped}
-        assert steps == {sid: shipped[sid]["max_steps"] for sid in steps}, run["seed"]
+        assert _steps(report, shipped) == {sid: shipped[sid]["max_steps"] for sid in shipped}, run["seed"]
         assert run["status"] == "ran" and run["heldout_accuracy"] == report["heldout_accuracy"], run["seed"]
         gain = round(report["heldout_accuracy"]["grpo"] - report["heldout_accuracy"]["sft"], 4)
         assert run["grpo_minus_sft"] == gain >= 0.05, run
@@ -98,8 +105,7 @@ def test_the_committed_tiny_pipeline_report_is_the_recorded_seed_zero(tmp_path):
     assert report["heldout_accuracy"] == seed0["heldout_accuracy"]
     assert all(s["status"] == "ran" for s in report["stages"])
     shipped = _shipped_training_sections(tmp_path)
-    steps = {s["id"]: s["metrics"].get("global_step") for s in report["stages"] if s["id"] in shipped}
-    assert steps == {sid: section["max_steps"] for sid, section in shipped.items()}
+    assert _steps(report, shipped) == {sid: section["max_steps"] for sid, section in shipped.items()}
     run = json.loads((folder / "tiny_pipeline" / "run.json").read_text())
     assert run["exit_code"] == 0 and run["cpu_seconds"] < 1200
 
@@ -107,16 +113,10 @@ def test_the_committed_tiny_pipeline_report_is_the_recorded_seed_zero(tmp_path):
 def test_training_sections_read_each_training_stage_recipe_without_its_run_only_values(tmp_path):
     script = benchmark_module("tiny_pipeline_seeds")
     spec = script.seeded_pipeline(3)
-    _, stages = plan_pipeline(_write(spec, tmp_path), str(tmp_path / "run"))
+    _, stages = plan_pipeline(_write(spec, tmp_path, "seeded"), str(tmp_path / "run"))
     for stage in stages:
         stage.output_dir.mkdir(parents=True)
         stage.recipe_file.write_text(yaml.safe_dump(stage.config))
     sections = script.training_sections(tmp_path / "run", spec)
     assert set(sections) == {"sft", "mpo", "grpo", "grpo-pool", "connector"}
     assert sections == _shipped_training_sections(tmp_path)  # seed and output_dir are all that differ
-
-
-def _write(spec: dict, tmp_path: Path) -> Path:
-    path = tmp_path / "seeded.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
