@@ -23,7 +23,7 @@ BENCHMARKS = ROOT / "benchmarks"
 CLAIMS = BENCHMARKS / "results" / "paper_claims"
 sys.path.insert(0, str(BENCHMARKS))
 
-from miniature import claim_verdict  # noqa: E402
+from miniature import claim_verdict, mean_interval  # noqa: E402
 
 # folder under paper_claims/ -> the benchmark that wrote it
 RECORDS = {
@@ -187,3 +187,71 @@ def test_the_longer_plain_run_extends_the_recorded_claim_run_and_misses_the_targ
     assert mean < plain["heldout_accuracy_start"] and mean < longer["memorization_baseline"] + 0.15
     stated = f"{mean:.3f} [{low:.3f}, {high:.3f}]"
     assert stated in (ROOT / "README.md").read_text() and stated in (BENCHMARKS / "RESULTS.md").read_text()
+
+
+SFT300 = BENCHMARKS / "results" / "ssb_learning_half_color_sft300"
+
+
+def _gain_over_start(record: dict[str, Any]) -> dict[str, Any]:
+    """Plain GRPO's final minus start held-out accuracy, per seed, with its bootstrap interval."""
+    plain = record["variants"]["plain"]
+    return mean_interval(
+        [final - plain["heldout_accuracy_start"] for final in plain["heldout_accuracy_final"]]
+    )
+
+
+def test_plain_grpo_from_the_300_step_start_ends_above_its_start_and_15_points_above_memorisation():
+    """benchmarks/results/ssb_learning_half_color_sft300/ (issue 23 point 1): from an earlier SFT start
+    (300 steps) at lr 1e-4, plain GRPO's final held-out accuracy is above its start over 10 seeds (the
+    interval of final - start excludes zero) and at least 15 points above memorisation. The start's
+    own sampling noise is measured (20 sampling seeds; seed 0 is the benchmark's measurement), so
+    the gain is not a low draw of the start. The record that keeps its start (SFT 400 steps, the
+    claims' start) fails the same gain check, and the documents state the recorded numbers."""
+    record = json.loads((SFT300 / "ssb_learning.json").read_text())
+    setup, plain = record["setup"], record["variants"]["plain"]
+    assert (setup["task"], setup["sft_steps"], setup["learning_rate"]) == ("half_color", 300, 1e-4)
+    assert len(plain["seeds"]) >= 10 and (SFT300 / "ssb_learning.png").stat().st_size > 0
+    assert benchmark_module("ssb_learning").learned(plain, record["memorization_baseline"], margin=0.15)
+    gain = _gain_over_start(record)
+    assert claim_verdict(gain["ci95"]) == "reproduced", gain
+    untuned = mean_interval(
+        [f - plain["heldout_accuracy_start"] for f in plain["heldout_accuracy_final"][1:]]
+    )
+    assert claim_verdict(untuned["ci95"]) == "reproduced", untuned  # seeds 1-9: not used to pick the setting
+    noise = json.loads((SFT300 / "start_sampling_noise.json").read_text())
+    assert noise["accuracy"][0] == plain["heldout_accuracy_start"] and len(noise["accuracy"]) == 20
+    assert plain["final_accuracy"]["ci95"][0] > noise["mean"]  # above the start's mean over sampling seeds
+    kept = json.loads((BENCHMARKS / "results" / "ssb_learning_half_color" / "ssb_learning.json").read_text())
+    assert claim_verdict(_gain_over_start(kept)["ci95"]) != "reproduced"  # a run that keeps its start fails
+    (low, high), mean = gain["ci95"], gain["mean"]
+    stated = f"{100 * mean:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
+    final = plain["final_accuracy"]
+    final_stated = f"{final['mean']:.3f} [{final['ci95'][0]:.3f}, {final['ci95'][1]:.3f}]"
+    for document in (ROOT / "README.md", BENCHMARKS / "RESULTS.md"):
+        text = document.read_text()
+        assert stated in text and final_stated in text, (document.name, stated, final_stated)
+
+
+@pytest.mark.slow
+def test_the_300_step_start_record_reruns_its_recorded_start_and_first_updates(tmp_path):
+    """The SFT-300 record's start (rebuilt from nothing) and its first updates' informative shares
+    equal the recorded ones exactly."""
+    ssb = benchmark_module("ssb_learning")
+    record = json.loads((SFT300 / "ssb_learning.json").read_text())
+    setup, want = record["setup"], record["variants"]["plain"]
+    prefix, batch = 4, setup["prompts_per_step"] * setup["num_generations"]
+    argv = recorded_argv(
+        setup,
+        tmp_path,
+        variants=["plain"],
+        seeds=1,
+        first_seed=want["seeds"][0],
+        rollouts=prefix * batch,
+        jobs=1,
+    )
+    assert ssb.main(argv) == 0
+    rerun = json.loads((tmp_path / "ssb_learning.json").read_text())
+    assert rerun["memorization_baseline"] == record["memorization_baseline"]
+    got = rerun["variants"]["plain"]
+    assert got["heldout_curve"][0][0] == want["heldout_curve"][0][0]
+    assert got["informative_curve"][0] == want["informative_curve"][0][:prefix]
