@@ -8,6 +8,7 @@ conftest.py, plain functions here.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -206,6 +207,27 @@ def recorded_argv(setup: dict[str, Any], out: Path, **override: Any) -> list[str
         else:
             argv += [option, str(value)]
     return argv
+
+
+def rerun_ssb_prefix(
+    ssb_learning: ModuleType, recorded: dict[str, Any], out: Path, variant: str, updates: int
+) -> dict:
+    """Re-run the first `updates` updates of `variant`'s first recorded seed of an `ssb_learning.py`
+    record (`ssb_learning`: the script's module), at its recorded settings, into `out`; require the
+    recorded baselines, start accuracy and per-update informative shares exactly. The re-run variant."""
+    setup, want = recorded["setup"], recorded["variants"][variant]
+    batch = setup["prompts_per_step"] * setup["num_generations"]
+    argv = recorded_argv(
+        setup, out, variants=[variant], seeds=1, first_seed=want["seeds"][0], rollouts=updates * batch, jobs=1
+    )
+    assert ssb_learning.main(argv) == 0
+    rerun = json.loads((out / "ssb_learning.json").read_text())
+    for key in ("memorization_baseline", "chance_accuracy"):
+        assert rerun[key] == recorded[key], key
+    got = rerun["variants"][variant]
+    assert got["heldout_curve"][0][0] == want["heldout_curve"][0][0]  # the start, measured the same
+    assert got["informative_curve"][0] == want["informative_curve"][0][:updates]
+    return got
 
 
 def run_benchmark(name: str, *args: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import recorded_argv
+from helpers import rerun_ssb_prefix
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 RESULTS = BENCHMARKS / "results"
@@ -37,24 +37,8 @@ def test_ssb_learning_rerun_reproduces_the_recorded_start_and_first_updates(tmp_
     first updates (and SSB's own per-update metrics, when recorded) equal the recorded run's."""
     recorded = _recorded("ssb_learning")
     variant = next(iter(recorded["variants"]))
-    setup, want = recorded["setup"], recorded["variants"][variant]
-    batch = setup["prompts_per_step"] * setup["num_generations"]
-    argv = recorded_argv(
-        setup,
-        tmp_path,
-        variants=[variant],
-        seeds=1,
-        first_seed=want["seeds"][0],
-        rollouts=PREFIX_UPDATES * batch,
-        jobs=1,
-    )
-    assert ssb_learning.main(argv) == 0
-    rerun = json.loads((tmp_path / "ssb_learning.json").read_text())
-    for key in ("memorization_baseline", "chance_accuracy"):
-        assert rerun[key] == recorded[key]
-    got = rerun["variants"][variant]
-    assert got["heldout_curve"][0][0] == want["heldout_curve"][0][0]  # the start, measured the same
-    assert got["informative_curve"][0] == want["informative_curve"][0][:PREFIX_UPDATES]
+    want = recorded["variants"][variant]
+    got = rerun_ssb_prefix(ssb_learning, recorded, tmp_path, variant, PREFIX_UPDATES)
     for name, values in got["ssb_metrics"][0].items():
         assert values == want["ssb_metrics"][0][name][:PREFIX_UPDATES], name
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import benchmark_module, recorded_argv
+from helpers import benchmark_module, recorded_argv, rerun_ssb_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -134,22 +134,10 @@ def test_claim_records_rerun_reproduce_their_recorded_first_points(tmp_path):
     ssb_learning, entropy_selection, r1v3_ablations = (
         benchmark_module(name) for name in ("ssb_learning", "entropy_selection", "r1v3_ablations")
     )
-    prefix = 4
     recorded = _recorded("ssb_learning_lr1e-4")
-    setup, want = recorded["setup"], recorded["variants"]["plain"]
-    batch = setup["prompts_per_step"] * setup["num_generations"]
-    first = want["seeds"][0]
+    batch = recorded["setup"]["prompts_per_step"] * recorded["setup"]["num_generations"]
     ssb_out = tmp_path / "ssb"
-    argv = recorded_argv(
-        setup, ssb_out, variants=["plain"], seeds=1, first_seed=first, rollouts=prefix * batch, jobs=1
-    )
-    assert ssb_learning.main(argv) == 0
-    rerun = json.loads((ssb_out / "ssb_learning.json").read_text())
-    for key in ("memorization_baseline", "chance_accuracy"):
-        assert rerun[key] == recorded[key]
-    got = rerun["variants"]["plain"]
-    assert got["heldout_curve"][0][0] == want["heldout_curve"][0][0]
-    assert got["informative_curve"][0] == want["informative_curve"][0][:prefix]
+    rerun_ssb_prefix(ssb_learning, recorded, ssb_out, "plain", updates=4)
     start = ssb_out / "start"
 
     recorded = _recorded("entropy_selection")
@@ -236,22 +224,5 @@ def test_plain_grpo_from_the_300_step_start_ends_above_its_start_and_15_points_a
 def test_the_300_step_start_record_reruns_its_recorded_start_and_first_updates(tmp_path):
     """The SFT-300 record's start (rebuilt from nothing) and its first updates' informative shares
     equal the recorded ones exactly."""
-    ssb = benchmark_module("ssb_learning")
     record = json.loads((SFT300 / "ssb_learning.json").read_text())
-    setup, want = record["setup"], record["variants"]["plain"]
-    prefix, batch = 4, setup["prompts_per_step"] * setup["num_generations"]
-    argv = recorded_argv(
-        setup,
-        tmp_path,
-        variants=["plain"],
-        seeds=1,
-        first_seed=want["seeds"][0],
-        rollouts=prefix * batch,
-        jobs=1,
-    )
-    assert ssb.main(argv) == 0
-    rerun = json.loads((tmp_path / "ssb_learning.json").read_text())
-    assert rerun["memorization_baseline"] == record["memorization_baseline"]
-    got = rerun["variants"]["plain"]
-    assert got["heldout_curve"][0][0] == want["heldout_curve"][0][0]
-    assert got["informative_curve"][0] == want["informative_curve"][0][:prefix]
+    rerun_ssb_prefix(benchmark_module("ssb_learning"), record, tmp_path, "plain", updates=4)
