@@ -209,12 +209,13 @@ def recorded_argv(setup: dict[str, Any], out: Path, **override: Any) -> list[str
     return argv
 
 
-def rerun_ssb_prefix(
-    ssb_learning: ModuleType, recorded: dict[str, Any], out: Path, variant: str, updates: int
-) -> dict:
+def rerun_ssb_prefix(recorded: dict[str, Any], out: Path, variant: str, updates: int) -> dict:
     """Re-run the first `updates` updates of `variant`'s first recorded seed of an `ssb_learning.py`
-    record (`ssb_learning`: the script's module), at its recorded settings, into `out`; require the
-    recorded baselines, start accuracy and per-update informative shares exactly. The re-run variant."""
+    record, at its recorded settings, into `out`; require the recorded baselines, start accuracy and
+    per-update informative shares exactly. The re-run variant. The script is imported here, as the
+    module `sys.modules` holds: its process pool pickles `run_one` by name, which fails for a module
+    object another test has since replaced (`benchmark_module`)."""
+    ssb_learning = benchmark_module("ssb_learning")
     setup, want = recorded["setup"], recorded["variants"][variant]
     batch = setup["prompts_per_step"] * setup["num_generations"]
     argv = recorded_argv(

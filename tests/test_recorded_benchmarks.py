@@ -38,7 +38,7 @@ def test_ssb_learning_rerun_reproduces_the_recorded_start_and_first_updates(tmp_
     recorded = _recorded("ssb_learning")
     variant = next(iter(recorded["variants"]))
     want = recorded["variants"][variant]
-    got = rerun_ssb_prefix(ssb_learning, recorded, tmp_path, variant, PREFIX_UPDATES)
+    got = rerun_ssb_prefix(recorded, tmp_path, variant, PREFIX_UPDATES)
     for name, values in got["ssb_metrics"][0].items():
         assert values == want["ssb_metrics"][0][name][:PREFIX_UPDATES], name
 

@@ -129,15 +129,16 @@ def test_claim_verdict_needs_the_whole_interval_on_one_side_of_zero():
 def test_claim_records_rerun_reproduce_their_recorded_first_points(tmp_path):
     """One start for all: ssb_learning's prefix builds it; entropy_selection's first two checkpoints and
     r1v3_ablations' sampled traces and start are then re-measured from it, as recorded. The scripts
-    are imported here, as the module `sys.modules` holds: entropy_selection's process pool pickles its
-    worker by name, which fails when another test has imported the script again since."""
-    ssb_learning, entropy_selection, r1v3_ablations = (
-        benchmark_module(name) for name in ("ssb_learning", "entropy_selection", "r1v3_ablations")
-    )
+    are imported here, as the module `sys.modules` holds (`rerun_ssb_prefix` does the same for
+    ssb_learning): a process pool pickles its worker by name, which fails when another test has
+    imported the script again since."""
     recorded = _recorded("ssb_learning_lr1e-4")
     batch = recorded["setup"]["prompts_per_step"] * recorded["setup"]["num_generations"]
     ssb_out = tmp_path / "ssb"
-    rerun_ssb_prefix(ssb_learning, recorded, ssb_out, "plain", updates=4)
+    rerun_ssb_prefix(recorded, ssb_out, "plain", updates=4)
+    entropy_selection, r1v3_ablations = (
+        benchmark_module(name) for name in ("entropy_selection", "r1v3_ablations")
+    )
     start = ssb_out / "start"
 
     recorded = _recorded("entropy_selection")
@@ -225,4 +226,4 @@ def test_the_300_step_start_record_reruns_its_recorded_start_and_first_updates(t
     """The SFT-300 record's start (rebuilt from nothing) and its first updates' informative shares
     equal the recorded ones exactly."""
     record = json.loads((SFT300 / "ssb_learning.json").read_text())
-    rerun_ssb_prefix(benchmark_module("ssb_learning"), record, tmp_path, "plain", updates=4)
+    rerun_ssb_prefix(record, tmp_path, "plain", updates=4)
