@@ -181,12 +181,12 @@ def test_the_longer_plain_run_extends_the_recorded_claim_run_and_misses_the_targ
 SFT300 = BENCHMARKS / "results" / "ssb_learning_half_color_sft300"
 
 
-def _gain_over_start(record: dict[str, Any]) -> dict[str, Any]:
-    """Plain GRPO's final minus start held-out accuracy, per seed, with its bootstrap interval."""
+def _gain_over_start(record: dict[str, Any], first: int = 0) -> dict[str, Any]:
+    """Plain GRPO's final minus start held-out accuracy, per seed from the `first`-th run on, with
+    its bootstrap interval."""
     plain = record["variants"]["plain"]
-    return mean_interval(
-        [final - plain["heldout_accuracy_start"] for final in plain["heldout_accuracy_final"]]
-    )
+    finals = plain["heldout_accuracy_final"][first:]
+    return mean_interval([final - plain["heldout_accuracy_start"] for final in finals])
 
 
 def test_plain_grpo_from_the_300_step_start_ends_above_its_start_and_15_points_above_memorisation():
@@ -203,9 +203,7 @@ def test_plain_grpo_from_the_300_step_start_ends_above_its_start_and_15_points_a
     assert benchmark_module("ssb_learning").learned(plain, record["memorization_baseline"], margin=0.15)
     gain = _gain_over_start(record)
     assert claim_verdict(gain["ci95"]) == "reproduced", gain
-    untuned = mean_interval(
-        [f - plain["heldout_accuracy_start"] for f in plain["heldout_accuracy_final"][1:]]
-    )
+    untuned = _gain_over_start(record, first=1)
     assert claim_verdict(untuned["ci95"]) == "reproduced", untuned  # seeds 1-9: not used to pick the setting
     noise = json.loads((SFT300 / "start_sampling_noise.json").read_text())
     assert noise["accuracy"][0] == plain["heldout_accuracy_start"] and len(noise["accuracy"]) == 20
